@@ -1,0 +1,31 @@
+# Set-up is part of every target: .venv is (re)built from requirements.txt and
+# constraints.txt whenever it is missing or older than them.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo_run
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: demo test bazel-test venv clean-demo
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt -c constraints.txt
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q --durations=15 tests
+
+demo: $(STAMP)
+	$(PY) -m asr_kd.bin.demo --work_dir=$(DEMO_DIR)
+
+bazel-test: $(STAMP)
+	./tools/bazel_test.sh
+
+clean-demo:
+	rm -rf $(DEMO_DIR)

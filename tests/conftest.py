@@ -1,0 +1,6 @@
+"""Test-wide settings: Keras 2 API, quiet TF logs, CPU-sized thread pools."""
+
+import os
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
