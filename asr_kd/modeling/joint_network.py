@@ -41,7 +41,8 @@ class JointNetwork(tf_keras.layers.Layer):
         config.vocab_size, name='output')
     # Built now (its input size is known) so that its first use may be inside
     # a decoder's tf.while_loop, where variables cannot be created.
-    self._output_dense.build([None, config.joint_dim])
+    with tf.name_scope(self.name), tf.name_scope(self._output_dense.name):
+      self._output_dense.build([None, config.joint_dim])
 
   @property
   def config(self) -> rnnt_config.JointNetworkConfig:
