@@ -1,0 +1,234 @@
+"""Tests for the soft-target distillation losses (asr_kd/losses/distillation*).
+
+Every KL is checked against a float64 NumPy reference written here; the
+reference gradients are central finite differences of that reference, so they
+do not share the analytic formula under test.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from asr_kd.losses import distillation_kl
+
+_RTOL = 1e-5
+_ATOL = 1e-5
+
+
+def _np_log_softmax(logits):
+  shifted = logits - logits.max(axis=-1, keepdims=True)
+  return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _np_node_full_kl(student_logits, teacher_logits, temperature):
+  """KL per node, [..., V] -> [...], float64."""
+  log_q = _np_log_softmax(student_logits / temperature)
+  log_p = _np_log_softmax(teacher_logits / temperature)
+  return (np.exp(log_p) * (log_p - log_q)).sum(axis=-1)
+
+
+def _np_class_masses(probs, label, blank):
+  """Masses of the classes {label, blank, rest}; label None at the last row."""
+  vocab = np.arange(probs.shape[-1])
+  in_label = (vocab == label) if label is not None else np.zeros_like(
+      vocab, dtype=bool)
+  in_blank = vocab == blank
+  in_rest = ~(in_label | in_blank)
+  return [probs[..., members].sum(axis=-1)
+          for members in (in_label, in_blank, in_rest)]
+
+
+def _np_node_three_class_kl(student_logits, teacher_logits, label, blank,
+                            temperature):
+  student_probs = np.exp(_np_log_softmax(student_logits / temperature))
+  teacher_probs = np.exp(_np_log_softmax(teacher_logits / temperature))
+  kl = np.zeros(student_logits.shape[:-1])
+  for p_mass, q_mass in zip(
+      _np_class_masses(teacher_probs, label, blank),
+      _np_class_masses(student_probs, label, blank)):
+    present = p_mass > 0
+    kl += np.where(present,
+                   p_mass * (np.log(np.where(present, p_mass, 1.0)) -
+                             np.log(np.where(present, q_mass, 1.0))), 0.0)
+  return kl
+
+
+def _np_node_kl_fn(kind, labels, label_lengths, blank, temperature):
+  """Returns node_kl(student_node, teacher_node, b, u) for `kind`."""
+
+  def node_kl(student_node, teacher_node, b, u):
+    if kind == 'full':
+      return _np_node_full_kl(student_node, teacher_node, temperature)
+    label = labels[b, u] if u < label_lengths[b] else None
+    return _np_node_three_class_kl(student_node, teacher_node, label, blank,
+                                   temperature)
+
+  return node_kl
+
+
+def _np_kl_and_grad(kind, student_logits, teacher_logits, logit_lengths,
+                    label_lengths, temperature, scale, labels=None, blank=0,
+                    step=1e-6):
+  """float64 reference: per-example KL and its finite-difference gradient."""
+  node_kl = _np_node_kl_fn(kind, labels, label_lengths, blank, temperature)
+  batch_size, _, _, vocab_size = student_logits.shape
+  kl = np.zeros(batch_size)
+  grad = np.zeros_like(student_logits)
+  perturbation = np.eye(vocab_size) * step
+  for b in range(batch_size):
+    for t in range(logit_lengths[b]):
+      for u in range(label_lengths[b] + 1):
+        student_node = student_logits[b, t, u]
+        teacher_node = teacher_logits[b, t, u]
+        kl[b] += scale * node_kl(student_node, teacher_node, b, u)
+        # Central differences, all V coordinates at once.
+        plus = node_kl(student_node + perturbation, teacher_node, b, u)
+        minus = node_kl(student_node - perturbation, teacher_node, b, u)
+        grad[b, t, u] = scale * (plus - minus) / (2 * step)
+  return kl, grad
+
+
+def _random_case(rng, max_batch=3, max_frames=20, max_labels=8, max_vocab=30,
+                 min_vocab=2):
+  batch_size = rng.integers(1, max_batch + 1)
+  num_frames = rng.integers(1, max_frames + 1)
+  max_label_len = rng.integers(0, max_labels + 1)
+  vocab_size = rng.integers(min_vocab, max_vocab + 1)
+  logit_lengths = rng.integers(1, num_frames + 1, size=batch_size)
+  logit_lengths[0] = num_frames
+  label_lengths = rng.integers(0, max_label_len + 1, size=batch_size)
+  label_lengths[-1] = max_label_len
+  shape = (batch_size, num_frames, max_label_len + 1, vocab_size)
+  student_logits = rng.normal(scale=2.0, size=shape)
+  teacher_logits = rng.normal(scale=2.0, size=shape)
+  labels = rng.integers(1, vocab_size, size=(batch_size, max_label_len))
+  return dict(
+      student_logits=student_logits,
+      teacher_logits=teacher_logits,
+      labels=labels,
+      logit_lengths=logit_lengths,
+      label_lengths=label_lengths)
+
+
+def _tf_kl(kind, case, temperature, scale_by_temperature_squared, blank=0,
+           jit_compile=True):
+  """Runs the TF KL of `kind`; returns (kl, grad w.r.t. student, teacher)."""
+
+  def kl_and_grads(student_logits, teacher_logits):
+    with tf.GradientTape() as tape:
+      tape.watch([student_logits, teacher_logits])
+      if kind == 'full':
+        kl = distillation_kl.full_vocab_kl(
+            student_logits, teacher_logits, case['logit_lengths'],
+            case['label_lengths'], temperature=temperature,
+            scale_by_temperature_squared=scale_by_temperature_squared)
+      else:
+        kl = distillation_kl.three_class_kl(
+            student_logits, teacher_logits, case['labels'],
+            case['logit_lengths'], case['label_lengths'], blank=blank,
+            temperature=temperature,
+            scale_by_temperature_squared=scale_by_temperature_squared)
+      # A random upstream weight per example checks that it is applied.
+      weighted = tf.reduce_sum(kl * upstream)
+    student_grad, teacher_grad = tape.gradient(
+        weighted, [student_logits, teacher_logits])
+    return kl, student_grad, teacher_grad
+
+  upstream = tf.constant(
+      np.linspace(0.5, 1.5, len(case['logit_lengths'])), tf.float32)
+  if jit_compile:
+    kl_and_grads = tf.function(kl_and_grads, jit_compile=True)
+  return kl_and_grads(
+      tf.constant(case['student_logits'], tf.float32),
+      tf.constant(case['teacher_logits'], tf.float32)), upstream.numpy()
+
+
+class SoftTargetKlTest(tf.test.TestCase):
+
+  def _check_against_reference(self, kind, seed, num_cases):
+    rng = np.random.default_rng(seed)
+    for case_index in range(num_cases):
+      case = _random_case(rng)
+      temperature = [1.0, 2.0, 0.5][case_index % 3]
+      scaled = case_index % 2 == 0
+      (kl, student_grad, teacher_grad), upstream = _tf_kl(
+          kind, case, temperature, scaled)
+      scale = temperature**2 if scaled else 1.0
+      expected_kl, expected_grad = _np_kl_and_grad(
+          kind, case['student_logits'], case['teacher_logits'],
+          case['logit_lengths'], case['label_lengths'], temperature, scale,
+          labels=case['labels'])
+      with self.subTest(case=case_index):
+        self.assertAllClose(kl, expected_kl, rtol=_RTOL, atol=_ATOL)
+        self.assertAllClose(
+            student_grad, expected_grad * upstream[:, None, None, None],
+            rtol=_RTOL, atol=_ATOL)
+        self.assertIsNone(teacher_grad)
+
+  def test_full_vocab_kl_matches_float64_reference(self):
+    self._check_against_reference('full', seed=0, num_cases=6)
+
+  def test_three_class_kl_matches_float64_reference(self):
+    self._check_against_reference('three_class', seed=1, num_cases=6)
+
+  def test_three_class_with_two_symbol_vocabulary_has_no_rest_class(self):
+    rng = np.random.default_rng(2)
+    case = _random_case(rng, max_vocab=2)
+    (kl, student_grad, _), upstream = _tf_kl('three_class', case, 1.0, True)
+    expected_kl, expected_grad = _np_kl_and_grad(
+        'three_class', case['student_logits'], case['teacher_logits'],
+        case['logit_lengths'], case['label_lengths'], 1.0, 1.0,
+        labels=case['labels'])
+    self.assertAllClose(kl, expected_kl, rtol=_RTOL, atol=_ATOL)
+    self.assertAllClose(student_grad,
+                        expected_grad * upstream[:, None, None, None],
+                        rtol=_RTOL, atol=_ATOL)
+
+  def test_padded_nodes_get_zero_gradient_even_with_nan_padding(self):
+    rng = np.random.default_rng(3)
+    shape = (2, 4, 4, 5)
+    case = dict(
+        student_logits=rng.normal(size=shape),
+        teacher_logits=rng.normal(size=shape),
+        labels=rng.integers(1, 5, size=(2, 3)),
+        logit_lengths=np.array([4, 2]),
+        label_lengths=np.array([1, 3]))
+    mask = distillation_kl.lattice_node_mask(
+        case['logit_lengths'], case['label_lengths'], 4, 4).numpy()
+    self.assertEqual(mask.sum(), 4 * 2 + 2 * 4)
+    case['teacher_logits'][~mask] = np.nan
+    case['student_logits'][~mask] = np.inf
+    for kind in ('full', 'three_class'):
+      (kl, student_grad, _), _ = _tf_kl(kind, case, 1.0, True)
+      self.assertTrue(np.all(np.isfinite(kl)))
+      self.assertAllEqual(student_grad.numpy()[~mask],
+                          np.zeros((int((~mask).sum()), 5)))
+      self.assertTrue(np.all(np.isfinite(student_grad)))
+
+  def test_identical_models_give_zero_kl_and_gradient(self):
+    rng = np.random.default_rng(4)
+    case = _random_case(rng)
+    case['teacher_logits'] = case['student_logits'].copy()
+    for kind in ('full', 'three_class'):
+      (kl, student_grad, _), _ = _tf_kl(kind, case, 2.0, True)
+      self.assertAllClose(kl, np.zeros_like(kl), atol=1e-5)
+      self.assertAllClose(student_grad, np.zeros_like(student_grad),
+                          atol=1e-6)
+
+  def test_eager_matches_xla(self):
+    rng = np.random.default_rng(5)
+    case = _random_case(rng)
+    for kind in ('full', 'three_class'):
+      (eager_kl, eager_grad, _), _ = _tf_kl(kind, case, 1.5, False,
+                                            jit_compile=False)
+      (xla_kl, xla_grad, _), _ = _tf_kl(kind, case, 1.5, False)
+      self.assertAllClose(eager_kl, xla_kl, rtol=1e-6, atol=1e-6)
+      self.assertAllClose(eager_grad, xla_grad, rtol=1e-6, atol=1e-6)
+
+  def test_rejects_non_positive_temperature(self):
+    case = _random_case(np.random.default_rng(6))
+    with self.assertRaisesRegex(ValueError, 'temperature'):
+      _tf_kl('full', case, 0.0, True, jit_compile=False)
+
+
+if __name__ == '__main__':
+  tf.test.main()
