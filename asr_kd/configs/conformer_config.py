@@ -1,0 +1,168 @@
+"""Conformer encoder hyperparameters and named presets.
+
+`ConformerEncoderConfig` is a Model Garden `hyperparams.Config`, so it can be
+overridden from YAML or `--params_override` strings like any other config.
+Presets:
+  conformer_demo_teacher: small full-context teacher for the CPU demo.
+  conformer_demo_student: small causal (streaming) student for the CPU demo.
+  conformer_s / conformer_m / conformer_l: encoder sizes of Gulati et al. 2020.
+"""
+
+import dataclasses
+from typing import Callable, Dict
+
+from official.modeling import hyperparams
+
+SUBSAMPLING_FACTORS = (4, 6, 8)
+CONV_NORMS = ('batch_norm', 'layer_norm')
+
+
+@dataclasses.dataclass
+class ConformerEncoderConfig(hyperparams.Config):
+  """Conformer encoder hyperparameters.
+
+  Attributes:
+    input_dim: Number of input features per frame (log-mel bins).
+    subsampling_factor: Time reduction of the convolutional front end: 4, 6
+      or 8.
+    subsampling_filters: Channels of the 2-D subsampling convolutions.
+    model_dim: Width of every Conformer block (and of the encoder output).
+    num_layers: Number of Conformer blocks.
+    num_heads: Attention heads; must divide `model_dim`.
+    ff_expansion: Hidden width of the feed-forward modules / `model_dim`.
+    conv_kernel_size: Depthwise convolution kernel size (time frames).
+    dropout_rate: Dropout on every residual branch and after subsampling.
+    attention_dropout_rate: Dropout on the attention probabilities.
+    stochastic_depth_rate: Drop probability of the residual branches of the
+      last block; block l (0-based) uses rate * (l + 1) / num_layers. Only
+      active in training.
+    causal: Streaming mode: chunked attention, causal depthwise convolution.
+    chunk_size: Encoder frames per attention chunk (causal mode only).
+    left_chunks: Past chunks each chunk attends to (causal mode only).
+    conv_norm: 'batch_norm' (full context only) or 'layer_norm'.
+    max_relative_position: Relative distances are clipped to
+      [-max_relative_position, max_relative_position] encoder frames.
+  """
+  input_dim: int = 80
+  subsampling_factor: int = 4
+  subsampling_filters: int = 144
+  model_dim: int = 144
+  num_layers: int = 16
+  num_heads: int = 4
+  ff_expansion: int = 4
+  conv_kernel_size: int = 32
+  dropout_rate: float = 0.1
+  attention_dropout_rate: float = 0.1
+  stochastic_depth_rate: float = 0.0
+  causal: bool = False
+  chunk_size: int = 8
+  left_chunks: int = 4
+  conv_norm: str = 'batch_norm'
+  max_relative_position: int = 64
+
+  def validate(self):
+    """Raises ValueError with a one-line reason if the config is unusable."""
+    if self.subsampling_factor not in SUBSAMPLING_FACTORS:
+      raise ValueError(
+          f'subsampling_factor must be one of {SUBSAMPLING_FACTORS}, '
+          f'got {self.subsampling_factor}.')
+    if self.conv_norm not in CONV_NORMS:
+      raise ValueError(
+          f'conv_norm must be one of {CONV_NORMS}, got {self.conv_norm!r}.')
+    if self.causal and self.conv_norm == 'batch_norm':
+      # Batch statistics mix frames across the batch and across time, so a
+      # streaming model cannot reproduce them chunk by chunk.
+      raise ValueError(
+          "conv_norm='batch_norm' is not allowed for a causal (streaming) "
+          "encoder; use conv_norm='layer_norm'.")
+    if self.model_dim % self.num_heads:
+      raise ValueError(
+          f'model_dim ({self.model_dim}) must be divisible by num_heads '
+          f'({self.num_heads}).')
+    for name in ('input_dim', 'subsampling_filters', 'model_dim',
+                 'num_layers', 'num_heads', 'ff_expansion', 'conv_kernel_size',
+                 'max_relative_position'):
+      if getattr(self, name) < 1:
+        raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}.')
+    if self.causal and self.chunk_size < 1:
+      raise ValueError(f'chunk_size must be >= 1, got {self.chunk_size}.')
+    if self.causal and self.left_chunks < 0:
+      raise ValueError(f'left_chunks must be >= 0, got {self.left_chunks}.')
+    for name in ('dropout_rate', 'attention_dropout_rate',
+                 'stochastic_depth_rate'):
+      if not 0.0 <= getattr(self, name) < 1.0:
+        raise ValueError(f'{name} must be in [0, 1), got '
+                         f'{getattr(self, name)}.')
+
+
+def conformer_demo_teacher() -> ConformerEncoderConfig:
+  """Full-context teacher small enough to train on 2 CPU cores (~3.6M)."""
+  # layer_norm rather than batch_norm: a short demo run leaves batch-norm
+  # moving averages far from the training statistics, and layer norm is
+  # independent of padding and batch composition.
+  return ConformerEncoderConfig(
+      subsampling_factor=4, subsampling_filters=64, model_dim=144,
+      num_layers=6, num_heads=4, conv_kernel_size=15, dropout_rate=0.1,
+      attention_dropout_rate=0.1, stochastic_depth_rate=0.0, causal=False,
+      conv_norm='layer_norm', max_relative_position=64)
+
+
+def conformer_demo_student() -> ConformerEncoderConfig:
+  """Causal streaming student (~0.9M): 320 ms chunks, 1.28 s left context."""
+  # Subsampling 4x like the teacher: soft-target RNN-T distillation compares
+  # teacher and student output lattices frame by frame, so both encoders
+  # must emit the same number of frames.
+  return ConformerEncoderConfig(
+      subsampling_factor=4, subsampling_filters=64, model_dim=96,
+      num_layers=4, num_heads=4, conv_kernel_size=15, dropout_rate=0.1,
+      attention_dropout_rate=0.1, stochastic_depth_rate=0.0, causal=True,
+      chunk_size=8, left_chunks=4, conv_norm='layer_norm',
+      max_relative_position=64)
+
+
+def conformer_s() -> ConformerEncoderConfig:
+  """Conformer (S) of Gulati et al. 2020: 16 layers, dim 144, 4 heads."""
+  return ConformerEncoderConfig(
+      subsampling_filters=144, model_dim=144, num_layers=16, num_heads=4,
+      conv_kernel_size=32, conv_norm='batch_norm')
+
+
+def conformer_m() -> ConformerEncoderConfig:
+  """Conformer (M) of Gulati et al. 2020: 16 layers, dim 256, 4 heads."""
+  return ConformerEncoderConfig(
+      subsampling_filters=256, model_dim=256, num_layers=16, num_heads=4,
+      conv_kernel_size=32, conv_norm='batch_norm')
+
+
+def conformer_l() -> ConformerEncoderConfig:
+  """Conformer (L) of Gulati et al. 2020: 17 layers, dim 512, 8 heads."""
+  return ConformerEncoderConfig(
+      subsampling_filters=512, model_dim=512, num_layers=17, num_heads=8,
+      conv_kernel_size=32, conv_norm='batch_norm')
+
+
+PRESETS: Dict[str, Callable[[], ConformerEncoderConfig]] = {
+    'conformer_demo_teacher': conformer_demo_teacher,
+    'conformer_demo_student': conformer_demo_student,
+    'conformer_s': conformer_s,
+    'conformer_m': conformer_m,
+    'conformer_l': conformer_l,
+}
+
+
+def get_preset(name: str) -> ConformerEncoderConfig:
+  """Returns a fresh copy of the named preset.
+
+  Args:
+    name: One of `PRESETS`.
+
+  Returns:
+    A new `ConformerEncoderConfig`.
+
+  Raises:
+    ValueError: if the name is unknown.
+  """
+  if name not in PRESETS:
+    raise ValueError(f'Unknown Conformer preset {name!r}; known presets: '
+                     f'{", ".join(sorted(PRESETS))}.')
+  return PRESETS[name]()
