@@ -1,0 +1,400 @@
+r"""Converts a speech corpus into sharded TFRecords with an Apache Beam pipeline.
+
+  python -m tfrecords_tools.convert --input=/data/LibriSpeech/dev-clean \
+      --format=librispeech --output_dir=/data/tfrecords/dev-clean \
+      --num_shards=16 --compression=gzip
+
+Records follow asr_kd/dataloaders/tfrecord_schema.py (docs/tfrecord_schema.md).
+Inputs that cannot become a record are written to `<prefix>.rejects.tsv`
+(path, reason, detail) and counted in `<prefix>.summary.json`; every good
+input is still written, and inputs = written + rejected. Flags this binary
+does not define are Beam pipeline options, so `--runner=DataflowRunner
+--project=... --temp_location=gs://...` scales the same pipeline out; the
+default is the DirectRunner with one worker process per CPU.
+"""
+
+import json
+import logging as std_logging
+import os
+import sys
+import time
+import uuid
+import zlib
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from absl import app
+from absl import flags
+from absl import logging
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options import pipeline_options
+import tensorflow as tf
+
+from asr_kd.dataloaders import audio_decoding
+from asr_kd.dataloaders import tfrecord_schema
+from tfrecords_tools import corpus_readers
+
+_INPUT = flags.DEFINE_string(
+    'input', None, 'Corpus root (librispeech, audio_dir) or manifest file.')
+_FORMAT = flags.DEFINE_enum('format', None, list(corpus_readers.FORMATS),
+                            'Layout of --input.')
+_OUTPUT_DIR = flags.DEFINE_string(
+    'output_dir', None, 'Folder for shards, rejects and summary (local, or '
+    'any filesystem TensorFlow and Beam both support, e.g. gs://).')
+_OUTPUT_PREFIX = flags.DEFINE_string(
+    'output_prefix', 'data', 'Shard file name prefix (e.g. the split name): '
+    '<output_dir>/<prefix>-SSSSS-of-NNNNN.tfrecord[.gz].')
+_NUM_SHARDS = flags.DEFINE_integer('num_shards', 1, 'Number of output shards.',
+                                   lower_bound=1)
+_COMPRESSION = flags.DEFINE_enum('compression', 'none', ['none', 'gzip'],
+                                 'TFRecord compression.')
+_MAX_DURATION_S = flags.DEFINE_float(
+    'max_duration_s', 35.0, 'Reject audio longer than this many seconds.')
+_MIN_DURATION_S = flags.DEFINE_float(
+    'min_duration_s', 0.1, 'Reject audio shorter than this many seconds.')
+_STRICT = flags.DEFINE_bool(
+    'strict', False, 'Exit non-zero if any input was rejected (outputs are '
+    'still written so the rejects can be inspected).')
+
+# Reject reasons decided here (the others come from the reader and decoder).
+TOO_LONG = 'too_long'
+TOO_SHORT = 'too_short'
+
+_REJECTS_HEADER = 'path\treason\tdetail'
+_PROGRESS_EVERY = 500  # Records per worker between progress log lines.
+
+
+def output_paths(output_dir: str, output_prefix: str,
+                 compression: str) -> Dict[str, str]:
+  """Names of everything the converter writes.
+
+  Args:
+    output_dir: destination folder.
+    output_prefix: shard name prefix.
+    compression: 'none' or 'gzip'.
+
+  Returns:
+    Dict with 'shard_prefix', 'shard_suffix', 'shard_pattern' (a glob),
+    'rejects', 'summary' and 'stats' (a temporary file).
+  """
+  base = os.path.join(output_dir, output_prefix)
+  suffix = '.tfrecord' + ('.gz' if compression == 'gzip' else '')
+  return {
+      'shard_prefix': base,
+      'shard_suffix': suffix,
+      'shard_pattern': f'{base}-?????-of-?????{suffix}',
+      'rejects': base + '.rejects.tsv',
+      'summary': base + '.summary.json',
+      'stats': base + '.stats.json',
+  }
+
+
+def format_reject(path: str, reason: str, detail: str) -> str:
+  """One TSV line of the rejects file; tabs/newlines in fields become spaces."""
+  fields = (path, reason, detail)
+  return '\t'.join(' '.join(str(field).split()) for field in fields)
+
+
+class ConvertUtteranceFn(beam.DoFn):
+  """Decodes, validates and serializes one utterance.
+
+  Main output: (utterance_id, serialized tf.train.Example, num_samples).
+  Tagged output 'rejected': rejects-file lines.
+  """
+
+  def __init__(self, min_duration_s: float, max_duration_s: float):
+    super().__init__()
+    self._min_duration_s = min_duration_s
+    self._max_duration_s = max_duration_s
+    self._processed = 0
+
+  def _reject(self, path: str, reason: str, detail: str):
+    beam.metrics.Metrics.counter('convert', 'rejected_' + reason).inc()
+    return beam.pvalue.TaggedOutput('rejected',
+                                    format_reject(path, reason, detail))
+
+  def process(self, utterance: corpus_readers.Utterance
+             ) -> Iterable[object]:
+    self._processed += 1
+    if self._processed % _PROGRESS_EVERY == 0:
+      logging.info('convert worker: %d utterances processed', self._processed)
+    if utterance.reject_reason:
+      yield self._reject(utterance.audio_path, utterance.reject_reason,
+                         utterance.reject_detail)
+      return
+    try:
+      samples = audio_decoding.load_mono_16k(utterance.audio_path)
+    except audio_decoding.AudioDecodeError as error:
+      yield self._reject(utterance.audio_path, error.reason, error.detail)
+      return
+    duration_s = samples.shape[0] / tfrecord_schema.SAMPLE_RATE
+    if duration_s > self._max_duration_s:
+      yield self._reject(
+          utterance.audio_path, TOO_LONG,
+          f'{duration_s:.2f} s > --max_duration_s={self._max_duration_s:g}')
+      return
+    if duration_s < self._min_duration_s:
+      yield self._reject(
+          utterance.audio_path, TOO_SHORT,
+          f'{duration_s:.3f} s < --min_duration_s={self._min_duration_s:g}')
+      return
+    example = tfrecord_schema.make_example(
+        utterance.utterance_id, samples, transcript=utterance.transcript,
+        speaker=utterance.speaker)
+    beam.metrics.Metrics.counter('convert', 'written').inc()
+    yield (utterance.utterance_id, example.SerializeToString(),
+           int(samples.shape[0]))
+
+
+class WriteShardFn(beam.DoFn):
+  """Writes one shard's records with TensorFlow's TFRecord writer.
+
+  Beam's own WriteToTFRecord needs a crc32c package (google-crc32c, crcmod
+  or python-snappy) that this environment does not ship; TensorFlow's writer
+  has native crc32c and GZIP, and tf.io.gfile reaches the same remote
+  filesystems. Each shard is written to a temporary name and renamed, so a
+  retried bundle never leaves a half-written shard behind.
+  Output: (records_written, samples_written) for the summary.
+  """
+
+  def __init__(self, shard_prefix: str, shard_suffix: str, num_shards: int,
+               compression: str):
+    super().__init__()
+    self._shard_prefix = shard_prefix
+    self._shard_suffix = shard_suffix
+    self._num_shards = num_shards
+    self._options = 'GZIP' if compression == 'gzip' else None
+
+  def process(self, keyed_records: Tuple[int, Iterable[Optional[tuple]]]
+             ) -> Iterable[Tuple[int, int]]:
+    shard_index, records = keyed_records
+    path = (f'{self._shard_prefix}-{shard_index:05d}-of-'
+            f'{self._num_shards:05d}{self._shard_suffix}')
+    temporary_path = f'{path}.incomplete-{uuid.uuid4().hex}'
+    num_records = num_samples = 0
+    with tf.io.TFRecordWriter(temporary_path, options=self._options) as writer:
+      for record in records:
+        if record is None:
+          continue  # Placeholder that makes empty shards exist too.
+        _, serialized, record_samples = record
+        writer.write(serialized)
+        num_records += 1
+        num_samples += record_samples
+    tf.io.gfile.rename(temporary_path, path, overwrite=True)
+    yield num_records, num_samples
+
+
+def _shard_of(utterance_id: str, num_shards: int) -> int:
+  # A stable hash (not Python's salted hash()) so reruns shard identically.
+  return zlib.crc32(utterance_id.encode('utf-8')) % num_shards
+
+
+def _sum_pairs(pairs: Iterable[Tuple[int, int]]) -> Tuple[int, int]:
+  records = samples = 0
+  for pair_records, pair_samples in pairs:
+    records += pair_records
+    samples += pair_samples
+  return records, samples
+
+
+def build_pipeline(pipeline: beam.Pipeline,
+                   utterances: List[corpus_readers.Utterance],
+                   paths: Dict[str, str], num_shards: int, compression: str,
+                   min_duration_s: float, max_duration_s: float) -> None:
+  """Adds the conversion transforms to `pipeline`.
+
+  Args:
+    pipeline: the Beam pipeline to extend.
+    utterances: inputs from a corpus reader.
+    paths: from `output_paths`.
+    num_shards: number of TFRecord shards.
+    compression: 'none' or 'gzip'.
+    min_duration_s: shorter audio is rejected.
+    max_duration_s: longer audio is rejected.
+  """
+  outputs = (
+      pipeline
+      | 'ListUtterances' >> beam.Create(utterances)
+      # Spreads decoding over workers even though the list was made in one.
+      | 'Reshuffle' >> beam.Reshuffle()
+      | 'DecodeAndSerialize' >> beam.ParDo(
+          ConvertUtteranceFn(min_duration_s, max_duration_s)).with_outputs(
+              'rejected', main='ok'))
+  keyed_records = outputs.ok | 'KeyByShard' >> beam.Map(
+      lambda record: (_shard_of(record[0], num_shards), record))
+  empty_shards = (
+      pipeline
+      | 'ListShards' >> beam.Create(list(range(num_shards)))
+      | 'EmptyShard' >> beam.Map(lambda shard_index: (shard_index, None)))
+  _ = (
+      (keyed_records, empty_shards)
+      | 'AllShards' >> beam.Flatten()
+      | 'GroupByShard' >> beam.GroupByKey()
+      | 'WriteShards' >> beam.ParDo(
+          WriteShardFn(paths['shard_prefix'], paths['shard_suffix'],
+                       num_shards, compression))
+      | 'SumWritten' >> beam.CombineGlobally(_sum_pairs)
+      | 'StatsToJson' >> beam.Map(
+          lambda pair: json.dumps({'written': pair[0], 'samples': pair[1]}))
+      | 'WriteStats' >> beam.io.WriteToText(paths['stats'],
+                                            shard_name_template=''))
+  _ = outputs.rejected | 'WriteRejects' >> beam.io.WriteToText(
+      paths['rejects'], shard_name_template='', header=_REJECTS_HEADER)
+
+
+def _read_text(path: str) -> str:
+  with FileSystems.open(path) as text_file:
+    return text_file.read().decode('utf-8')
+
+
+def summarize(paths: Dict[str, str], num_inputs: int) -> dict:
+  """Builds the run summary from the pipeline's stats and rejects files.
+
+  Args:
+    paths: from `output_paths`.
+    num_inputs: number of utterances the reader produced.
+
+  Returns:
+    Dict with inputs, written, rejected, rejected_by_reason, hours_written,
+    samples_written, reconciled (inputs == written + rejected) and paths.
+  """
+  stats = json.loads(_read_text(paths['stats']))
+  rejected_by_reason: Dict[str, int] = {}
+  for line in _read_text(paths['rejects']).splitlines()[1:]:
+    if line:
+      reason = line.split('\t')[1]
+      rejected_by_reason[reason] = rejected_by_reason.get(reason, 0) + 1
+  num_rejected = sum(rejected_by_reason.values())
+  return {
+      'inputs': num_inputs,
+      'written': stats['written'],
+      'rejected': num_rejected,
+      'rejected_by_reason': dict(sorted(rejected_by_reason.items())),
+      'samples_written': stats['samples'],
+      'hours_written': stats['samples'] / tfrecord_schema.SAMPLE_RATE / 3600,
+      'reconciled': num_inputs == stats['written'] + num_rejected,
+      'shard_pattern': paths['shard_pattern'],
+      'rejects_file': paths['rejects'],
+  }
+
+
+def make_pipeline_options(beam_args: List[str]
+                         ) -> pipeline_options.PipelineOptions:
+  """Beam options from the flags absl did not claim.
+
+  Without a --runner this is the DirectRunner in multi-processing mode with
+  one worker per CPU; worker logs default to WARNING. Each of these can be
+  overridden on the command line.
+
+  Args:
+    beam_args: e.g. ['--runner=DataflowRunner', '--project=p'].
+
+  Returns:
+    The pipeline options.
+  """
+  def given(name):
+    return any(arg == f'--{name}' or arg.startswith(f'--{name}=')
+               for arg in beam_args)
+
+  beam_args = list(beam_args)
+  if not given('runner'):
+    beam_args.append('--runner=DirectRunner')
+    if not given('direct_running_mode'):
+      beam_args.append('--direct_running_mode=multi_processing')
+    if not given('direct_num_workers'):
+      beam_args.append(f'--direct_num_workers={os.cpu_count() or 1}')
+  if not given('default_sdk_harness_log_level'):
+    # Worker harnesses log every control message at INFO; keep them quiet.
+    beam_args.append('--default_sdk_harness_log_level=WARNING')
+  return pipeline_options.PipelineOptions(beam_args)
+
+
+def run_conversion(input_path: str, corpus_format: str, output_dir: str,
+                   output_prefix: str = 'data', num_shards: int = 1,
+                   compression: str = 'none', min_duration_s: float = 0.1,
+                   max_duration_s: float = 35.0,
+                   beam_args: Optional[List[str]] = None) -> dict:
+  """Reads the corpus, runs the pipeline and writes `<prefix>.summary.json`.
+
+  Args:
+    input_path: corpus root or manifest.
+    corpus_format: one of corpus_readers.FORMATS.
+    output_dir: destination folder (created if missing).
+    output_prefix: shard name prefix.
+    num_shards: number of TFRecord shards.
+    compression: 'none' or 'gzip'.
+    min_duration_s: shorter audio is rejected.
+    max_duration_s: longer audio is rejected.
+    beam_args: extra Beam pipeline flags.
+
+  Returns:
+    The summary dict (see `summarize`).
+
+  Raises:
+    corpus_readers.CorpusError: the input cannot be read.
+  """
+  start_time = time.time()
+  utterances = corpus_readers.read_corpus(input_path, corpus_format)
+  num_reader_rejects = sum(1 for u in utterances if u.reject_reason)
+  print(f'convert: {len(utterances)} inputs found in {input_path} '
+        f'({num_reader_rejects} already rejected by the reader)', flush=True)
+  tf.io.gfile.makedirs(output_dir)
+  paths = output_paths(output_dir, output_prefix, compression)
+  with beam.Pipeline(options=make_pipeline_options(beam_args or [])) as p:
+    build_pipeline(p, utterances, paths, num_shards, compression,
+                   min_duration_s, max_duration_s)
+  summary = summarize(paths, len(utterances))
+  FileSystems.delete([paths['stats']])
+  summary.update({
+      'input': input_path,
+      'format': corpus_format,
+      'num_shards': num_shards,
+      'compression': compression,
+      'seconds': round(time.time() - start_time, 1),
+  })
+  with FileSystems.create(paths['summary']) as summary_file:
+    summary_file.write(json.dumps(summary, indent=2).encode('utf-8'))
+  return summary
+
+
+def _fail(message: str) -> None:
+  print(f'convert: error: {message}', file=sys.stderr)
+  sys.exit(1)
+
+
+def main(argv: List[str]) -> None:
+  # The runner's job service relays worker logs at INFO; show problems only.
+  std_logging.getLogger('apache_beam').setLevel(std_logging.WARNING)
+  for name in ('input', 'format', 'output_dir'):
+    if not flags.FLAGS[name].value:
+      _fail(f'--{name} is required')
+  try:
+    summary = run_conversion(
+        _INPUT.value, _FORMAT.value, _OUTPUT_DIR.value, _OUTPUT_PREFIX.value,
+        _NUM_SHARDS.value, _COMPRESSION.value, _MIN_DURATION_S.value,
+        _MAX_DURATION_S.value, beam_args=argv[1:])
+  except corpus_readers.CorpusError as error:
+    _fail(str(error))
+  except (tf.errors.OpError, OSError) as error:
+    _fail(f'cannot write to --output_dir={_OUTPUT_DIR.value!r}: {error}')
+  print(json.dumps(summary, indent=2))
+  if not summary['reconciled']:
+    _fail('counts do not reconcile (inputs != written + rejected); '
+          'this is a bug in the converter')
+  if _STRICT.value and summary['rejected']:
+    reasons = ', '.join(f'{reason}={count}' for reason, count
+                        in summary['rejected_by_reason'].items())
+    _fail(f'--strict: {summary["rejected"]} of {summary["inputs"]} inputs '
+          f'rejected ({reasons}); see {summary["rejects_file"]}')
+
+
+def parse_flags(argv: List[str]) -> List[str]:
+  """absl parses its flags; everything else is left for Beam."""
+  try:
+    return flags.FLAGS(argv, known_only=True)
+  except flags.Error as error:
+    _fail(str(error))
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=parse_flags)
