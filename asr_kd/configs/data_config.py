@@ -1,0 +1,103 @@
+"""Config dataclasses for features, SpecAugment and the ASR input pipeline."""
+
+import dataclasses
+from typing import List, Optional
+
+from official.core import config_definitions as cfg
+from official.modeling import hyperparams
+
+
+@dataclasses.dataclass
+class FeatureConfig(hyperparams.Config):
+  """Log-mel front end (asr_kd.dataloaders.features.log_mel).
+
+  Attributes:
+    sample_rate: audio sample rate in Hz.
+    frame_length_ms: analysis window length (25 ms = 400 samples).
+    frame_step_ms: hop (10 ms = 160 samples).
+    fft_length: FFT size; frames are zero-padded to it.
+    num_mel_bins: number of mel filters (feature dimension).
+    lower_edge_hertz: lowest mel filter edge.
+    upper_edge_hertz: highest mel filter edge.
+    log_floor: power floor before the log.
+    dither: stddev of Gaussian noise added to the [-1, 1) waveform in
+      training only (0 = off).
+  """
+  sample_rate: int = 16000
+  frame_length_ms: float = 25.0
+  frame_step_ms: float = 10.0
+  fft_length: int = 512
+  num_mel_bins: int = 80
+  lower_edge_hertz: float = 20.0
+  upper_edge_hertz: float = 7600.0
+  log_floor: float = 1e-6
+  dither: float = 0.0
+
+
+@dataclasses.dataclass
+class SpecAugmentConfig(hyperparams.Config):
+  """SpecAugment with adaptive time masks (Park et al. 2020).
+
+  Attributes:
+    enabled: apply in training (never in evaluation).
+    num_freq_masks: frequency masks per utterance.
+    freq_mask_max_bins: F, max width of a frequency mask (inclusive).
+    num_time_masks: upper bound on time masks per utterance.
+    time_masks_per_frame: pM; time masks = min(num_time_masks,
+      floor(pM * length)).
+    time_mask_max_ratio: pS; max width of a time mask = floor(pS * length).
+    mask_value: value written into masked cells (0 = the mean after feature
+      normalization).
+  """
+  enabled: bool = True
+  num_freq_masks: int = 2
+  freq_mask_max_bins: int = 27
+  num_time_masks: int = 10
+  time_masks_per_frame: float = 0.04
+  time_mask_max_ratio: float = 0.05
+  mask_value: float = 0.0
+
+
+@dataclasses.dataclass
+class AsrDataConfig(cfg.DataConfig):
+  """ASR input pipeline (asr_kd.dataloaders.input_pipeline).
+
+  Inherited fields used: input_path (comma-separated globs),
+  global_batch_size, is_training, drop_remainder, shuffle_buffer_size,
+  cycle_length, block_length, deterministic, seed, prefetch_buffer_size.
+
+  Attributes:
+    compression: '' (none), 'GZIP', or 'auto' (GZIP for files ending in .gz).
+    bucket_boundaries: upper frame bounds (inclusive) of the length buckets;
+      features are padded to the bound; longer utterances are dropped.
+    bucket_batch_sizes: global batch size per bucket (same length as
+      bucket_boundaries); empty = global_batch_size for every bucket.
+    max_label_length: utterances with more label ids are dropped.
+    label_length_multiple: labels are padded to the batch maximum rounded up
+      to this multiple (at least one multiple); 0 pads to max_label_length.
+    label_source: 'transcript', 'pseudo_label' (teacher hypothesis) or 'none'
+      (unlabeled audio, labels are all padding).
+    min_pseudo_label_confidence: with label_source='pseudo_label', records
+      whose confidence is lower are dropped.
+    tokenizer_model_path: SentencePiece model, used when the pipeline is built
+      without a Tokenizer object.
+    feature_stats_file: JSON with per-mel-bin 'mean' and 'stddev'
+      ('' = no feature normalization).
+    repeat: repeat the data forever (default: when is_training).
+    features: log-mel config.
+    spec_augment: SpecAugment config (used only when is_training).
+  """
+  compression: str = 'auto'
+  bucket_boundaries: List[int] = dataclasses.field(
+      default_factory=lambda: [200, 400, 600, 800, 1200, 1600])
+  bucket_batch_sizes: List[int] = dataclasses.field(default_factory=list)
+  max_label_length: int = 256
+  label_length_multiple: int = 16
+  label_source: str = 'transcript'
+  min_pseudo_label_confidence: float = 0.0
+  tokenizer_model_path: str = ''
+  feature_stats_file: str = ''
+  repeat: Optional[bool] = None
+  features: FeatureConfig = dataclasses.field(default_factory=FeatureConfig)
+  spec_augment: SpecAugmentConfig = dataclasses.field(
+      default_factory=SpecAugmentConfig)

@@ -1,0 +1,342 @@
+"""tf.data input pipeline: TFRecord shards -> bucketed, padded ASR batches.
+
+Stages (docs/input_pipeline.md has the details):
+  file list (sharded per tf.distribute.InputContext) -> interleaved
+  TFRecordDatasets -> shuffle/repeat (training) -> parse + normalize text ->
+  drop unusable records -> tokenize -> log-mel (+ dither) -> global feature
+  normalization -> SpecAugment (training) -> length buckets padded to fixed
+  frame bounds and label lengths rounded to a multiple -> prefetch.
+
+Each batch is a dict:
+  'features' float32 [B, T, F]   T is one of config.bucket_boundaries
+  'feature_lengths' int32 [B]
+  'labels' int32 [B, U]          0-padded; U a multiple of
+                                 label_length_multiple (or max_label_length)
+  'label_lengths' int32 [B]
+  'utterance_id' string [B]
+  'transcript' string [B]        normalized text the labels encode
+  'num_samples' int32 [B]
+"""
+
+import random
+from typing import List, Optional
+
+from absl import logging
+import tensorflow as tf
+
+from asr_kd.configs import data_config as data_config_lib
+from asr_kd.dataloaders import features as features_lib
+from asr_kd.dataloaders import spec_augment as spec_augment_lib
+from asr_kd.dataloaders import tfrecord_schema
+from asr_kd.dataloaders import tokenizer as tokenizer_lib
+from asr_kd.text import normalization
+
+LABEL_SOURCES = ('transcript', 'pseudo_label', 'none')
+
+
+def expand_input_path(input_path: str) -> List[str]:
+  """Expands comma-separated globs into a sorted, deduplicated file list.
+
+  Args:
+    input_path: e.g. 'data/train-*.tfrecord,data/extra.tfrecord.gz'.
+
+  Returns:
+    Sorted file paths.
+
+  Raises:
+    ValueError: when a pattern matches nothing.
+  """
+  files = set()
+  for pattern in filter(None, (p.strip() for p in input_path.split(','))):
+    matches = tf.io.gfile.glob(pattern)
+    if not matches:
+      raise ValueError(f'No files match input path {pattern!r}')
+    files.update(matches)
+  if not files:
+    raise ValueError('Empty input path.')
+  return sorted(files)
+
+
+def _compression_type(filename: tf.Tensor, compression: str) -> tf.Tensor:
+  """'' / 'GZIP' for one file; 'auto' picks GZIP for names ending in .gz."""
+  if compression == 'auto':
+    return tf.where(tf.strings.regex_full_match(filename, r'.*\.gz'),
+                    'GZIP', '')
+  if compression not in ('', 'GZIP'):
+    raise ValueError(f"compression must be '', 'GZIP' or 'auto', got "
+                     f'{compression!r}')
+  return tf.constant(compression)
+
+
+def read_records(files, compression: str = 'auto',
+                 cycle_length: Optional[int] = None, block_length: int = 1,
+                 deterministic: Optional[bool] = None) -> tf.data.Dataset:
+  """Interleaves the records of a dataset (or list) of TFRecord files."""
+  if not isinstance(files, tf.data.Dataset):
+    files = tf.data.Dataset.from_tensor_slices(list(files))
+  return files.interleave(
+      lambda filename: tf.data.TFRecordDataset(
+          filename, compression_type=_compression_type(filename, compression)),
+      cycle_length=cycle_length, block_length=block_length,
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+
+
+class AsrInputPipeline:
+  """Builds the dataset for one input pipeline (Model Garden reader style)."""
+
+  def __init__(self, config: data_config_lib.AsrDataConfig,
+               tokenizer: Optional[tokenizer_lib.Tokenizer] = None):
+    """Validates the config and loads tokenizer and feature stats.
+
+    Args:
+      config: AsrDataConfig.
+      tokenizer: Tokenizer; when None and labels are needed it is loaded from
+        config.tokenizer_model_path.
+
+    Raises:
+      ValueError: on an invalid config or missing files.
+    """
+    if config.label_source not in LABEL_SOURCES:
+      raise ValueError(f'label_source must be one of {LABEL_SOURCES}, got '
+                       f'{config.label_source!r}')
+    boundaries = list(config.bucket_boundaries)
+    if not boundaries or boundaries != sorted(set(boundaries)) or (
+        boundaries[0] <= 0):
+      raise ValueError('bucket_boundaries must be increasing positive frame '
+                       f'counts, got {boundaries}')
+    if config.bucket_batch_sizes and len(config.bucket_batch_sizes) != len(
+        boundaries):
+      raise ValueError('bucket_batch_sizes needs one size per boundary.')
+    if not config.bucket_batch_sizes and config.global_batch_size <= 0:
+      raise ValueError('Set global_batch_size or bucket_batch_sizes.')
+    if config.max_label_length <= 0 or config.label_length_multiple < 0:
+      raise ValueError('max_label_length must be > 0 and '
+                       'label_length_multiple >= 0.')
+    self._config = config
+    self._needs_labels = config.label_source != 'none'
+    if tokenizer is None and self._needs_labels:
+      if not config.tokenizer_model_path:
+        raise ValueError('A tokenizer (or tokenizer_model_path) is needed for '
+                         f'label_source={config.label_source!r}.')
+      tokenizer = tokenizer_lib.Tokenizer(config.tokenizer_model_path)
+    self._tokenizer = tokenizer
+    self._feature_stats = None
+    if config.feature_stats_file:
+      self._feature_stats = features_lib.load_feature_stats(
+          config.feature_stats_file)
+      if self._feature_stats[0].shape[0] != config.features.num_mel_bins:
+        raise ValueError(f'{config.feature_stats_file} has '
+                         f'{self._feature_stats[0].shape[0]} bins, features '
+                         f'have {config.features.num_mel_bins}.')
+
+  def __call__(self, input_context: Optional[tf.distribute.InputContext] = None
+              ) -> tf.data.Dataset:
+    """Returns the batched dataset for this input pipeline.
+
+    Args:
+      input_context: from tf.distribute (`distribute_datasets_from_function`);
+        files are sharded by its pipeline id and batch sizes are per replica.
+
+    Returns:
+      tf.data.Dataset of batch dicts (module docstring).
+    """
+    config = self._config
+    files = expand_input_path(config.input_path)
+    file_dataset = tf.data.Dataset.from_tensor_slices(files)
+    shard_records = False
+    if input_context and input_context.num_input_pipelines > 1:
+      if len(files) >= input_context.num_input_pipelines:
+        file_dataset = file_dataset.shard(input_context.num_input_pipelines,
+                                          input_context.input_pipeline_id)
+      else:
+        # Too few files to give every pipeline one: every pipeline reads all
+        # files and keeps every n-th record (slower, but still disjoint).
+        shard_records = True
+    if config.is_training:
+      file_dataset = file_dataset.shuffle(len(files), seed=config.seed)
+    dataset = read_records(file_dataset, config.compression,
+                           config.cycle_length, config.block_length,
+                           config.deterministic)
+    if shard_records:
+      dataset = dataset.shard(input_context.num_input_pipelines,
+                              input_context.input_pipeline_id)
+    if config.is_training and config.shuffle_buffer_size > 1:
+      dataset = dataset.shuffle(config.shuffle_buffer_size, seed=config.seed)
+    repeat = config.is_training if config.repeat is None else config.repeat
+    if repeat:
+      dataset = dataset.repeat()
+    dataset = dataset.map(self._parse, num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=config.deterministic)
+    dataset = self._drop_unusable(dataset)
+    # The element index seeds dither and SpecAugment: reproducible per
+    # element for a fixed seed, different across epochs of a repeat.
+    dataset = dataset.enumerate()
+    base_seed = config.seed if config.seed is not None else random.randrange(
+        2**31)
+    dataset = dataset.map(
+        lambda index, example: self._add_features(example, base_seed, index),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=config.deterministic)
+    dataset = self._bucket_and_batch(dataset, input_context)
+    options = tf.data.Options()
+    if config.deterministic is not None:
+      options.deterministic = config.deterministic
+    dataset = dataset.with_options(options)
+    return dataset.prefetch(config.prefetch_buffer_size or tf.data.AUTOTUNE)
+
+  def _parse(self, serialized: tf.Tensor) -> dict:
+    """Parses a record; picks, normalizes and tokenizes the label text."""
+    parsed = tfrecord_schema.parse_example(serialized)
+    if self._config.label_source == 'pseudo_label':
+      text = parsed[tfrecord_schema.PSEUDO_HYPOTHESIS]
+    else:
+      text = parsed[tfrecord_schema.TRANSCRIPT]
+    text = normalization.normalize(text)
+    if self._needs_labels:
+      labels = self._tokenizer.tokenize(text, normalize=False)
+    else:
+      labels = tf.zeros([0], tf.int32)
+    num_samples = tf.shape(parsed['audio'])[0]
+    return {
+        'utterance_id': parsed[tfrecord_schema.UTTERANCE_ID],
+        'audio': parsed['audio'],
+        'transcript': text,
+        'num_samples': num_samples,
+        'num_frames': tf.cast(
+            features_lib.num_frames(num_samples, self._config.features),
+            tf.int32),
+        'labels': labels,
+        'confidence': parsed[tfrecord_schema.PSEUDO_CONFIDENCE],
+    }
+
+  def _drop_unusable(self, dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Drops records the model cannot use; counts and logs length drops."""
+    config = self._config
+    max_frames = config.bucket_boundaries[-1]
+    if self._needs_labels:
+      # Unlabeled records (empty text) carry no target.
+      dataset = dataset.filter(lambda e: tf.strings.length(e['transcript']) > 0)
+    if config.label_source == 'pseudo_label':
+      dataset = dataset.filter(
+          lambda e: e['confidence'] >= config.min_pseudo_label_confidence)
+
+    def count_drops(dropped, example):
+      unusable = ((example['num_frames'] < 1) |
+                  (example['num_frames'] > max_frames) |
+                  (tf.size(example['labels']) > config.max_label_length))
+      dropped += tf.cast(unusable, tf.int64)
+      if unusable:
+        tf.print('asr_kd input pipeline: dropped', example['utterance_id'],
+                 'frames', example['num_frames'], 'labels',
+                 tf.size(example['labels']), '(limits: 1 ..', max_frames,
+                 'frames, <=', config.max_label_length, 'labels); dropped',
+                 dropped, 'so far', output_stream=logging.warning)
+      return dropped, (example, unusable)
+
+    dataset = dataset.scan(tf.constant(0, tf.int64), count_drops)
+    dataset = dataset.filter(lambda example, unusable: not unusable)
+    return dataset.map(lambda example, unusable: example)
+
+  def _add_features(self, example: dict, base_seed: int,
+                    index: tf.Tensor) -> dict:
+    """Log-mel (+ dither), normalization and SpecAugment for one example."""
+    config = self._config
+    seeds = tf.random.experimental.stateless_split(
+        tf.stack([tf.constant(base_seed, tf.int64), index]), num=2)
+    waveform = features_lib.waveform_to_float(example['audio'])
+    if config.is_training:
+      waveform = features_lib.add_dither(waveform, config.features.dither,
+                                         seeds[0])
+    utterance_features = features_lib.log_mel(waveform, config.features)
+    if self._feature_stats is not None:
+      utterance_features = features_lib.normalize_features(
+          utterance_features, *self._feature_stats)
+    num_frames = tf.shape(utterance_features)[0]
+    if config.is_training and config.spec_augment.enabled:
+      utterance_features = spec_augment_lib.spec_augment(
+          utterance_features, num_frames, config.spec_augment, seeds[1])
+    return {
+        'features': utterance_features,
+        'feature_lengths': num_frames,
+        'labels': example['labels'],
+        'label_lengths': tf.size(example['labels'], out_type=tf.int32),
+        'utterance_id': example['utterance_id'],
+        'transcript': example['transcript'],
+        'num_samples': example['num_samples'],
+    }
+
+  def _per_replica_batch_sizes(self, input_context) -> List[int]:
+    config = self._config
+    global_sizes = list(config.bucket_batch_sizes) or (
+        [config.global_batch_size] * len(config.bucket_boundaries))
+    if input_context is None:
+      return global_sizes
+    return [input_context.get_per_replica_batch_size(size)
+            for size in global_sizes]
+
+  def _bucket_and_batch(self, dataset: tf.data.Dataset,
+                        input_context) -> tf.data.Dataset:
+    """Groups by frame bucket and pads to the bucket's fixed shapes."""
+    config = self._config
+    boundaries = tf.constant(config.bucket_boundaries, tf.int64)
+    batch_sizes = tf.constant(self._per_replica_batch_sizes(input_context),
+                              tf.int64)
+    num_bins = config.features.num_mel_bins
+
+    def bucket_of(example):
+      # Bucket i holds boundaries[i - 1] < frames <= boundaries[i].
+      frames = tf.cast(example['feature_lengths'], tf.int64)
+      return tf.reduce_sum(tf.cast(frames > boundaries, tf.int64))
+
+    def batch_bucket(bucket, examples):
+      padded_shapes = {
+          'features': tf.stack([boundaries[bucket], num_bins]),
+          'feature_lengths': [], 'labels': [None], 'label_lengths': [],
+          'utterance_id': [], 'transcript': [], 'num_samples': [],
+      }
+      return examples.padded_batch(batch_sizes[bucket], padded_shapes,
+                                   drop_remainder=config.drop_remainder)
+
+    dataset = dataset.group_by_window(
+        key_func=bucket_of, reduce_func=batch_bucket,
+        window_size_func=lambda bucket: batch_sizes[bucket])
+    return dataset.map(self._pad_labels, num_parallel_calls=tf.data.AUTOTUNE,
+                       deterministic=config.deterministic)
+
+  def _pad_labels(self, batch: dict) -> dict:
+    """Pads labels to a multiple of label_length_multiple (bounded set)."""
+    config = self._config
+    if config.label_length_multiple:
+      multiple = config.label_length_multiple
+      longest = tf.shape(batch['labels'])[1]
+      target = tf.maximum(1, (longest + multiple - 1) // multiple) * multiple
+      target = tf.minimum(target, config.max_label_length)
+    else:
+      target = config.max_label_length
+    labels = batch['labels']
+    batch['labels'] = tf.pad(labels, [[0, 0], [0, target - tf.shape(labels)[1]]])
+    return batch
+
+
+def feature_dataset(input_path: str,
+                    feature_config: data_config_lib.FeatureConfig = None,
+                    compression: str = 'auto') -> tf.data.Dataset:
+  """Unpadded, unnormalized log-mel [T, F] per record (for feature stats).
+
+  Args:
+    input_path: comma-separated TFRecord globs.
+    feature_config: FeatureConfig (defaults to FeatureConfig()).
+    compression: '', 'GZIP' or 'auto'.
+
+  Returns:
+    Dataset of float32 [T, F] in file order.
+  """
+  feature_config = feature_config or data_config_lib.FeatureConfig()
+  records = read_records(expand_input_path(input_path), compression,
+                         deterministic=True)
+  return records.map(
+      lambda record: features_lib.log_mel(
+          features_lib.waveform_to_float(
+              tfrecord_schema.parse_example(record)['audio']),
+          feature_config),
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
