@@ -1,0 +1,200 @@
+r"""Summarizes TFRecord shards and verifies that every record parses.
+
+  python -m tfrecords_tools.inspect "/data/tfrecords/dev-clean/data-*" \
+      --num_examples=3
+
+Prints file and record counts, labeled / unlabeled / pseudo-labeled counts,
+total hours, duration statistics with an ASCII histogram, the transcript
+character set and a few examples. Exits non-zero, naming the file and record
+index, if a record does not parse or its num_samples disagrees with its
+audio.
+"""
+
+import collections
+import re
+import sys
+from typing import Dict, List, Optional
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow as tf
+
+from asr_kd.dataloaders import tfrecord_schema
+
+_NUM_EXAMPLES = flags.DEFINE_integer('num_examples', 3,
+                                     'Number of example records to print.',
+                                     lower_bound=0)
+_COMPRESSION = flags.DEFINE_enum(
+    'compression', 'auto', ['auto', 'none', 'gzip'],
+    "TFRecord compression; 'auto' means gzip for names ending in .gz.")
+_HISTOGRAM_BINS = 10
+_HISTOGRAM_WIDTH = 40
+
+
+class InspectError(Exception):
+  """The records cannot be read or are inconsistent."""
+
+
+def _compression_type(path: str, compression: str) -> str:
+  if compression == 'auto':
+    return 'GZIP' if path.endswith('.gz') else ''
+  return 'GZIP' if compression == 'gzip' else ''
+
+
+def _short_message(error: tf.errors.OpError) -> str:
+  """The op error's message without TF's function-node and op decorations."""
+  message = re.sub(r'\{\{[^}]*\}\}', '', error.message)
+  message = re.sub(r'\[Op:[^\]]*\].*', '', message, flags=re.DOTALL)
+  return ' '.join(message.split())
+
+
+def _summary_fields(serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
+  """Parses one record, keeping only what the summary needs (not audio)."""
+  parsed = tfrecord_schema.parse_example(serialized)
+  parsed['audio_length'] = tf.size(parsed.pop('audio'), out_type=tf.int64)
+  return parsed
+
+
+def _read_file(path: str, compression: str) -> List[Dict[str, object]]:
+  """Parses every record of one file into plain Python values.
+
+  Args:
+    path: TFRecord file.
+    compression: 'auto', 'none' or 'gzip'.
+
+  Returns:
+    One dict per record.
+
+  Raises:
+    InspectError: a record is corrupt, does not parse or is inconsistent.
+  """
+  dataset = tf.data.TFRecordDataset(
+      path, compression_type=_compression_type(path, compression))
+  # Order is kept, so the number of records seen so far is the index of the
+  # one that failed.
+  dataset = dataset.map(_summary_fields, num_parallel_calls=tf.data.AUTOTUNE)
+  records = []
+  try:
+    for parsed in dataset.as_numpy_iterator():
+      records.append(parsed)
+  except tf.errors.OpError as error:
+    raise InspectError(f'{path}: record {len(records)} cannot be read or '
+                       f'parsed: {_short_message(error)}') from None
+  result = []
+  for index, parsed in enumerate(records):
+    num_samples = int(parsed[tfrecord_schema.NUM_SAMPLES])
+    if num_samples != int(parsed['audio_length']):
+      raise InspectError(
+          f'{path}: record {index}: num_samples={num_samples} but the audio '
+          f'holds {int(parsed["audio_length"])} samples')
+    sample_rate = int(parsed[tfrecord_schema.AUDIO_SAMPLE_RATE])
+    if sample_rate != tfrecord_schema.SAMPLE_RATE:
+      raise InspectError(f'{path}: record {index}: sample rate {sample_rate},'
+                         f' expected {tfrecord_schema.SAMPLE_RATE}')
+    result.append({
+        'utterance_id': parsed[tfrecord_schema.UTTERANCE_ID].decode('utf-8'),
+        'speaker': parsed[tfrecord_schema.SPEAKER].decode('utf-8'),
+        'seconds': num_samples / sample_rate,
+        'transcript': parsed[tfrecord_schema.TRANSCRIPT].decode('utf-8'),
+        'hypothesis':
+            parsed[tfrecord_schema.PSEUDO_HYPOTHESIS].decode('utf-8'),
+    })
+  return result
+
+
+def inspect_records(pattern: str, compression: str = 'auto',
+                    num_examples: int = 3) -> dict:
+  """Reads all records matching `pattern` and summarizes them.
+
+  Args:
+    pattern: file glob (anything tf.io.gfile.glob accepts).
+    compression: 'auto' (gzip when the name ends in .gz), 'none' or 'gzip'.
+    num_examples: how many records to return under 'examples'.
+
+  Returns:
+    Dict with files, records, labeled, unlabeled, pseudo_labeled,
+    duplicate_ids, total_hours, duration_s (min/mean/max), histogram
+    (list of (low_s, high_s, count)), transcript_characters (sorted string)
+    and examples (dicts with utterance_id, speaker, seconds, transcript,
+    hypothesis).
+
+  Raises:
+    InspectError: no file matches, or a record is unreadable/inconsistent.
+  """
+  files = sorted(tf.io.gfile.glob(pattern))
+  if not files:
+    raise InspectError(f'no files match {pattern!r}')
+  records = []
+  for path in files:
+    records.extend(_read_file(path, compression))
+  durations = np.array([record['seconds'] for record in records], np.float64)
+  id_counts = collections.Counter(record['utterance_id'] for record in records)
+  characters = set()
+  for record in records:
+    characters.update(record['transcript'])
+  summary = {
+      'files': len(files),
+      'records': len(records),
+      'labeled': sum(1 for r in records if r['transcript']),
+      'unlabeled': sum(1 for r in records if not r['transcript']),
+      'pseudo_labeled': sum(1 for r in records if r['hypothesis']),
+      'duplicate_ids': sum(count - 1 for count in id_counts.values()),
+      'total_hours': float(durations.sum()) / 3600,
+      'duration_s': None,
+      'histogram': [],
+      'transcript_characters': ''.join(sorted(characters)),
+      'examples': records[:num_examples],
+  }
+  if records:
+    summary['duration_s'] = {'min': float(durations.min()),
+                             'mean': float(durations.mean()),
+                             'max': float(durations.max())}
+    counts, edges = np.histogram(durations, bins=_HISTOGRAM_BINS)
+    summary['histogram'] = [(float(low), float(high), int(count)) for
+                            low, high, count in zip(edges, edges[1:], counts)]
+  return summary
+
+
+def format_summary(summary: dict) -> str:
+  """Human-readable report of `inspect_records` output."""
+  lines = [
+      f'files:           {summary["files"]}',
+      f'records:         {summary["records"]} (labeled {summary["labeled"]}, '
+      f'unlabeled {summary["unlabeled"]}, pseudo-labeled '
+      f'{summary["pseudo_labeled"]})',
+      f'duplicate ids:   {summary["duplicate_ids"]}',
+      f'total hours:     {summary["total_hours"]:.4f}',
+  ]
+  if summary['duration_s']:
+    durations = summary['duration_s']
+    lines.append(f'duration (s):    min {durations["min"]:.2f}  mean '
+                 f'{durations["mean"]:.2f}  max {durations["max"]:.2f}')
+    largest = max(count for _, _, count in summary['histogram'])
+    for low, high, count in summary['histogram']:
+      bar = '#' * round(_HISTOGRAM_WIDTH * count / largest) if largest else ''
+      lines.append(f'  {low:7.2f}-{high:7.2f} s {count:8d} {bar}')
+  lines.append(f'characters:      {summary["transcript_characters"]!r}')
+  for example in summary['examples']:
+    text = example['transcript'] or f'[pseudo] {example["hypothesis"]}'
+    lines.append(f'  {example["utterance_id"]} speaker={example["speaker"]!r}'
+                 f' {example["seconds"]:.2f} s: {text}')
+  return '\n'.join(lines)
+
+
+def main(argv: List[str]) -> Optional[int]:
+  if len(argv) != 2:
+    print('usage: python -m tfrecords_tools.inspect PATTERN [--num_examples=N]'
+          ' [--compression=auto|none|gzip]', file=sys.stderr)
+    return 1
+  try:
+    summary = inspect_records(argv[1], _COMPRESSION.value, _NUM_EXAMPLES.value)
+  except InspectError as error:
+    print(f'inspect: error: {error}', file=sys.stderr)
+    return 1
+  print(format_summary(summary))
+  return 0
+
+
+if __name__ == '__main__':
+  app.run(main)
