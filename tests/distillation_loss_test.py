@@ -8,6 +8,8 @@ do not share the analytic formula under test.
 import numpy as np
 import tensorflow as tf
 
+from asr_kd.losses import distillation_frames
+from asr_kd.losses import distillation_fused
 from asr_kd.losses import distillation_kl
 
 _RTOL = 1e-5
@@ -228,6 +230,212 @@ class SoftTargetKlTest(tf.test.TestCase):
     case = _random_case(np.random.default_rng(6))
     with self.assertRaisesRegex(ValueError, 'temperature'):
       _tf_kl('full', case, 0.0, True, jit_compile=False)
+
+
+def _np_map_teacher(log_probs, lengths, ratio, right_shift, num_student_frames):
+  """float64 reference of the frame mapping, one student frame at a time."""
+  batch_size = log_probs.shape[0]
+  mapped = np.zeros((batch_size, num_student_frames) + log_probs.shape[2:])
+  for b in range(batch_size):
+    num_groups = max(-(-lengths[b] // ratio), 1)
+    for t in range(num_student_frames):
+      group = min(max(t - right_shift, 0), num_groups - 1)
+      frames = [group * ratio + k for k in range(ratio)
+                if k == 0 or group * ratio + k < lengths[b]]
+      mapped[b, t] = np.log(np.exp(log_probs[b, frames]).mean(axis=0))
+  return mapped
+
+
+class FrameMappingTest(tf.test.TestCase):
+
+  def test_matches_reference_sums_to_one_and_shifts(self):
+    rng = np.random.default_rng(10)
+    for ratio, right_shift in [(1, 0), (2, 0), (3, 2), (2, 5), (1, 3)]:
+      batch_size, teacher_frames, rows, vocab = 3, 13, 3, 6
+      teacher_log_probs = _np_log_softmax(
+          rng.normal(size=(batch_size, teacher_frames, rows, vocab)))
+      lengths = np.array([teacher_frames, 7, 1])
+      student_frames = -(-teacher_frames // ratio) + 1
+      mapped, mapped_lengths = (
+          distillation_frames.map_teacher_log_probs_to_student_frames(
+              tf.constant(teacher_log_probs, tf.float32), lengths, ratio,
+              right_shift, num_student_frames=student_frames))
+      with self.subTest(ratio=ratio, right_shift=right_shift):
+        self.assertEqual(mapped.shape,
+                         (batch_size, student_frames, rows, vocab))
+        self.assertAllClose(
+            mapped, _np_map_teacher(teacher_log_probs, lengths, ratio,
+                                    right_shift, student_frames),
+            rtol=1e-5, atol=1e-5)
+        self.assertAllClose(
+            tf.reduce_sum(tf.exp(mapped), -1),
+            np.ones((batch_size, student_frames, rows)), atol=1e-5)
+        self.assertAllEqual(
+            mapped_lengths,
+            np.minimum(-(-lengths // ratio) + right_shift, student_frames))
+        # The shift: the first right_shift frames copy the first group, and
+        # frame right_shift + g holds group g.
+        for t in range(min(right_shift, student_frames)):
+          self.assertAllEqual(mapped[:, t], mapped[:, right_shift])
+        if ratio == 1:
+          shifted_frames = min(student_frames - right_shift, teacher_frames)
+          self.assertAllClose(
+              mapped[0, right_shift:right_shift + shifted_frames],
+              teacher_log_probs[0, :shifted_frames], atol=1e-6)
+
+  def test_default_number_of_student_frames(self):
+    mapped, _ = distillation_frames.map_teacher_log_probs_to_student_frames(
+        tf.zeros([2, 9, 2, 3]), [9, 4], ratio=4, right_shift=1)
+    self.assertEqual(mapped.shape[1], 3 + 1)
+
+  def test_rejects_invalid_ratio_and_shift(self):
+    log_probs = tf.zeros([1, 4, 1, 2])
+    for ratio, right_shift in [(0, 0), (1.5, 0), (-2, 0), (2, -1), (2, 0.5)]:
+      with self.subTest(ratio=ratio, right_shift=right_shift):
+        with self.assertRaisesRegex(ValueError, 'teacher'):
+          distillation_frames.map_teacher_log_probs_to_student_frames(
+              log_probs, [4], ratio, right_shift)
+
+
+class _TinyJoint(tf.Module):
+  """tanh(enc W_e + pred W_p) W_o + b: a joint network with tf.Variables."""
+
+  def __init__(self, rng, encoder_dim, pred_dim, hidden_dim, vocab_size):
+    super().__init__()
+
+    def variable(*shape):
+      return tf.Variable(rng.normal(scale=0.7, size=shape), dtype=tf.float32)
+
+    self.encoder_projection = variable(encoder_dim, hidden_dim)
+    self.pred_projection = variable(pred_dim, hidden_dim)
+    self.output_projection = variable(hidden_dim, vocab_size)
+    self.output_bias = variable(vocab_size)
+
+  def __call__(self, encoder_out, pred_out):
+    hidden = tf.tanh(
+        tf.einsum('btd,dh->bth', encoder_out, self.encoder_projection)[
+            :, :, None] +
+        tf.einsum('bup,ph->buh', pred_out, self.pred_projection)[:, None])
+    return tf.einsum('btuh,hv->btuv', hidden,
+                     self.output_projection) + self.output_bias
+
+
+def _joint_case(rng, ratio=1):
+  batch_size, frames, labels, vocab = 3, 11, 4, 7
+  student = _TinyJoint(rng, 5, 4, 6, vocab)
+  teacher = _TinyJoint(rng, 3, 2, 5, vocab)
+  teacher_frames = frames * ratio - (ratio - 1)
+  return dict(
+      student=student,
+      teacher=teacher,
+      student_encoder_out=tf.constant(rng.normal(size=(batch_size, frames, 5)),
+                                      tf.float32),
+      student_pred_out=tf.constant(
+          rng.normal(size=(batch_size, labels + 1, 4)), tf.float32),
+      teacher_encoder_out=tf.constant(
+          rng.normal(size=(batch_size, teacher_frames, 3)), tf.float32),
+      teacher_pred_out=tf.constant(
+          rng.normal(size=(batch_size, labels + 1, 2)), tf.float32),
+      labels=tf.constant(rng.integers(1, vocab, size=(batch_size, labels))),
+      logit_lengths=tf.constant([frames, 6, 1]),
+      teacher_lengths=tf.constant([teacher_frames, 6 * ratio - 1, 1]),
+      label_lengths=tf.constant([2, labels, 0]),
+      vocab=vocab)
+
+
+class FusedKlTest(tf.test.TestCase):
+
+  def _unfused_and_fused(self, case, kind, ratio, right_shift, chunk,
+                         jit_compile):
+    temperature = 1.7
+    student, teacher = case['student'], case['teacher']
+    student_frames = case['student_encoder_out'].shape[1]
+    watched = [case['student_encoder_out'], case['student_pred_out']]
+    trainable = list(student.trainable_variables) + list(
+        teacher.trainable_variables)
+
+    def kl_from_log_probs(student_logits, teacher_log_probs):
+      if kind == 'full':
+        return distillation_kl.full_vocab_kl(
+            student_logits, None, case['logit_lengths'],
+            case['label_lengths'], temperature=temperature,
+            teacher_log_probs=teacher_log_probs)
+      return distillation_kl.three_class_kl(
+          student_logits, None, case['labels'], case['logit_lengths'],
+          case['label_lengths'], temperature=temperature,
+          teacher_log_probs=teacher_log_probs)
+
+    def unfused():
+      with tf.GradientTape() as tape:
+        tape.watch(watched)
+        teacher_log_probs, _ = (
+            distillation_frames.map_teacher_log_probs_to_student_frames(
+                distillation_kl.tempered_log_probs(
+                    teacher(case['teacher_encoder_out'],
+                            case['teacher_pred_out']), temperature),
+                case['teacher_lengths'], ratio, right_shift,
+                num_student_frames=student_frames))
+        kl = kl_from_log_probs(
+            student(case['student_encoder_out'], case['student_pred_out']),
+            teacher_log_probs)
+        total = tf.reduce_sum(kl * [1.0, 2.0, 3.0])
+      return kl, tape.gradient(total, watched + trainable)
+
+    def fused():
+      joint_inputs = dict(
+          student_joint_fn=student, teacher_joint_fn=teacher,
+          teacher_encoder_out=case['teacher_encoder_out'],
+          teacher_pred_out=case['teacher_pred_out'],
+          logit_lengths=case['logit_lengths'],
+          label_lengths=case['label_lengths'], temperature=temperature,
+          time_chunk_size=chunk, teacher_lengths=case['teacher_lengths'],
+          teacher_frame_ratio=ratio, teacher_right_shift=right_shift)
+      with tf.GradientTape() as tape:
+        tape.watch(watched)
+        if kind == 'full':
+          kl = distillation_fused.full_vocab_kl_from_joint(
+              case['student_encoder_out'], case['student_pred_out'],
+              **joint_inputs)
+        else:
+          kl = distillation_fused.three_class_kl_from_joint(
+              case['student_encoder_out'], case['student_pred_out'],
+              labels=case['labels'], vocab_size=case['vocab'], **joint_inputs)
+        total = tf.reduce_sum(kl * [1.0, 2.0, 3.0])
+      return kl, tape.gradient(total, watched + trainable)
+
+    if jit_compile:
+      fused = tf.function(fused, jit_compile=True)
+    return unfused(), fused()
+
+  def _check(self, kind, ratio, right_shift, chunk, jit_compile, seed):
+    case = _joint_case(np.random.default_rng(seed), ratio)
+    (kl, grads), (fused_kl, fused_grads) = self._unfused_and_fused(
+        case, kind, ratio, right_shift, chunk, jit_compile)
+    self.assertGreater(float(tf.reduce_min(kl[:2])), 0.0)
+    self.assertAllClose(fused_kl, kl, rtol=1e-5, atol=1e-5)
+    num_student_grads = 2 + len(case['student'].trainable_variables)
+    for grad, fused_grad in zip(grads[:num_student_grads],
+                                fused_grads[:num_student_grads]):
+      self.assertIsNotNone(fused_grad)
+      self.assertAllClose(fused_grad, grad, rtol=1e-5, atol=1e-5)
+    for grad, fused_grad in zip(grads[num_student_grads:],
+                                fused_grads[num_student_grads:]):
+      self.assertIsNone(grad)
+      self.assertIsNone(fused_grad)
+
+  def test_full_vocab_fused_matches_unfused(self):
+    self._check('full', ratio=1, right_shift=0, chunk=4, jit_compile=False,
+                seed=20)
+
+  def test_three_class_fused_matches_unfused(self):
+    self._check('three_class', ratio=1, right_shift=0, chunk=3,
+                jit_compile=False, seed=21)
+
+  def test_fused_with_frame_ratio_and_shift_matches_unfused_under_xla(self):
+    self._check('full', ratio=2, right_shift=2, chunk=4, jit_compile=True,
+                seed=22)
+    self._check('three_class', ratio=3, right_shift=1, chunk=16,
+                jit_compile=True, seed=23)
 
 
 if __name__ == '__main__':
