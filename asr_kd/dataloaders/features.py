@@ -87,13 +87,19 @@ def log_mel(waveform: tf.Tensor,
   """
   config = config or data_config.FeatureConfig()
   waveform = tf.convert_to_tensor(waveform, tf.float32)
-  stft = tf.signal.stft(
-      waveform,
-      frame_length=frame_length_samples(config),
-      frame_step=frame_step_samples(config),
-      fft_length=config.fft_length,
-      window_fn=tf.signal.hann_window,  # periodic=True by default.
-      pad_end=False)
+  frame_length = frame_length_samples(config)
+  if config.fft_length < frame_length:
+    raise ValueError(f'fft_length {config.fft_length} is shorter than the '
+                     f'{frame_length}-sample window.')
+  frames = tf.signal.frame(waveform, frame_length,
+                           frame_step_samples(config), pad_end=False)
+  frames *= tf.signal.hann_window(frame_length, periodic=True)
+  # This is tf.signal.stft, with the zero padding to fft_length made
+  # explicit: stft skips it for an empty frame tensor (waveform shorter than
+  # one window) and the RFFT then fails instead of returning 0 frames.
+  padding = [[0, 0]] * (frames.shape.rank - 1) + [
+      [0, config.fft_length - frame_length]]
+  stft = tf.signal.rfft(tf.pad(frames, padding), [config.fft_length])
   power = tf.math.square(tf.math.real(stft)) + tf.math.square(
       tf.math.imag(stft))
   mel = tf.tensordot(power, mel_weight_matrix(config), axes=1)
