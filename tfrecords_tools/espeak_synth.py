@@ -16,6 +16,7 @@ import _ctypes  # dlclose, to unload the library between utterances.
 import dataclasses
 import os
 import threading
+import zlib
 from typing import List, Optional
 
 import espeakng_loader
@@ -161,6 +162,10 @@ _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short),
                                    ctypes.c_int, ctypes.c_void_p)
 
 
+_LIBC = ctypes.CDLL(None)  # The C library the process (and eSpeak) uses.
+_LIBC.srand.argtypes = [ctypes.c_uint]
+
+
 class EspeakError(RuntimeError):
   """eSpeak NG could not be loaded or refused a request."""
 
@@ -228,6 +233,8 @@ class EspeakSynthesizer:
         ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
     library.espeak_Synth.restype = ctypes.c_int
     library.espeak_Terminate.restype = ctypes.c_int
+    library.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+    library.espeak_ng_SetRandSeed.restype = None
     self._native_rate = library.espeak_Initialize(
         _AUDIO_OUTPUT_SYNCHRONOUS, _BUFFER_MS,
         self._data_path.encode('utf-8'), _INITIALIZE_DONT_EXIT)
@@ -274,10 +281,16 @@ class EspeakSynthesizer:
       1-D int16 samples at `self.native_sample_rate`.
     """
     encoded = text.encode('utf-8') + b'\0'
+    # Breathy voices draw noise from a random generator that eSpeak seeds
+    # from the clock (and, in some builds, from libc rand()); seed both from
+    # the request so the noise is reproducible.
+    noise_seed = zlib.crc32(encoded + settings.voice_name.encode('utf-8'))
     with self._lock:
       library = self._load()
       try:
         self._apply(library, settings)
+        _LIBC.srand(noise_seed)
+        library.espeak_ng_SetRandSeed(noise_seed)
         self._chunks = []
         status = library.espeak_Synth(encoded, len(encoded), 0,
                                       _POS_CHARACTER, 0, _CHARS_UTF8, None,

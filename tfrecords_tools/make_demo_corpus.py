@@ -1,0 +1,377 @@
+r"""Builds a synthetic English speech corpus with eSpeak NG.
+
+Usage:
+  python -m tfrecords_tools.make_demo_corpus --output_dir=/tmp/demo_corpus \
+      [--num_train=8000 --num_dev=400 --num_test=400 --num_unlabeled=2000 \
+       --seed=0 --num_workers=2 --overwrite]
+
+Output, LibriSpeech style so it goes through the same converter as real data:
+  <output_dir>/{train,dev,test}/<speaker>/<chapter>/<speaker>-<chapter>-<idx>.flac
+  <output_dir>/{train,dev,test}/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt
+  <output_dir>/unlabeled/<speaker>-<chapter>-<idx>.flac    (no transcripts)
+  <output_dir>/corpus_info.json                          (seed, counts, voices)
+
+A "speaker" is an accent + voice variant + base pitch combination with a
+numeric id. The test split uses voices (accent + variant) that no other split
+uses and, like dev, sentences that train does not contain. The whole corpus
+is planned up front from per-utterance seeded RNGs; workers only render the
+plan, so the output is byte-identical for a seed, whatever the worker count.
+"""
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from absl import app
+from absl import flags
+import numpy as np
+import soundfile
+import tqdm
+
+from tfrecords_tools import demo_text
+from tfrecords_tools import espeak_synth
+
+LABELED_SPLITS = ('train', 'dev', 'test')
+UNLABELED_SPLIT = 'unlabeled'
+SPLITS = LABELED_SPLITS + (UNLABELED_SPLIT,)
+# Splits are planned in this order: test and dev sentences are drawn first,
+# so they stay the same when only --num_train changes.
+_PLANNING_ORDER = ('test', 'dev', 'train', 'unlabeled')
+# LibriSpeech chapter id used for each split's utterances (ids stay unique
+# across splits even where speakers are shared).
+_CHAPTER = {'train': 1, 'dev': 2, 'test': 3, 'unlabeled': 4}
+CORPUS_INFO_FILE = 'corpus_info.json'
+
+# eSpeak base pitch (0-100) of the three speakers made from each voice.
+PITCH_LEVELS = (30, 50, 70)
+# Fraction of voices (accent + variant) held out for the test split.
+TEST_VOICE_FRACTION = 0.15
+_FIRST_SPEAKER_ID = 100
+# Per-utterance prosody ranges (inclusive).
+_RATE_RANGE_WPM = (130, 220)
+_PITCH_JITTER = 4
+_PITCH_RANGE_RANGE = (30, 80)
+_WORD_GAP_RANGE = (1, 3)  # In 10 ms units, used for 20% of utterances.
+_MAX_SENTENCE_TRIES = 1000
+
+
+class CorpusError(Exception):
+  """A user error: bad arguments or an output directory we must not touch."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Speaker:
+  """A synthetic speaker: one voice at one base pitch."""
+  speaker_id: int
+  accent: str
+  variant: str
+  pitch: int
+
+  @property
+  def voice(self) -> str:
+    return f'{self.accent}+{self.variant}' if self.variant else self.accent
+
+
+@dataclasses.dataclass(frozen=True)
+class UtterancePlan:
+  """Everything needed to render one utterance."""
+  split: str
+  utterance_id: str
+  relative_path: str  # Of the .flac file, relative to output_dir.
+  text: str
+  settings: espeak_synth.VoiceSettings
+
+
+def make_speakers(variants: Sequence[str]) -> List[Speaker]:
+  """Returns every accent x variant x pitch level, with numeric ids.
+
+  Args:
+    variants: voice variant names ('' for the plain accent voice).
+
+  Returns:
+    Speakers in a fixed order, ids counting up from 100.
+  """
+  speakers = []
+  for accent in espeak_synth.ENGLISH_ACCENTS:
+    for variant in variants:
+      for pitch in PITCH_LEVELS:
+        speakers.append(Speaker(_FIRST_SPEAKER_ID + len(speakers), accent,
+                                variant, pitch))
+  return speakers
+
+
+def assign_speakers(speakers: Sequence[Speaker],
+                    seed: int) -> Dict[str, List[Speaker]]:
+  """Splits speakers so that test voices are unseen in the other splits.
+
+  Args:
+    speakers: output of `make_speakers`.
+    seed: corpus seed; picks which voices are held out.
+
+  Returns:
+    {split: speakers}; dev and unlabeled share train's speakers.
+  """
+  voices = sorted({speaker.voice for speaker in speakers})
+  rng = np.random.default_rng([seed, 1])
+  num_test_voices = max(1, int(round(TEST_VOICE_FRACTION * len(voices))))
+  test_voices = {voices[i] for i in
+                 rng.permutation(len(voices))[:num_test_voices]}
+  train_speakers = [s for s in speakers if s.voice not in test_voices]
+  return {'train': train_speakers, 'dev': train_speakers,
+          'unlabeled': train_speakers,
+          'test': [s for s in speakers if s.voice in test_voices]}
+
+
+def plan_corpus(counts: Mapping[str, int], seed: int,
+                speakers_by_split: Mapping[str, Sequence[Speaker]],
+                generator: demo_text.SentenceGenerator
+               ) -> Dict[str, List[UtterancePlan]]:
+  """Chooses the text, speaker and prosody of every utterance.
+
+  Each utterance draws from its own RNG seeded with (seed, split, index), and
+  no sentence is used twice in the corpus, so dev and test sentences never
+  occur in train.
+
+  Args:
+    counts: number of utterances per split.
+    seed: corpus seed.
+    speakers_by_split: output of `assign_speakers`.
+    generator: the sentence source.
+
+  Returns:
+    {split: plans}, in utterance-id order within each split.
+  """
+  used_sentences = set()
+  plans = {}
+  for split in _PLANNING_ORDER:
+    split_plans = []
+    utterances_per_speaker = {}
+    speakers = speakers_by_split[split]
+    if counts[split] and not speakers:
+      raise CorpusError(f'no speakers available for split {split}')
+    for index in range(counts[split]):
+      rng = np.random.default_rng([seed, SPLITS.index(split), index])
+      speaker = speakers[int(rng.integers(len(speakers)))]
+      for _ in range(_MAX_SENTENCE_TRIES):
+        text = generator.sentence(rng)
+        if text not in used_sentences:
+          break
+      else:
+        raise CorpusError('ran out of distinct sentences; ask for fewer '
+                          'utterances')
+      used_sentences.add(text)
+      settings = espeak_synth.VoiceSettings(
+          accent=speaker.accent, variant=speaker.variant,
+          rate=int(rng.integers(_RATE_RANGE_WPM[0], _RATE_RANGE_WPM[1] + 1)),
+          pitch=speaker.pitch + int(
+              rng.integers(-_PITCH_JITTER, _PITCH_JITTER + 1)),
+          pitch_range=int(rng.integers(_PITCH_RANGE_RANGE[0],
+                                       _PITCH_RANGE_RANGE[1] + 1)),
+          word_gap=(int(rng.integers(_WORD_GAP_RANGE[0],
+                                     _WORD_GAP_RANGE[1] + 1))
+                    if rng.random() < 0.2 else 0))
+      chapter = _CHAPTER[split]
+      position = utterances_per_speaker.get(speaker.speaker_id, 0)
+      utterances_per_speaker[speaker.speaker_id] = position + 1
+      utterance_id = f'{speaker.speaker_id}-{chapter}-{position:04d}'
+      if split == UNLABELED_SPLIT:
+        relative_path = os.path.join(split, utterance_id + '.flac')
+      else:
+        relative_path = os.path.join(split, str(speaker.speaker_id),
+                                     str(chapter), utterance_id + '.flac')
+      split_plans.append(UtterancePlan(split, utterance_id, relative_path,
+                                       text, settings))
+    plans[split] = sorted(split_plans, key=lambda plan: plan.utterance_id)
+  return {split: plans[split] for split in SPLITS}
+
+
+def transcript_text(sentence: str) -> str:
+  """LibriSpeech transcript form: upper case, no punctuation."""
+  return ' '.join(sentence.rstrip('.?!').upper().split())
+
+
+def _render(task: Tuple[str, UtterancePlan]) -> Tuple[str, int]:
+  """Synthesizes one planned utterance and writes its FLAC file.
+
+  Args:
+    task: (output_dir, plan).
+
+  Returns:
+    (utterance id, number of 16 kHz samples written).
+  """
+  output_dir, plan = task
+  samples = espeak_synth.EspeakSynthesizer.get().synthesize(plan.text,
+                                                            plan.settings)
+  path = os.path.join(output_dir, plan.relative_path)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  soundfile.write(path, samples, espeak_synth.OUTPUT_SAMPLE_RATE,
+                  subtype='PCM_16', format='FLAC')
+  return plan.utterance_id, int(samples.shape[0])
+
+
+def _write_transcripts(output_dir: str, plans: Sequence[UtterancePlan]):
+  """Writes one <speaker>-<chapter>.trans.txt per chapter folder."""
+  by_folder = {}
+  for plan in plans:
+    by_folder.setdefault(os.path.dirname(plan.relative_path), []).append(plan)
+  for folder, folder_plans in by_folder.items():
+    speaker, chapter = folder.split(os.sep)[-2:]
+    path = os.path.join(output_dir, folder, f'{speaker}-{chapter}.trans.txt')
+    with open(path, 'w', encoding='utf-8') as f:
+      for plan in folder_plans:
+        f.write(f'{plan.utterance_id} {transcript_text(plan.text)}\n')
+
+
+def _prepare_output_dir(output_dir: str, overwrite: bool) -> None:
+  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+    raise CorpusError(f'--output_dir {output_dir} exists and is not a '
+                      'directory')
+  if os.path.isdir(output_dir) and os.listdir(output_dir):
+    if not overwrite:
+      raise CorpusError(f'--output_dir {output_dir} is not empty; pass '
+                        '--overwrite to replace the corpus in it')
+    # Remove only what this tool writes, never unrelated files.
+    for name in SPLITS:
+      shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
+    info_path = os.path.join(output_dir, CORPUS_INFO_FILE)
+    if os.path.exists(info_path):
+      os.remove(info_path)
+  os.makedirs(output_dir, exist_ok=True)
+
+
+def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
+                num_test: int = 400, num_unlabeled: int = 2000, seed: int = 0,
+                num_workers: Optional[int] = None, overwrite: bool = False,
+                show_progress: bool = True) -> dict:
+  """Synthesizes the corpus into `output_dir`.
+
+  Args:
+    output_dir: destination folder; must be empty or absent unless
+      `overwrite`.
+    num_train: utterances in train.
+    num_dev: utterances in dev.
+    num_test: utterances in test.
+    num_unlabeled: utterances in unlabeled (audio only).
+    seed: makes the corpus reproducible.
+    num_workers: synthesis processes; default os.cpu_count(); 1 runs in
+      this process.
+    overwrite: replace an existing corpus in `output_dir`.
+    show_progress: draw a tqdm progress bar per split.
+
+  Returns:
+    The corpus info, also written to <output_dir>/corpus_info.json.
+
+  Raises:
+    CorpusError: on bad arguments or a non-empty `output_dir`.
+  """
+  counts = {'train': num_train, 'dev': num_dev, 'test': num_test,
+            'unlabeled': num_unlabeled}
+  for split, count in counts.items():
+    if count < 0:
+      raise CorpusError(f'--num_{split} must be >= 0, got {count}')
+  num_workers = num_workers or os.cpu_count() or 1
+  if num_workers < 1:
+    raise CorpusError(f'--num_workers must be >= 1, got {num_workers}')
+  _prepare_output_dir(output_dir, overwrite)
+
+  speakers = make_speakers(espeak_synth.available_variants())
+  speakers_by_split = assign_speakers(speakers, seed)
+  generator = demo_text.SentenceGenerator()
+  plans = plan_corpus(counts, seed, speakers_by_split, generator)
+
+  num_samples = {}
+  # Spawned workers start without the parent's state (eSpeak, TF threads).
+  pool = (multiprocessing.get_context('spawn').Pool(num_workers)
+          if num_workers > 1 else None)
+  try:
+    for split in SPLITS:
+      tasks = [(output_dir, plan) for plan in plans[split]]
+      results = (pool.imap_unordered(_render, tasks, chunksize=8) if pool
+                 else map(_render, tasks))
+      for utterance_id, length in tqdm.tqdm(
+          results, total=len(tasks), desc=split, unit='utt',
+          disable=not show_progress or not tasks):
+        num_samples[utterance_id] = length
+      if split in LABELED_SPLITS:
+        _write_transcripts(output_dir, plans[split])
+  finally:
+    if pool:
+      pool.close()
+      pool.join()
+
+  info = _corpus_info(seed, plans, num_samples, speakers_by_split, generator)
+  with open(os.path.join(output_dir, CORPUS_INFO_FILE), 'w',
+            encoding='utf-8') as f:
+    json.dump(info, f, indent=2, sort_keys=True)
+    f.write('\n')
+  return info
+
+
+def _corpus_info(seed, plans, num_samples, speakers_by_split, generator):
+  """Summary of a corpus: enough to reproduce and inspect it."""
+  splits = {}
+  for split in SPLITS:
+    split_plans = plans[split]
+    total = sum(num_samples[plan.utterance_id] for plan in split_plans)
+    used_ids = sorted({int(plan.utterance_id.split('-')[0])
+                       for plan in split_plans})
+    splits[split] = {
+        'num_utterances': len(split_plans),
+        'hours': round(total / espeak_synth.OUTPUT_SAMPLE_RATE / 3600, 4),
+        'labeled': split in LABELED_SPLITS,
+        'num_speakers': len(used_ids),
+        'voices': sorted({s.voice for s in speakers_by_split[split]}),
+        'speakers_used': used_ids,
+    }
+  return {
+      'seed': seed,
+      'sample_rate': espeak_synth.OUTPUT_SAMPLE_RATE,
+      'format': 'librispeech (train/dev/test), audio_dir (unlabeled)',
+      'splits': splits,
+      'speakers': {
+          str(speaker.speaker_id): dataclasses.asdict(speaker)
+          for speaker in make_speakers(espeak_synth.available_variants())},
+      'lexicon_sizes': {pos: len(words) for pos, (words, _) in
+                        demo_text.load_lexicon().items()},
+      'min_words': generator.min_words,
+      'max_words': generator.max_words,
+  }
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('output_dir', None, 'Folder to write the corpus into.')
+flags.DEFINE_integer('num_train', 8000, 'Train utterances.')
+flags.DEFINE_integer('num_dev', 400, 'Dev utterances (train voices).')
+flags.DEFINE_integer('num_test', 400, 'Test utterances (unseen voices).')
+flags.DEFINE_integer('num_unlabeled', 2000,
+                     'Unlabeled utterances (audio only, for noisy student).')
+flags.DEFINE_integer('seed', 0, 'Seed; the same seed gives the same corpus.')
+flags.DEFINE_integer('num_workers', None,
+                     'Synthesis processes (default: number of CPUs).')
+flags.DEFINE_bool('overwrite', False,
+                  'Replace the corpus in a non-empty --output_dir.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f'make_demo_corpus: unexpected arguments: {argv[1:]}')
+  if not FLAGS.output_dir:
+    sys.exit('make_demo_corpus: --output_dir is required')
+  try:
+    info = make_corpus(FLAGS.output_dir, FLAGS.num_train, FLAGS.num_dev,
+                       FLAGS.num_test, FLAGS.num_unlabeled, FLAGS.seed,
+                       FLAGS.num_workers, FLAGS.overwrite)
+  except (CorpusError, espeak_synth.EspeakError, OSError) as e:
+    sys.exit(f'make_demo_corpus: error: {e}')
+  summary = ', '.join(f'{split} {info["splits"][split]["num_utterances"]} '
+                      f'utts / {info["splits"][split]["hours"]:.2f} h'
+                      for split in SPLITS)
+  print(f'Wrote {FLAGS.output_dir}: {summary}')
+
+
+if __name__ == '__main__':
+  app.run(main)
