@@ -46,9 +46,22 @@ def build_tiny_model(network_type='lstm', seed=0):
   return prediction, joint
 
 
-def numpy_joint_log_probs(joint, encoder_frame, prediction_output):
-  """float64 log-softmax of the joint for one frame and one output."""
-  weights = [w.numpy().astype(np.float64) for w in joint.weights]
+def numpy_joint_weights(joint):
+  """The joint network's weights as float64 arrays."""
+  return [w.numpy().astype(np.float64) for w in joint.weights]
+
+
+def numpy_joint_log_probs(weights, encoder_frame, prediction_output):
+  """float64 log-softmax of the joint for one frame and one output.
+
+  Args:
+    weights: From `numpy_joint_weights`.
+    encoder_frame: [D] encoder output.
+    prediction_output: [P] prediction network output.
+
+  Returns:
+    [V] log-probabilities.
+  """
   encoder_kernel, encoder_bias, prediction_kernel, output_kernel, output_bias = (
       weights)
   hidden = np.tanh(encoder_frame @ encoder_kernel + encoder_bias +
@@ -61,6 +74,7 @@ def numpy_joint_log_probs(joint, encoder_frame, prediction_output):
 def numpy_greedy_decode(encoder_outputs, encoder_lengths, prediction, joint,
                         max_symbols_per_frame):
   """Reference greedy decoding, one sequence and one symbol at a time."""
+  weights = numpy_joint_weights(joint)
   hypotheses = []
   for encoder, length in zip(encoder_outputs.astype(np.float64),
                              encoder_lengths):
@@ -69,7 +83,7 @@ def numpy_greedy_decode(encoder_outputs, encoder_lengths, prediction, joint,
     hypothesis = []
     for frame in range(length):
       for _ in range(max_symbols_per_frame):
-        log_probs = numpy_joint_log_probs(joint, encoder[frame],
+        log_probs = numpy_joint_log_probs(weights, encoder[frame],
                                           output.numpy()[0])
         token = int(np.argmax(log_probs))
         if token == 0:

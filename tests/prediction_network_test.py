@@ -109,6 +109,14 @@ class PredictionNetworkTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(masked[1, :3], unmasked[1, :3])
     self.assertAllEqual(masked[1, 3:], np.zeros_like(masked[1, 3:]))
 
+  def test_empty_labels_give_the_start_output(self):
+    network = prediction_network.PredictionNetwork(_config('lstm'))
+    outputs = network(np.zeros([2, 0], np.int32))
+    self.assertEqual(outputs.shape, (2, 1, network.output_dim))
+    start_outputs, _ = network.step(np.zeros([2], np.int32),
+                                    network.initial_state(2))
+    self.assertAllClose(outputs[:, 0], start_outputs, atol=1e-6)
+
   def test_dropout_only_in_training(self):
     network = prediction_network.PredictionNetwork(_config('lstm'))
     labels = np.array([[1, 2, 3]], np.int32)

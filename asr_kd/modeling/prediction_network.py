@@ -88,7 +88,7 @@ class PredictionNetwork(tf_keras.layers.Layer):
       float [B, U + 1, P]; position u summarizes blank + labels[:, :u].
     """
     labels = tf.cast(labels, tf.int32)
-    start = tf.zeros_like(labels[:, :1])
+    start = tf.zeros([tf.shape(labels)[0], 1], tf.int32)
     inputs = tf.concat([start, labels], axis=1)  # [B, U + 1]
     if self._config.type == 'lstm':
       outputs = self._dropout(self._embedding(inputs), training=training)
