@@ -1,0 +1,201 @@
+"""Tests for asr_kd.dataloaders.input_pipeline on small synthetic shards."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from asr_kd.configs import data_config
+from asr_kd.dataloaders import features as features_lib
+from asr_kd.dataloaders import input_pipeline
+from asr_kd.dataloaders import tfrecord_schema
+from asr_kd.dataloaders import tokenizer as tokenizer_lib
+from asr_kd.text import normalization
+from tfrecords_tools import train_tokenizer
+
+_WORDS = 'alpha beta gamma delta echo foxtrot golf hotel india juliet'.split()
+_BOUNDARIES = [100, 200, 300]
+_NUM_SHARDS = 4
+_PER_SHARD = 10
+
+
+def _write_shards(directory, rng):
+  """Writes shards of labeled records plus one too-long and one unlabeled."""
+  records = {}
+  for shard in range(_NUM_SHARDS):
+    suffix = '.tfrecord.gz' if shard == 3 else '.tfrecord'
+    path = os.path.join(directory, f'train-{shard}{suffix}')
+    options = 'GZIP' if suffix.endswith('.gz') else None
+    with tf.io.TFRecordWriter(path, options=options) as writer:
+      for index in range(_PER_SHARD + (2 if shard == 0 else 0)):
+        utterance_id = f's{shard}-u{index}'
+        num_samples = int(rng.randint(400 + 160 * 20, 400 + 160 * 295))
+        transcript = ' '.join(rng.choice(_WORDS, rng.randint(1, 6))).upper()
+        if shard == 0 and index == _PER_SHARD:
+          num_samples = 400 + 160 * 320  # 321 frames > last boundary.
+        if shard == 0 and index == _PER_SHARD + 1:
+          transcript = ''  # Unlabeled.
+        audio = (rng.randn(num_samples) * 3000).astype(np.int16)
+        confidence = float(rng.uniform())
+        writer.write(tfrecord_schema.make_example(
+            utterance_id, audio, transcript + '.',
+            pseudo_label={'hypothesis': transcript.lower() + ' echo',
+                          'confidence': confidence,
+                          'source_model': 'teacher'}).SerializeToString())
+        records[utterance_id] = (audio, transcript, confidence)
+  return records
+
+
+class InputPipelineTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.data_dir = tf.compat.v1.test.get_temp_dir()
+    rng = np.random.RandomState(0)
+    cls.records = _write_shards(cls.data_dir, rng)
+    sentences = sorted({' '.join(rng.choice(_WORDS, 4)) for _ in range(60)})
+    cls.model_path = train_tokenizer.train_sentencepiece(
+        sentences, os.path.join(cls.data_dir, 'spm'), vocab_size=30)
+
+  def setUp(self):
+    super().setUp()
+    self.tokenizer = tokenizer_lib.Tokenizer(self.model_path)
+
+  def _config(self, **overrides):
+    config = data_config.AsrDataConfig(
+        input_path=os.path.join(self.data_dir, 'train-*'),
+        global_batch_size=4, is_training=True, shuffle_buffer_size=16,
+        seed=7, deterministic=True, bucket_boundaries=_BOUNDARIES,
+        max_label_length=64, label_length_multiple=8)
+    config.override(overrides, is_strict=False)
+    return config
+
+  def _usable_ids(self, min_confidence=None):
+    """Ids the pipeline must keep (pseudo-labels when min_confidence set)."""
+    return {utterance_id for utterance_id, (audio, text, confidence)
+            in self.records.items()
+            if features_lib.num_frames(len(audio)) <= _BOUNDARIES[-1] and (
+                confidence >= min_confidence if min_confidence is not None
+                else bool(text))}
+
+  def test_bucketing_yields_only_declared_shapes(self):
+    pipeline = input_pipeline.AsrInputPipeline(self._config(), self.tokenizer)
+    seen_frames = set()
+    for batch in pipeline().take(10):
+      batch_size, frames, bins = batch['features'].shape
+      self.assertEqual((batch_size, bins), (4, 80))
+      self.assertIn(frames, _BOUNDARIES)
+      seen_frames.add(frames)
+      previous = ([0] + _BOUNDARIES)[_BOUNDARIES.index(frames)]
+      lengths = batch['feature_lengths'].numpy()
+      self.assertTrue(np.all((lengths > previous) & (lengths <= frames)))
+      label_width = batch['labels'].shape[1]
+      self.assertEqual(label_width % 8, 0)
+      self.assertBetween(label_width, 8, 64)
+      labels = batch['labels'].numpy()
+      self.assertAllEqual(batch['label_lengths'], (labels != 0).sum(axis=1))
+      self.assertEqual(batch['labels'].dtype, tf.int32)
+      self.assertEqual(batch['num_samples'].dtype, tf.int32)
+      self.assertAllEqual(
+          self.tokenizer.detokenize(batch['labels']), batch['transcript'])
+    self.assertGreater(len(seen_frames), 1)
+
+  def test_eval_features_and_labels_match_the_records(self):
+    config = self._config(is_training=False, drop_remainder=False)
+    pipeline = input_pipeline.AsrInputPipeline(config, self.tokenizer)
+    seen = []
+    for batch in pipeline():
+      for row, utterance_id in enumerate(batch['utterance_id'].numpy()):
+        utterance_id = utterance_id.decode()
+        seen.append(utterance_id)
+        audio, transcript, _ = self.records[utterance_id]
+        expected = features_lib.log_mel(
+            features_lib.waveform_to_float(audio)).numpy()
+        length = int(batch['feature_lengths'][row])
+        self.assertEqual(length, expected.shape[0])
+        self.assertEqual(int(batch['num_samples'][row]), len(audio))
+        self.assertAllClose(batch['features'][row, :length], expected,
+                            atol=1e-4)
+        self.assertAllEqual(batch['features'][row, length:], tf.zeros(
+            [batch['features'].shape[1] - length, 80]))
+        self.assertEqual(batch['transcript'][row].numpy().decode(),
+                         normalization.normalize_text(transcript))
+    # Every usable record once; the too-long and the unlabeled are dropped.
+    self.assertCountEqual(seen, self._usable_ids())
+    self.assertLen(seen, _NUM_SHARDS * _PER_SHARD)
+
+  def test_input_context_shards_files_without_overlap(self):
+    config = self._config(is_training=False, drop_remainder=False)
+    pipeline = input_pipeline.AsrInputPipeline(config, self.tokenizer)
+    shards = []
+    for pipeline_id in range(2):
+      context = tf.distribute.InputContext(
+          num_input_pipelines=2, input_pipeline_id=pipeline_id,
+          num_replicas_in_sync=2)
+      ids = [u.decode() for batch in pipeline(context)
+             for u in batch['utterance_id'].numpy()]
+      for batch in pipeline(context).take(1):
+        self.assertLessEqual(batch['features'].shape[0], 2)  # Per replica.
+      shards.append(ids)
+    self.assertEmpty(set(shards[0]) & set(shards[1]))
+    self.assertCountEqual(shards[0] + shards[1], self._usable_ids())
+    # Whole files go to one pipeline.
+    for ids in shards:
+      self.assertLen({u.split('-')[0] for u in ids}, 2)
+
+  def test_deterministic_option_gives_identical_order_twice(self):
+    config = self._config(spec_augment={'enabled': True},
+                          features={'dither': 1e-3})
+    runs = []
+    for _ in range(2):
+      pipeline = input_pipeline.AsrInputPipeline(config, self.tokenizer)
+      runs.append(list(pipeline().take(6).as_numpy_iterator()))
+    for first, second in zip(*runs):
+      self.assertAllEqual(first['utterance_id'], second['utterance_id'])
+      self.assertAllEqual(first['features'], second['features'])
+    different_seed = input_pipeline.AsrInputPipeline(
+        self._config(seed=8), self.tokenizer)
+    other = [b['utterance_id'] for b in
+             different_seed().take(6).as_numpy_iterator()]
+    self.assertNotAllEqual(np.concatenate(other), np.concatenate(
+        [b['utterance_id'] for b in runs[0]]))
+
+  def test_pseudo_labels_filtered_by_confidence(self):
+    config = self._config(is_training=False, drop_remainder=False,
+                          label_source='pseudo_label',
+                          min_pseudo_label_confidence=0.5)
+    pipeline = input_pipeline.AsrInputPipeline(config, self.tokenizer)
+    seen = []
+    for batch in pipeline():
+      for utterance_id, text in zip(batch['utterance_id'].numpy(),
+                                    batch['transcript'].numpy()):
+        seen.append(utterance_id.decode())
+        self.assertEqual(
+            text.decode(),
+            (self.records[seen[-1]][1].lower() + ' echo').strip())
+    self.assertCountEqual(seen, self._usable_ids(min_confidence=0.5))
+
+  def test_feature_stats_file_normalizes(self):
+    mean = np.linspace(-3, 3, 80).astype(np.float32)
+    stddev = np.linspace(0.5, 2, 80).astype(np.float32)
+    stats_path = os.path.join(self.get_temp_dir(), 'stats.json')
+    features_lib.save_feature_stats(stats_path, mean, stddev)
+    base = self._config(is_training=False, drop_remainder=False)
+    plain = next(iter(input_pipeline.AsrInputPipeline(base, self.tokenizer)()))
+    base.feature_stats_file = stats_path
+    normalized = next(iter(
+        input_pipeline.AsrInputPipeline(base, self.tokenizer)()))
+    length = int(plain['feature_lengths'][0])
+    self.assertAllClose(normalized['features'][0, :length],
+                        (plain['features'][0, :length] - mean) / stddev,
+                        atol=1e-4)
+
+  def test_bad_input_path_raises_clear_error(self):
+    config = self._config(input_path='/nonexistent/dir/*.tfrecord')
+    with self.assertRaisesRegex(ValueError, 'No files match'):
+      input_pipeline.AsrInputPipeline(config, self.tokenizer)()
+
+
+if __name__ == '__main__':
+  tf.test.main()
