@@ -8,6 +8,7 @@ do not share the analytic formula under test.
 import numpy as np
 import tensorflow as tf
 
+from asr_kd.losses import distillation
 from asr_kd.losses import distillation_frames
 from asr_kd.losses import distillation_fused
 from asr_kd.losses import distillation_kl
@@ -312,10 +313,10 @@ class _TinyJoint(tf.Module):
     self.output_bias = variable(vocab_size)
 
   def __call__(self, encoder_out, pred_out):
+    """[B, T, 1, D] and [B, 1, U + 1, P] -> [B, T, U + 1, V]."""
     hidden = tf.tanh(
-        tf.einsum('btd,dh->bth', encoder_out, self.encoder_projection)[
-            :, :, None] +
-        tf.einsum('bup,ph->buh', pred_out, self.pred_projection)[:, None])
+        tf.einsum('btxd,dh->btxh', encoder_out, self.encoder_projection) +
+        tf.einsum('bxup,ph->bxuh', pred_out, self.pred_projection))
     return tf.einsum('btuh,hv->btuv', hidden,
                      self.output_projection) + self.output_bias
 
@@ -371,12 +372,13 @@ class FusedKlTest(tf.test.TestCase):
         teacher_log_probs, _ = (
             distillation_frames.map_teacher_log_probs_to_student_frames(
                 distillation_kl.tempered_log_probs(
-                    teacher(case['teacher_encoder_out'],
-                            case['teacher_pred_out']), temperature),
+                    teacher(case['teacher_encoder_out'][:, :, None],
+                            case['teacher_pred_out'][:, None]), temperature),
                 case['teacher_lengths'], ratio, right_shift,
                 num_student_frames=student_frames))
         kl = kl_from_log_probs(
-            student(case['student_encoder_out'], case['student_pred_out']),
+            student(case['student_encoder_out'][:, :, None],
+                    case['student_pred_out'][:, None]),
             teacher_log_probs)
         total = tf.reduce_sum(kl * [1.0, 2.0, 3.0])
       return kl, tape.gradient(total, watched + trainable)
@@ -399,7 +401,7 @@ class FusedKlTest(tf.test.TestCase):
         else:
           kl = distillation_fused.three_class_kl_from_joint(
               case['student_encoder_out'], case['student_pred_out'],
-              labels=case['labels'], vocab_size=case['vocab'], **joint_inputs)
+              labels=case['labels'], **joint_inputs)
         total = tf.reduce_sum(kl * [1.0, 2.0, 3.0])
       return kl, tape.gradient(total, watched + trainable)
 
@@ -436,6 +438,75 @@ class FusedKlTest(tf.test.TestCase):
                 seed=22)
     self._check('three_class', ratio=3, right_shift=1, chunk=16,
                 jit_compile=True, seed=23)
+
+
+class DistillationLossTest(tf.test.TestCase):
+
+  def test_total_is_rnnt_plus_alpha_kl_and_only_student_gets_gradient(self):
+    rng = np.random.default_rng(30)
+    case = _random_case(rng, max_vocab=9, min_vocab=3)
+    student_logits = tf.constant(case['student_logits'], tf.float32)
+    teacher_logits = tf.constant(case['teacher_logits'], tf.float32)
+    lengths = (case['labels'], case['logit_lengths'], case['label_lengths'])
+    alpha = 0.3
+    for kind in distillation.KINDS:
+      with tf.GradientTape(persistent=True) as tape:
+        tape.watch([student_logits, teacher_logits])
+        loss = distillation.distillation_loss(
+            student_logits, teacher_logits, *lengths, kind=kind,
+            alpha=alpha, temperature=2.0)
+        total = tf.reduce_sum(loss.total)
+        rnnt_only = tf.reduce_sum(distillation.rnnt.rnnt_loss(
+            student_logits, *lengths))
+      expected_kl, expected_kl_grad = _np_kl_and_grad(
+          kind, case['student_logits'], case['teacher_logits'],
+          case['logit_lengths'], case['label_lengths'], 2.0, 4.0,
+          labels=case['labels'])
+      with self.subTest(kind=kind):
+        self.assertAllClose(loss.kl, expected_kl, rtol=_RTOL, atol=_ATOL)
+        self.assertAllClose(loss.total, loss.rnnt + alpha * loss.kl)
+        self.assertAllClose(
+            tape.gradient(total, student_logits),
+            tape.gradient(rnnt_only, student_logits) +
+            alpha * expected_kl_grad, rtol=_RTOL, atol=_ATOL)
+        self.assertIsNone(tape.gradient(total, teacher_logits))
+
+  def test_from_joint_matches_full_logits_with_frame_ratio(self):
+    case = _joint_case(np.random.default_rng(31), ratio=2)
+    student, teacher = case['student'], case['teacher']
+    options = dict(
+        labels=case['labels'], logit_lengths=case['logit_lengths'],
+        label_lengths=case['label_lengths'], kind='three_class', alpha=0.05,
+        temperature=1.5, teacher_lengths=case['teacher_lengths'],
+        teacher_frame_ratio=2, teacher_right_shift=1)
+    watched = [case['student_encoder_out']] + list(student.trainable_variables)
+    with tf.GradientTape(persistent=True) as tape:
+      tape.watch(watched)
+      loss = distillation.distillation_loss(
+          student(case['student_encoder_out'][:, :, None],
+                  case['student_pred_out'][:, None]),
+          teacher(case['teacher_encoder_out'][:, :, None],
+                  case['teacher_pred_out'][:, None]), **options)
+      fused_loss = distillation.distillation_loss_from_joint(
+          case['student_encoder_out'], case['student_pred_out'], student,
+          case['teacher_encoder_out'], case['teacher_pred_out'], teacher,
+          time_chunk_size=4, **options)
+      total = tf.reduce_sum(loss.total * [1.0, 2.0, 3.0])
+      fused_total = tf.reduce_sum(fused_loss.total * [1.0, 2.0, 3.0])
+    for part in loss._fields:
+      self.assertAllClose(getattr(fused_loss, part), getattr(loss, part),
+                          rtol=1e-5, atol=1e-5)
+    for grad, fused_grad in zip(tape.gradient(total, watched),
+                                tape.gradient(fused_total, watched)):
+      self.assertIsNotNone(grad)
+      self.assertAllClose(fused_grad, grad, rtol=1e-5, atol=1e-5)
+
+  def test_rejects_unknown_kind_and_negative_alpha(self):
+    logits = tf.zeros([1, 2, 2, 3])
+    for options in [dict(kind='top_k'), dict(alpha=-1.0)]:
+      with self.assertRaises(ValueError):
+        distillation.distillation_loss(logits, logits, [[1]], [2], [1],
+                                       **options)
 
 
 if __name__ == '__main__':

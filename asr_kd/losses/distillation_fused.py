@@ -50,7 +50,8 @@ def _chunked_kl_from_joint(kernel, student_encoder_out, student_pred_out,
   def teacher_log_probs(frames):
     return distillation_frames.gather_and_pool(
         lambda encoder_frames: distillation_kl.tempered_log_probs(
-            teacher_joint_fn(encoder_frames, teacher_pred_out), temperature),
+            teacher_joint_fn(encoder_frames[:, :, None],
+                             teacher_pred_out[:, None]), temperature),
         teacher_encoder_out, frames, teacher_lengths, teacher_frame_ratio,
         teacher_right_shift)
 
@@ -80,7 +81,8 @@ def _chunked_kl_from_joint(kernel, student_encoder_out, student_pred_out,
       encoder_chunk, teacher_chunk, node_mask = chunk_inputs(
           padded_encoder_out, chunk_index)
       chunk_kl, _ = kernel(
-          student_joint_fn(encoder_chunk, pred_out), teacher_chunk, node_mask)
+          student_joint_fn(encoder_chunk[:, :, None], pred_out[:, None]),
+          teacher_chunk, node_mask)
       return chunk_index + 1, kl_sum + chunk_kl
 
     batch_size = tf.shape(pred_out)[0]
@@ -98,7 +100,8 @@ def _chunked_kl_from_joint(kernel, student_encoder_out, student_pred_out,
             padded_encoder_out, chunk_index)
         with tf.GradientTape() as tape:
           tape.watch([encoder_chunk, pred_out])
-          student_chunk_logits = student_joint_fn(encoder_chunk, pred_out)
+          student_chunk_logits = student_joint_fn(encoder_chunk[:, :, None],
+                                                  pred_out[:, None])
         _, logits_grad = kernel(student_chunk_logits, teacher_chunk, node_mask)
         logits_grad = tf.cast(upstream[:, None, None, None] * logits_grad,
                               student_chunk_logits.dtype)
@@ -159,8 +162,11 @@ def full_vocab_kl_from_joint(student_encoder_out: tf.Tensor,
   Args:
     student_encoder_out: [B, T, Ds] student encoder outputs.
     student_pred_out: [B, U + 1, Ps] student prediction network outputs.
-    student_joint_fn: (encoder [B, Tc, Ds], pred [B, U + 1, Ps]) -> logits
-      [B, Tc, U + 1, V]; its variables receive gradients.
+    student_joint_fn: (encoder [B, Tc, 1, Ds], pred [B, 1, U + 1, Ps]) ->
+      logits [B, Tc, U + 1, V], the contract of
+      `asr_kd.losses.rnnt.rnnt_loss_from_joint`; a pure function of its
+      inputs and tf.Variables (no dropout: the backward pass calls it again).
+      Its variables receive gradients.
     teacher_encoder_out: [B, Tt, Dt] teacher encoder outputs.
     teacher_pred_out: [B, U + 1, Pt] teacher prediction network outputs.
     teacher_joint_fn: the teacher's joint, same contract; gets no gradient.
@@ -199,7 +205,6 @@ def three_class_kl_from_joint(student_encoder_out: tf.Tensor,
                               labels: tf.Tensor,
                               logit_lengths: tf.Tensor,
                               label_lengths: tf.Tensor,
-                              vocab_size: int,
                               blank: int = 0,
                               temperature: float = 1.0,
                               scale_by_temperature_squared: bool = True,
@@ -211,21 +216,21 @@ def three_class_kl_from_joint(student_encoder_out: tf.Tensor,
 
   Args:
     labels: [B, U] int target labels (non-blank ids).
-    vocab_size: V, the joint networks' output size.
     blank: the blank id.
     (The other arguments are those of `full_vocab_kl_from_joint`.)
 
   Returns:
     [B] KL per example, differentiable as in `full_vocab_kl_from_joint`.
   """
-  class_ids = distillation_kl.three_class_ids(labels, label_lengths,
-                                              vocab_size, blank)
-  kernel = functools.partial(
-      distillation_kl.three_class_kl_and_grad,
-      class_ids=class_ids,
-      temperature=float(temperature),
-      scale=distillation_kl.scale_for(temperature,
-                                      scale_by_temperature_squared))
+  scale = distillation_kl.scale_for(temperature, scale_by_temperature_squared)
+
+  def kernel(student_logits, teacher_log_probs, node_mask):
+    # The vocabulary size is only known once the joint has run.
+    class_ids = distillation_kl.three_class_ids(
+        labels, label_lengths, tf.shape(student_logits)[-1], blank)
+    return distillation_kl.three_class_kl_and_grad(
+        student_logits, teacher_log_probs, node_mask, class_ids=class_ids,
+        temperature=float(temperature), scale=scale)
   return _chunked_kl_from_joint(
       kernel, student_encoder_out, student_pred_out, student_joint_fn,
       teacher_encoder_out, teacher_pred_out, teacher_joint_fn, logit_lengths,

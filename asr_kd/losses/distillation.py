@@ -1,0 +1,200 @@
+"""Soft-target knowledge distillation loss for RNN-T students.
+
+  L_b = L_rnnt(student; y_b) + alpha * KL_b
+
+where KL_b sums, over every valid node (t, u) of the lattice of the target
+y_b (ground truth or the teacher's pseudo-label), either the full-vocabulary
+KL(P_teacher^tau || P_student^tau) (`kind='full'`) or the KL between the
+distributions collapsed to {y_(u+1), blank, rest} (`kind='three_class'`).
+See docs/distillation.md ("Losses") for the definitions, gradients and the
+teacher-to-student frame mapping.
+
+`distillation_loss` takes both models' full logits; `distillation_loss_from_joint`
+takes encoder and prediction network outputs and computes the logits chunk by
+chunk (no B*T*(U+1)*V tensor is kept).
+
+The KL terms themselves live in `distillation_kl` (unfused),
+`distillation_fused` (chunked) and `distillation_frames` (frame-rate mapping);
+they are re-exported here.
+"""
+
+from typing import Any, Mapping, NamedTuple, Optional
+
+import tensorflow as tf
+
+from asr_kd.losses import distillation_frames
+from asr_kd.losses import distillation_fused
+from asr_kd.losses import distillation_kl
+from asr_kd.losses import rnnt
+
+full_vocab_kl = distillation_kl.full_vocab_kl
+three_class_kl = distillation_kl.three_class_kl
+full_vocab_kl_from_joint = distillation_fused.full_vocab_kl_from_joint
+three_class_kl_from_joint = distillation_fused.three_class_kl_from_joint
+map_teacher_log_probs_to_student_frames = (
+    distillation_frames.map_teacher_log_probs_to_student_frames)
+
+KINDS = ('full', 'three_class')
+
+
+class DistillationLoss(NamedTuple):
+  """Per-example parts of the loss, each [B] float32."""
+  total: tf.Tensor  # rnnt + alpha * kl.
+  rnnt: tf.Tensor  # The student's RNN-T negative log-likelihood.
+  kl: tf.Tensor  # The soft-target KL (already tau**2-scaled if asked).
+
+
+def _check_kind_and_alpha(kind: str, alpha: float) -> None:
+  if kind not in KINDS:
+    raise ValueError(f'distillation kind must be one of {KINDS}, got '
+                     f'{kind!r}.')
+  if alpha < 0:
+    raise ValueError(f'distillation alpha must be >= 0, got {alpha}.')
+
+
+def _default_teacher_lengths(teacher_lengths, logit_lengths, ratio,
+                             num_teacher_frames):
+  if teacher_lengths is not None:
+    return teacher_lengths
+  return tf.minimum(tf.cast(logit_lengths, tf.int32) * ratio,
+                    num_teacher_frames)
+
+
+def distillation_loss(student_logits: tf.Tensor,
+                      teacher_logits: tf.Tensor,
+                      labels: tf.Tensor,
+                      logit_lengths: tf.Tensor,
+                      label_lengths: tf.Tensor,
+                      kind: str = 'full',
+                      alpha: float = 0.01,
+                      temperature: float = 1.0,
+                      scale_by_temperature_squared: bool = True,
+                      blank: int = 0,
+                      teacher_lengths: Optional[tf.Tensor] = None,
+                      teacher_frame_ratio: int = 1,
+                      teacher_right_shift: int = 0,
+                      rnnt_options: Optional[Mapping[str, Any]] = None
+                     ) -> DistillationLoss:
+  """RNN-T loss of the student plus alpha times the soft-target KL.
+
+  Args:
+    student_logits: [B, T, U + 1, V] student joint logits.
+    teacher_logits: [B, Tt, U + 1, V] teacher joint logits on the same labels;
+      Tt = T unless `teacher_frame_ratio` > 1.
+    labels: [B, U] int targets (ground truth or pseudo-labels), non-blank.
+    logit_lengths: [B] int, valid student frames.
+    label_lengths: [B] int, labels per example.
+    kind: 'full' (whole vocabulary) or 'three_class'.
+    alpha: KL weight (the paper's scale: 0.01-0.001).
+    temperature: tau > 0 for both models.
+    scale_by_temperature_squared: multiply the KL by tau**2.
+    blank: the blank id.
+    teacher_lengths: [B] int, valid teacher frames; default
+      min(logit_lengths * teacher_frame_ratio, Tt).
+    teacher_frame_ratio: teacher frames per student frame (int >= 1).
+    teacher_right_shift: student delay in student frames (int >= 0).
+    rnnt_options: extra keyword arguments of `rnnt.rnnt_loss` (e.g.
+      fastemit_lambda, clamp).
+
+  Returns:
+    DistillationLoss of [B] tensors; gradients reach the student only.
+
+  Raises:
+    ValueError: for an unknown kind, negative alpha, bad temperature or bad
+      frame mapping.
+  """
+  _check_kind_and_alpha(kind, alpha)
+  distillation_frames.check_frame_mapping(teacher_frame_ratio,
+                                          teacher_right_shift)
+  teacher_log_probs = distillation_kl.tempered_log_probs(
+      tf.stop_gradient(teacher_logits), temperature)
+  if teacher_frame_ratio != 1 or teacher_right_shift != 0:
+    teacher_log_probs, _ = (
+        distillation_frames.map_teacher_log_probs_to_student_frames(
+            teacher_log_probs,
+            _default_teacher_lengths(teacher_lengths, logit_lengths,
+                                     teacher_frame_ratio,
+                                     tf.shape(teacher_logits)[1]),
+            teacher_frame_ratio, teacher_right_shift,
+            num_student_frames=tf.shape(student_logits)[1]))
+  kl_options = dict(
+      temperature=temperature,
+      scale_by_temperature_squared=scale_by_temperature_squared,
+      teacher_log_probs=teacher_log_probs)
+  if kind == 'full':
+    kl = distillation_kl.full_vocab_kl(student_logits, None, logit_lengths,
+                                       label_lengths, **kl_options)
+  else:
+    kl = distillation_kl.three_class_kl(student_logits, None, labels,
+                                        logit_lengths, label_lengths,
+                                        blank=blank, **kl_options)
+  rnnt_nll = rnnt.rnnt_loss(student_logits, labels, logit_lengths,
+                            label_lengths, blank=blank,
+                            **(rnnt_options or {}))
+  return DistillationLoss(total=rnnt_nll + alpha * kl, rnnt=rnnt_nll, kl=kl)
+
+
+def distillation_loss_from_joint(student_encoder_out: tf.Tensor,
+                                 student_pred_out: tf.Tensor,
+                                 student_joint_fn: distillation_fused.JointFn,
+                                 teacher_encoder_out: tf.Tensor,
+                                 teacher_pred_out: tf.Tensor,
+                                 teacher_joint_fn: distillation_fused.JointFn,
+                                 labels: tf.Tensor,
+                                 logit_lengths: tf.Tensor,
+                                 label_lengths: tf.Tensor,
+                                 kind: str = 'full',
+                                 alpha: float = 0.01,
+                                 temperature: float = 1.0,
+                                 scale_by_temperature_squared: bool = True,
+                                 blank: int = 0,
+                                 time_chunk_size: int = 16,
+                                 teacher_lengths: Optional[tf.Tensor] = None,
+                                 teacher_frame_ratio: int = 1,
+                                 teacher_right_shift: int = 0,
+                                 rnnt_options: Optional[Mapping[str,
+                                                                Any]] = None
+                                ) -> DistillationLoss:
+  """`distillation_loss` from joint inputs, logits built chunk by chunk.
+
+  Both the RNN-T loss (`rnnt.rnnt_loss_from_joint`) and the KL
+  (`distillation_fused`) keep at most [B, time_chunk_size, U + 1, V] logits
+  per model alive.
+
+  Args:
+    student_encoder_out: [B, T, Ds] student encoder outputs.
+    student_pred_out: [B, U + 1, Ps] student prediction network outputs.
+    student_joint_fn: (encoder [B, Tc, 1, Ds], pred [B, 1, U + 1, Ps]) ->
+      logits [B, Tc, U + 1, V]; pure (no dropout).
+    teacher_encoder_out: [B, Tt, Dt] teacher encoder outputs.
+    teacher_pred_out: [B, U + 1, Pt] teacher prediction network outputs.
+    teacher_joint_fn: the teacher's joint, same contract.
+    time_chunk_size: frames per joint evaluation (both losses).
+    (The other arguments are those of `distillation_loss`.)
+
+  Returns:
+    DistillationLoss of [B] tensors; gradients reach the student's encoder
+    and prediction outputs and joint variables only.
+  """
+  _check_kind_and_alpha(kind, alpha)
+  kl_options = dict(
+      logit_lengths=logit_lengths,
+      label_lengths=label_lengths,
+      temperature=temperature,
+      scale_by_temperature_squared=scale_by_temperature_squared,
+      time_chunk_size=time_chunk_size,
+      teacher_lengths=teacher_lengths,
+      teacher_frame_ratio=teacher_frame_ratio,
+      teacher_right_shift=teacher_right_shift)
+  models = (student_encoder_out, student_pred_out, student_joint_fn,
+            teacher_encoder_out, teacher_pred_out, teacher_joint_fn)
+  if kind == 'full':
+    kl = distillation_fused.full_vocab_kl_from_joint(*models, **kl_options)
+  else:
+    kl = distillation_fused.three_class_kl_from_joint(
+        *models, labels=labels, blank=blank, **kl_options)
+  rnnt_nll = rnnt.rnnt_loss_from_joint(
+      student_encoder_out, student_pred_out, student_joint_fn, labels,
+      logit_lengths, label_lengths, blank=blank,
+      time_chunk_size=time_chunk_size, **(rnnt_options or {}))
+  return DistillationLoss(total=rnnt_nll + alpha * kl, rnnt=rnnt_nll, kl=kl)
