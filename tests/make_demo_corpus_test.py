@@ -1,0 +1,178 @@
+"""Tests for tfrecords_tools.make_demo_corpus."""
+
+import filecmp
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import soundfile
+import tensorflow as tf
+
+from tfrecords_tools import demo_text
+from tfrecords_tools import espeak_synth
+from tfrecords_tools import make_demo_corpus
+
+_TINY = dict(num_train=12, num_dev=4, num_test=4, num_unlabeled=4)
+_TRANSCRIPT_LINE = re.compile(r'^(\d+)-(\d+)-(\d{4}) ([A-Z]+(?: [A-Z]+)*)$')
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _relative_files(root):
+  return sorted(os.path.relpath(path, root) for path in
+                glob.glob(os.path.join(root, '**', '*'), recursive=True)
+                if os.path.isfile(path))
+
+
+def _read_transcripts(split_dir):
+  """{utterance id: transcript} from all trans.txt files of a split."""
+  transcripts = {}
+  for path in glob.glob(os.path.join(split_dir, '*', '*', '*.trans.txt')):
+    speaker, chapter = path.split(os.sep)[-3:-1]
+    assert os.path.basename(path) == f'{speaker}-{chapter}.trans.txt', path
+    with open(path, encoding='utf-8') as f:
+      for line in f:
+        match = _TRANSCRIPT_LINE.match(line.rstrip('\n'))
+        assert match, f'bad line in {path}: {line!r}'
+        assert match.group(1, 2) == (speaker, chapter), line
+        transcripts[line.split(' ', 1)[0]] = match.group(4)
+  return transcripts
+
+
+class MakeDemoCorpusTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp()
+    # Two workers here, one in the twin: the bytes must not depend on it.
+    cls.corpus = os.path.join(cls.root, 'seed0_two_workers')
+    cls.info = make_demo_corpus.make_corpus(cls.corpus, seed=0, num_workers=2,
+                                            show_progress=False, **_TINY)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.root, ignore_errors=True)
+    super().tearDownClass()
+
+  def test_same_seed_gives_identical_bytes_different_seed_differs(self):
+    twin = os.path.join(self.root, 'seed0_one_worker')
+    make_demo_corpus.make_corpus(twin, seed=0, num_workers=1,
+                                 show_progress=False, **_TINY)
+    files = _relative_files(self.corpus)
+    self.assertEqual(files, _relative_files(twin))
+    _, mismatch, errors = filecmp.cmpfiles(self.corpus, twin, files,
+                                           shallow=False)
+    self.assertEqual((mismatch, errors), ([], []))
+
+    other = os.path.join(self.root, 'seed1')
+    make_demo_corpus.make_corpus(other, seed=1, num_workers=1,
+                                 show_progress=False, **_TINY)
+    self.assertNotEqual(_read_transcripts(os.path.join(self.corpus, 'train')),
+                        _read_transcripts(os.path.join(other, 'train')))
+
+  def test_layout_and_transcripts(self):
+    for split in make_demo_corpus.LABELED_SPLITS:
+      split_dir = os.path.join(self.corpus, split)
+      transcripts = _read_transcripts(split_dir)
+      flacs = glob.glob(os.path.join(split_dir, '*', '*', '*.flac'))
+      self.assertLen(flacs, _TINY[f'num_{split}'])
+      self.assertCountEqual(
+          transcripts, [os.path.basename(p)[:-len('.flac')] for p in flacs])
+      for transcript in transcripts.values():
+        self.assertBetween(len(transcript.split()), 3, 15)
+
+  def test_audio_is_16k_mono_int16(self):
+    for path in glob.glob(os.path.join(self.corpus, '**', '*.flac'),
+                          recursive=True):
+      info = soundfile.info(path)
+      self.assertEqual((info.samplerate, info.channels, info.subtype),
+                       (16000, 1, 'PCM_16'), path)
+      samples, _ = soundfile.read(path, dtype='int16')
+      self.assertGreater(np.abs(samples).max(), 1000, path)
+
+  def test_unlabeled_split_has_audio_only(self):
+    unlabeled = os.path.join(self.corpus, 'unlabeled')
+    names = sorted(os.listdir(unlabeled))
+    self.assertLen(names, _TINY['num_unlabeled'])
+    for name in names:
+      self.assertRegex(name, r'^\d+-\d+-\d{4}\.flac$')
+
+  def test_corpus_info(self):
+    with open(os.path.join(self.corpus, 'corpus_info.json')) as f:
+      info = json.load(f)
+    self.assertEqual(info, json.loads(json.dumps(self.info)))
+    self.assertEqual(info['seed'], 0)
+    for split in make_demo_corpus.SPLITS:
+      split_info = info['splits'][split]
+      self.assertEqual(split_info['num_utterances'], _TINY[f'num_{split}'])
+      self.assertGreater(split_info['hours'], 0.0)
+      total_samples = sum(
+          soundfile.info(p).frames for p in glob.glob(
+              os.path.join(self.corpus, split, '**', '*.flac'),
+              recursive=True))
+      self.assertAllClose(split_info['hours'], total_samples / 16000 / 3600,
+                          atol=1e-4)
+    self.assertEmpty(set(info['splits']['test']['voices']) &
+                     set(info['splits']['train']['voices']))
+
+  def test_plan_holds_out_test_voices_and_sentences(self):
+    seed = int(np.random.default_rng().integers(1 << 20))
+    speakers = make_demo_corpus.make_speakers(
+        espeak_synth.available_variants())
+    by_split = make_demo_corpus.assign_speakers(speakers, seed)
+    counts = {'train': 3000, 'dev': 300, 'test': 300, 'unlabeled': 300}
+    plans = make_demo_corpus.plan_corpus(counts, seed, by_split,
+                                         demo_text.SentenceGenerator())
+    voices = {split: {p.settings.voice_name for p in plans[split]}
+              for split in plans}
+    sentences = {split: {p.text for p in plans[split]} for split in plans}
+    self.assertEmpty(voices['test'] & (voices['train'] | voices['dev'] |
+                                       voices['unlabeled']))
+    self.assertGreater(len(voices['train']), 100)
+    self.assertGreater(len(voices['test']), 20)
+    self.assertEmpty(sentences['test'] & sentences['train'])
+    self.assertEmpty(sentences['dev'] & sentences['train'])
+    for split, count in counts.items():
+      self.assertLen(sentences[split], count)  # No repeats within a split.
+      ids = [p.utterance_id for p in plans[split]]
+      self.assertLen(set(ids), count)
+    all_ids = [p.utterance_id for split in plans for p in plans[split]]
+    self.assertLen(set(all_ids), len(all_ids))
+    for plan in plans['train']:
+      self.assertBetween(plan.settings.rate, 130, 220)
+      self.assertBetween(plan.settings.pitch, 26, 74)
+
+  def test_refuses_non_empty_output_dir(self):
+    target = os.path.join(self.root, 'occupied')
+    os.makedirs(target)
+    with open(os.path.join(target, 'keep.txt'), 'w') as f:
+      f.write('mine')
+    with self.assertRaisesRegex(make_demo_corpus.CorpusError, 'not empty'):
+      make_demo_corpus.make_corpus(target, 1, 1, 1, 1, num_workers=1,
+                                   show_progress=False)
+    make_demo_corpus.make_corpus(target, 1, 1, 1, 1, num_workers=1,
+                                 overwrite=True, show_progress=False)
+    self.assertTrue(os.path.exists(os.path.join(target, 'keep.txt')))
+    self.assertLen(glob.glob(os.path.join(target, 'train', '*', '*',
+                                          '*.flac')), 1)
+
+  def test_binary_reports_user_errors_in_one_line(self):
+    env = dict(os.environ, PYTHONPATH=_REPO_ROOT)
+    result = subprocess.run(
+        [sys.executable, '-m', 'tfrecords_tools.make_demo_corpus',
+         f'--output_dir={self.corpus}', '--num_train=1'],
+        capture_output=True, text=True, cwd=_REPO_ROOT, env=env, check=False)
+    self.assertNotEqual(result.returncode, 0)
+    self.assertEqual(result.stderr.strip().count('\n'), 0, result.stderr)
+    self.assertIn('not empty', result.stderr)
+    self.assertNotIn('Traceback', result.stderr)
+
+
+if __name__ == '__main__':
+  tf.test.main()
