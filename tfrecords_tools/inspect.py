@@ -42,8 +42,10 @@ def _compression_type(path: str, compression: str) -> str:
   return 'GZIP' if compression == 'gzip' else ''
 
 
-def _short_message(error: tf.errors.OpError) -> str:
-  """The op error's message without TF's function-node and op decorations."""
+def _short_message(error: Exception) -> str:
+  """The error's message without TF's function-node and op decorations."""
+  if isinstance(error, UnicodeDecodeError):
+    return 'not a valid tf.train.Example'
   message = re.sub(r'\{\{[^}]*\}\}', '', error.message)
   message = re.sub(r'\[Op:[^\]]*\].*', '', message, flags=re.DOTALL)
   return ' '.join(message.split())
@@ -78,7 +80,9 @@ def _read_file(path: str, compression: str) -> List[Dict[str, object]]:
   try:
     for parsed in dataset.as_numpy_iterator():
       records.append(parsed)
-  except tf.errors.OpError as error:
+  # TF raises UnicodeDecodeError instead of an OpError when its message
+  # quotes the record's non-UTF-8 bytes.
+  except (tf.errors.OpError, UnicodeDecodeError) as error:
     raise InspectError(f'{path}: record {len(records)} cannot be read or '
                        f'parsed: {_short_message(error)}') from None
   result = []
