@@ -19,9 +19,9 @@ Each batch is a dict:
 """
 
 import random
+import sys
 from typing import List, Optional
 
-from absl import logging
 import tensorflow as tf
 
 from asr_kd.configs import data_config as data_config_lib
@@ -230,7 +230,7 @@ class AsrInputPipeline:
                  'frames', example['num_frames'], 'labels',
                  tf.size(example['labels']), '(limits: 1 ..', max_frames,
                  'frames, <=', config.max_label_length, 'labels); dropped',
-                 dropped, 'so far', output_stream=logging.warning)
+                 dropped, 'so far', output_stream=sys.stderr)
       return dropped, (example, unusable)
 
     dataset = dataset.scan(tf.constant(0, tf.int64), count_drops)
