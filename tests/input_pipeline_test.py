@@ -144,6 +144,32 @@ class InputPipelineTest(tf.test.TestCase):
     for ids in shards:
       self.assertLen({u.split('-')[0] for u in ids}, 2)
 
+  def test_fewer_files_than_pipelines_shards_records(self):
+    config = self._config(input_path=os.path.join(self.data_dir,
+                                                  'train-1.tfrecord'),
+                          is_training=False, drop_remainder=False)
+    pipeline = input_pipeline.AsrInputPipeline(config, self.tokenizer)
+    shards = [
+        [u.decode() for batch in pipeline(tf.distribute.InputContext(
+            num_input_pipelines=2, input_pipeline_id=pipeline_id))
+         for u in batch['utterance_id'].numpy()]
+        for pipeline_id in range(2)]
+    self.assertEmpty(set(shards[0]) & set(shards[1]))
+    self.assertCountEqual(shards[0] + shards[1],
+                          [f's1-u{index}' for index in range(_PER_SHARD)])
+
+  def test_unlabeled_source_keeps_all_audio_with_empty_labels(self):
+    config = self._config(is_training=False, drop_remainder=False,
+                          label_source='none')
+    pipeline = input_pipeline.AsrInputPipeline(config, tokenizer=None)
+    seen = []
+    for batch in pipeline():
+      self.assertAllEqual(batch['label_lengths'],
+                          tf.zeros_like(batch['label_lengths']))
+      self.assertEqual(batch['labels'].shape[1], 8)
+      seen.extend(u.decode() for u in batch['utterance_id'].numpy())
+    self.assertCountEqual(seen, self._usable_ids(min_confidence=0.0))
+
   def test_deterministic_option_gives_identical_order_twice(self):
     config = self._config(spec_augment={'enabled': True},
                           features={'dither': 1e-3})

@@ -7,8 +7,10 @@ frames every 10 ms (fft_length 512), projected on HTK-mel triangular filters
 There is no centering or end padding: an utterance of N samples has
 `1 + (N - frame_length) // frame_step` frames (0 if N < frame_length). A
 stream cut into chunks therefore gives exactly the full-utterance frames when
-each chunk is prefixed with the last `frame_length - frame_step` samples of
-the previous input; the streaming export relies on this.
+each chunk is prefixed with the samples the previous call's frames did not
+consume (input[num_frames * frame_step:], i.e. the last
+`frame_length - frame_step` samples when chunks are whole hops); the
+streaming export relies on this.
 
 Feature normalization uses global per-mel-bin mean and stddev (streaming
 friendly, unlike per-utterance CMVN), computed by `compute_feature_stats` and
