@@ -1,4 +1,4 @@
-r"""Converts a speech corpus into sharded TFRecords with an Apache Beam pipeline.
+r"""Converts a speech corpus to sharded TFRecords with an Apache Beam pipeline.
 
   python -m tfrecords_tools.convert --input=/data/LibriSpeech/dev-clean \
       --format=librispeech --output_dir=/data/tfrecords/dev-clean \

@@ -162,7 +162,7 @@ def read_librispeech(root: str) -> List[Utterance]:
 
 
 def _manifest_id(audio_path: str, manifest_dir: str) -> str:
-  """A stable id: the path (relative to the manifest when inside it) sans ext."""
+  """A stable id: the path (relative to the manifest if inside it), no ext."""
   relative = os.path.relpath(audio_path, manifest_dir)
   if relative.startswith(os.pardir):
     relative = audio_path.lstrip(os.sep)
