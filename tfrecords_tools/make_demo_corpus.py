@@ -6,10 +6,11 @@ Usage:
        --seed=0 --num_workers=2 --overwrite]
 
 Output, LibriSpeech style so it goes through the same converter as real data:
-  <output_dir>/{train,dev,test}/<speaker>/<chapter>/<speaker>-<chapter>-<idx>.flac
-  <output_dir>/{train,dev,test}/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt
-  <output_dir>/unlabeled/<speaker>-<chapter>-<idx>.flac    (no transcripts)
-  <output_dir>/corpus_info.json                          (seed, counts, voices)
+  <split>/<speaker>/<chapter>/<speaker>-<chapter>-<idx>.flac
+  <split>/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt
+  unlabeled/<speaker>-<chapter>-<idx>.flac        (no transcripts)
+  corpus_info.json                                (seed, counts, voices)
+under <output_dir>, for <split> in train, dev and test.
 
 A "speaker" is an accent + voice variant + base pitch combination with a
 numeric id. The test split uses voices (accent + variant) that no other split
@@ -18,6 +19,7 @@ is planned up front from per-utterance seeded RNGs; workers only render the
 plan, so the output is byte-identical for a seed, whatever the worker count.
 """
 
+import contextlib
 import dataclasses
 import json
 import multiprocessing
@@ -285,9 +287,9 @@ def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
 
   num_samples = {}
   # Spawned workers start without the parent's state (eSpeak, TF threads).
-  pool = (multiprocessing.get_context('spawn').Pool(num_workers)
-          if num_workers > 1 else None)
-  try:
+  # Leaving the `with` terminates them, also on errors and Ctrl-C.
+  with (multiprocessing.get_context('spawn').Pool(num_workers)
+        if num_workers > 1 else contextlib.nullcontext()) as pool:
     for split in SPLITS:
       tasks = [(output_dir, plan) for plan in plans[split]]
       results = (pool.imap_unordered(_render, tasks, chunksize=8) if pool
@@ -298,12 +300,9 @@ def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
         num_samples[utterance_id] = length
       if split in LABELED_SPLITS:
         _write_transcripts(output_dir, plans[split])
-  finally:
-    if pool:
-      pool.close()
-      pool.join()
 
-  info = _corpus_info(seed, plans, num_samples, speakers_by_split, generator)
+  info = _corpus_info(seed, plans, num_samples, speakers, speakers_by_split,
+                      generator)
   with open(os.path.join(output_dir, CORPUS_INFO_FILE), 'w',
             encoding='utf-8') as f:
     json.dump(info, f, indent=2, sort_keys=True)
@@ -311,8 +310,23 @@ def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
   return info
 
 
-def _corpus_info(seed, plans, num_samples, speakers_by_split, generator):
-  """Summary of a corpus: enough to reproduce and inspect it."""
+def _corpus_info(seed: int, plans: Mapping[str, Sequence[UtterancePlan]],
+                 num_samples: Mapping[str, int], speakers: Sequence[Speaker],
+                 speakers_by_split: Mapping[str, Sequence[Speaker]],
+                 generator: demo_text.SentenceGenerator) -> dict:
+  """Summarizes a corpus: enough to reproduce and inspect it.
+
+  Args:
+    seed: corpus seed.
+    plans: output of `plan_corpus`.
+    num_samples: 16 kHz samples written per utterance id.
+    speakers: all speakers (`make_speakers`).
+    speakers_by_split: output of `assign_speakers`.
+    generator: the sentence source.
+
+  Returns:
+    A JSON-serializable dict.
+  """
   splits = {}
   for split in SPLITS:
     split_plans = plans[split]
@@ -334,7 +348,7 @@ def _corpus_info(seed, plans, num_samples, speakers_by_split, generator):
       'splits': splits,
       'speakers': {
           str(speaker.speaker_id): dataclasses.asdict(speaker)
-          for speaker in make_speakers(espeak_synth.available_variants())},
+          for speaker in speakers},
       'lexicon_sizes': {pos: len(words) for pos, (words, _) in
                         demo_text.load_lexicon().items()},
       'min_words': generator.min_words,
