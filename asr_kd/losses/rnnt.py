@@ -411,6 +411,10 @@ class _ChunkedJoint:
     self.padded_t = self.num_chunks * time_chunk_size
     self.batch = tf.shape(encoder_out)[0]
     self.max_u_plus_1 = tf.shape(predictor_out)[1]
+    self.chunk_lattice_shape = tf.TensorShape(
+        [encoder_out.shape[0], time_chunk_size, predictor_out.shape[1]])
+    self.chunk_encoder_shape = tf.TensorShape(
+        [encoder_out.shape[0], time_chunk_size, encoder_out.shape[2]])
 
   def _padded_encoder(self, encoder_out):
     """[B, num_chunks * Tc, D]: zero frames past T, masked out later."""
@@ -418,9 +422,10 @@ class _ChunkedJoint:
                                 [0, 0]])
 
   def _chunk_logits(self, padded_encoder, predictor_out, index):
-    encoder_chunk = padded_encoder[:, index * self.chunk:
-                                   (index + 1) * self.chunk]
-    encoder_chunk.set_shape([None, self.chunk, None])
+    # tf.slice with a constant size: XLA compiles a dynamic-index, fixed-size
+    # slice, whereas a strided slice with dynamic bounds loses its size.
+    encoder_chunk = tf.slice(padded_encoder, [0, index * self.chunk, 0],
+                             [-1, self.chunk, -1])
     return encoder_chunk, self.joint_fn(encoder_chunk[:, :, tf.newaxis, :],
                                         predictor_out[:, tf.newaxis, :, :])
 
@@ -454,7 +459,8 @@ class _ChunkedJoint:
                 zip(arrays, (log_normalizer, blank_lp, label_lp))]
       return index + 1, arrays
 
-    arrays = [tf.TensorArray(tf.float32, size=self.num_chunks)
+    arrays = [tf.TensorArray(tf.float32, size=self.num_chunks,
+                             element_shape=self.chunk_lattice_shape)
               for _ in range(3)]
     _, arrays = tf.while_loop(lambda index, _: index < self.num_chunks, body,
                               (tf.constant(0), arrays),
@@ -501,7 +507,8 @@ class _ChunkedJoint:
     _, encoder_grads, predictor_grad, variable_grads = tf.while_loop(
         lambda index, *_: index < self.num_chunks, body,
         (tf.constant(0),
-         tf.TensorArray(encoder_out.dtype, size=self.num_chunks),
+         tf.TensorArray(encoder_out.dtype, size=self.num_chunks,
+                        element_shape=self.chunk_encoder_shape),
          tf.zeros_like(predictor_out),
          [tf.zeros_like(v) for v in variables]),
         maximum_iterations=self.num_chunks)
