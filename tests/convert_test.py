@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from absl.testing import flagsaver
+from absl import flags
 import numpy as np
 import soundfile
 import tensorflow as tf
@@ -274,12 +274,14 @@ class ConvertBinaryTest(tf.test.TestCase):
 
   def run_main(self, *flags_and_args):
     """Parses flags like the binary, runs main; returns (exit code, stderr)."""
+    flag_values = flags.FlagValues()
+    convert.define_flags(flag_values)
     stderr = io.StringIO()
-    with flagsaver.flagsaver(), contextlib.redirect_stderr(stderr), \
+    with contextlib.redirect_stderr(stderr), \
         contextlib.redirect_stdout(io.StringIO()):
       try:
-        argv = convert.parse_flags(['convert', *flags_and_args])
-        convert.main(argv)
+        argv = convert.parse_flags(['convert', *flags_and_args], flag_values)
+        convert.main(argv, flag_values)
         exit_code = 0
       except SystemExit as exit_request:
         exit_code = exit_request.code

@@ -5,7 +5,6 @@ import io
 import os
 
 from absl import flags
-from absl.testing import flagsaver
 import numpy as np
 import tensorflow as tf
 
@@ -121,14 +120,17 @@ class InspectRecordsTest(tf.test.TestCase):
           compression='none')
 
   def test_main_exit_codes(self):
+    flag_values = flags.FlagValues()
+    inspect_lib.define_flags(flag_values)
+    argv = flag_values(['inspect', '--num_examples=1', self.pattern])
     stdout, stderr = io.StringIO(), io.StringIO()
-    with flagsaver.flagsaver(), contextlib.redirect_stdout(stdout), \
-        contextlib.redirect_stderr(stderr):
-      flags.FLAGS(['inspect', '--num_examples=1'])
-      self.assertEqual(inspect_lib.main(['inspect', self.pattern]), 0)
-      self.assertEqual(
-          inspect_lib.main(['inspect', os.path.join(self.dir, 'none-*')]), 1)
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+      self.assertEqual(inspect_lib.main(argv, flag_values), 0)
+      self.assertEqual(inspect_lib.main(
+          ['inspect', os.path.join(self.dir, 'none-*')], flag_values), 1)
     self.assertIn('files:           2', stdout.getvalue())
+    self.assertIn('utt0', stdout.getvalue())
+    self.assertNotIn('utt1', stdout.getvalue())  # --num_examples=1.
     self.assertIn('inspect: error: no files match', stderr.getvalue())
 
 

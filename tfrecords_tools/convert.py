@@ -34,34 +34,44 @@ from asr_kd.dataloaders import audio_decoding
 from asr_kd.dataloaders import tfrecord_schema
 from tfrecords_tools import corpus_readers
 
-_INPUT = flags.DEFINE_string(
-    'input', None, 'Corpus root (librispeech, audio_dir) or manifest file.')
-_FORMAT = flags.DEFINE_enum('format', None, list(corpus_readers.FORMATS),
-                            'Layout of --input.')
-_OUTPUT_DIR = flags.DEFINE_string(
-    'output_dir', None, 'Folder for shards, rejects and summary (local, or '
-    'any filesystem TensorFlow and Beam both support, e.g. gs://).')
-_OUTPUT_PREFIX = flags.DEFINE_string(
-    'output_prefix', 'data', 'Shard file name prefix (e.g. the split name): '
-    '<output_dir>/<prefix>-SSSSS-of-NNNNN.tfrecord[.gz].')
-_NUM_SHARDS = flags.DEFINE_integer('num_shards', 1, 'Number of output shards.',
-                                   lower_bound=1)
-_COMPRESSION = flags.DEFINE_enum('compression', 'none', ['none', 'gzip'],
-                                 'TFRecord compression.')
-_MAX_DURATION_S = flags.DEFINE_float(
-    'max_duration_s', 35.0, 'Reject audio longer than this many seconds.')
-_MIN_DURATION_S = flags.DEFINE_float(
-    'min_duration_s', 0.1, 'Reject audio shorter than this many seconds.')
-_STRICT = flags.DEFINE_bool(
-    'strict', False, 'Exit non-zero if any input was rejected (outputs are '
-    'still written so the rejects can be inspected).')
-
 # Reject reasons decided here (the others come from the reader and decoder).
 TOO_LONG = 'too_long'
 TOO_SHORT = 'too_short'
 
 _REJECTS_HEADER = 'path\treason\tdetail'
 _PROGRESS_EVERY = 500  # Records per worker between progress log lines.
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """Defines the binary's flags (only when run as one, so importing this
+  module never collides with other binaries' --input/--output_dir)."""
+  flags.DEFINE_string(
+      'input', None, 'Corpus root (librispeech, audio_dir) or manifest file.',
+      flag_values=flag_values)
+  flags.DEFINE_enum('format', None, list(corpus_readers.FORMATS),
+                    'Layout of --input.', flag_values=flag_values)
+  flags.DEFINE_string(
+      'output_dir', None, 'Folder for shards, rejects and summary (local, or '
+      'any filesystem TensorFlow and Beam both support, e.g. gs://).',
+      flag_values=flag_values)
+  flags.DEFINE_string(
+      'output_prefix', 'data', 'Shard file name prefix (e.g. the split '
+      'name): <output_dir>/<prefix>-SSSSS-of-NNNNN.tfrecord[.gz].',
+      flag_values=flag_values)
+  flags.DEFINE_integer('num_shards', 1, 'Number of output shards.',
+                       lower_bound=1, flag_values=flag_values)
+  flags.DEFINE_enum('compression', 'none', ['none', 'gzip'],
+                    'TFRecord compression.', flag_values=flag_values)
+  flags.DEFINE_float('max_duration_s', 35.0,
+                     'Reject audio longer than this many seconds.',
+                     flag_values=flag_values)
+  flags.DEFINE_float('min_duration_s', 0.1,
+                     'Reject audio shorter than this many seconds.',
+                     flag_values=flag_values)
+  flags.DEFINE_bool(
+      'strict', False, 'Exit non-zero if any input was rejected (outputs are '
+      'still written so the rejects can be inspected).',
+      flag_values=flag_values)
 
 
 def output_paths(output_dir: str, output_prefix: str,
@@ -362,39 +372,44 @@ def _fail(message: str) -> None:
   sys.exit(1)
 
 
-def main(argv: List[str]) -> None:
+def main(argv: List[str],
+         flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """Runs the conversion; argv[1:] are the Beam pipeline flags."""
   # The runner's job service relays worker logs at INFO; show problems only.
   std_logging.getLogger('apache_beam').setLevel(std_logging.WARNING)
   for name in ('input', 'format', 'output_dir'):
-    if not flags.FLAGS[name].value:
+    if not flag_values[name].value:
       _fail(f'--{name} is required')
   try:
     summary = run_conversion(
-        _INPUT.value, _FORMAT.value, _OUTPUT_DIR.value, _OUTPUT_PREFIX.value,
-        _NUM_SHARDS.value, _COMPRESSION.value, _MIN_DURATION_S.value,
-        _MAX_DURATION_S.value, beam_args=argv[1:])
+        flag_values.input, flag_values.format, flag_values.output_dir,
+        flag_values.output_prefix, flag_values.num_shards,
+        flag_values.compression, flag_values.min_duration_s,
+        flag_values.max_duration_s, beam_args=argv[1:])
   except corpus_readers.CorpusError as error:
     _fail(str(error))
   except (tf.errors.OpError, OSError) as error:
-    _fail(f'cannot write to --output_dir={_OUTPUT_DIR.value!r}: {error}')
+    _fail(f'cannot write to --output_dir={flag_values.output_dir!r}: {error}')
   print(json.dumps(summary, indent=2))
   if not summary['reconciled']:
     _fail('counts do not reconcile (inputs != written + rejected); '
           'this is a bug in the converter')
-  if _STRICT.value and summary['rejected']:
+  if flag_values.strict and summary['rejected']:
     reasons = ', '.join(f'{reason}={count}' for reason, count
                         in summary['rejected_by_reason'].items())
     _fail(f'--strict: {summary["rejected"]} of {summary["inputs"]} inputs '
           f'rejected ({reasons}); see {summary["rejects_file"]}')
 
 
-def parse_flags(argv: List[str]) -> List[str]:
+def parse_flags(argv: List[str],
+                flag_values: flags.FlagValues = flags.FLAGS) -> List[str]:
   """absl parses its flags; everything else is left for Beam."""
   try:
-    return flags.FLAGS(argv, known_only=True)
+    return flag_values(argv, known_only=True)
   except flags.Error as error:
     _fail(str(error))
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main, flags_parser=parse_flags)

@@ -22,14 +22,20 @@ import tensorflow as tf
 
 from asr_kd.dataloaders import tfrecord_schema
 
-_NUM_EXAMPLES = flags.DEFINE_integer('num_examples', 3,
-                                     'Number of example records to print.',
-                                     lower_bound=0)
-_COMPRESSION = flags.DEFINE_enum(
-    'compression', 'auto', ['auto', 'none', 'gzip'],
-    "TFRecord compression; 'auto' means gzip for names ending in .gz.")
 _HISTOGRAM_BINS = 10
 _HISTOGRAM_WIDTH = 40
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """Defines the binary's flags (only when run as one, so importing this
+  module never collides with other binaries' flags)."""
+  flags.DEFINE_integer('num_examples', 3,
+                       'Number of example records to print.', lower_bound=0,
+                       flag_values=flag_values)
+  flags.DEFINE_enum(
+      'compression', 'auto', ['auto', 'none', 'gzip'],
+      "TFRecord compression; 'auto' means gzip for names ending in .gz.",
+      flag_values=flag_values)
 
 
 class InspectError(Exception):
@@ -186,13 +192,16 @@ def format_summary(summary: dict) -> str:
   return '\n'.join(lines)
 
 
-def main(argv: List[str]) -> Optional[int]:
+def main(argv: List[str],
+         flag_values: flags.FlagValues = flags.FLAGS) -> Optional[int]:
+  """Prints the summary of the records matching argv[1]; returns exit code."""
   if len(argv) != 2:
     print('usage: python -m tfrecords_tools.inspect PATTERN [--num_examples=N]'
           ' [--compression=auto|none|gzip]', file=sys.stderr)
     return 1
   try:
-    summary = inspect_records(argv[1], _COMPRESSION.value, _NUM_EXAMPLES.value)
+    summary = inspect_records(argv[1], flag_values.compression,
+                              flag_values.num_examples)
   except InspectError as error:
     print(f'inspect: error: {error}', file=sys.stderr)
     return 1
@@ -201,4 +210,5 @@ def main(argv: List[str]) -> Optional[int]:
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
