@@ -12,7 +12,7 @@ attending to cached keys gets exactly the logits it gets in the full
 (masked) computation.
 """
 
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 import tensorflow as tf
@@ -155,7 +155,8 @@ class RelativePositionMultiHeadAttention(tf_keras.layers.Layer):
     keys, values = self.key_value(inputs)
     return self.attend(inputs, keys, values, attention_mask, 0, training)
 
-  def initial_state(self, batch_size, cache_frames: int) -> Dict[str, tf.Tensor]:
+  def initial_state(self, batch_size,
+                    cache_frames: int) -> Dict[str, tf.Tensor]:
     """Zero key/value caches of `cache_frames` frames."""
     shape = [batch_size, cache_frames, self._num_heads, self._head_dim]
     return {'key': tf.zeros(shape, self.compute_dtype),

@@ -47,7 +47,7 @@ class StochasticDepth(tf_keras.layers.Layer):
 
 
 class FeedForwardModule(tf_keras.layers.Layer):
-  """LayerNorm -> Dense(expansion * D, swish) -> dropout -> Dense(D) -> dropout."""
+  """LN -> Dense(expansion * D, swish) -> dropout -> Dense(D) -> dropout."""
 
   def __init__(self, model_dim: int, expansion: int, dropout_rate: float,
                **kwargs):
@@ -225,7 +225,8 @@ class ConformerBlock(tf_keras.layers.Layer):
     convolution_outputs = self._convolution(hidden, mask, training=training)
     return self._after_attention(hidden, convolution_outputs, mask, training)
 
-  def initial_state(self, batch_size, cache_frames: int) -> Dict[str, tf.Tensor]:
+  def initial_state(self, batch_size,
+                    cache_frames: int) -> Dict[str, tf.Tensor]:
     """Attention key/value caches and the depthwise-convolution cache."""
     state = self._attention.initial_state(batch_size, cache_frames)
     state['conv'] = self._convolution.initial_state(batch_size)
