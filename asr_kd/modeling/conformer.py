@@ -23,6 +23,7 @@ Run `python -m asr_kd.modeling.conformer` to print the presets' parameter
 counts.
 """
 
+import sys
 from typing import Dict, Optional, Tuple, Union
 
 from absl import app
@@ -265,7 +266,7 @@ def main(argv):
     try:
       config = conformer_config.get_preset(name)
     except ValueError as error:
-      raise app.UsageError(str(error))
+      sys.exit(f'error: {error}')  # One line on stderr, exit status 1.
     print(f'{name}: {count_parameters(config):,} encoder parameters '
           f'({config.num_layers} layers, dim {config.model_dim}, '
           f'{config.num_heads} heads, kernel {config.conv_kernel_size}, '
