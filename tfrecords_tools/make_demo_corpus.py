@@ -357,17 +357,21 @@ def _corpus_info(seed: int, plans: Mapping[str, Sequence[UtterancePlan]],
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('output_dir', None, 'Folder to write the corpus into.')
-flags.DEFINE_integer('num_train', 8000, 'Train utterances.')
-flags.DEFINE_integer('num_dev', 400, 'Dev utterances (train voices).')
-flags.DEFINE_integer('num_test', 400, 'Test utterances (unseen voices).')
-flags.DEFINE_integer('num_unlabeled', 2000,
-                     'Unlabeled utterances (audio only, for noisy student).')
-flags.DEFINE_integer('seed', 0, 'Seed; the same seed gives the same corpus.')
-flags.DEFINE_integer('num_workers', None,
-                     'Synthesis processes (default: number of CPUs).')
-flags.DEFINE_bool('overwrite', False,
-                  'Replace the corpus in a non-empty --output_dir.')
+
+
+def define_flags():
+  """Defined only when run as a binary, so importing never clashes."""
+  flags.DEFINE_string('output_dir', None, 'Folder to write the corpus into.')
+  flags.DEFINE_integer('num_train', 8000, 'Train utterances.')
+  flags.DEFINE_integer('num_dev', 400, 'Dev utterances (train voices).')
+  flags.DEFINE_integer('num_test', 400, 'Test utterances (unseen voices).')
+  flags.DEFINE_integer('num_unlabeled', 2000,
+                       'Unlabeled utterances (audio only, for noisy student).')
+  flags.DEFINE_integer('seed', 0, 'Seed; the same seed gives the same corpus.')
+  flags.DEFINE_integer('num_workers', None,
+                       'Synthesis processes (default: number of CPUs).')
+  flags.DEFINE_bool('overwrite', False,
+                    'Replace the corpus in a non-empty --output_dir.')
 
 
 def main(argv):
@@ -388,4 +392,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

@@ -24,21 +24,25 @@ from asr_kd.dataloaders import tfrecord_schema
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.text import normalization
 
-_INPUT = flags.DEFINE_string(
-    'input', None, 'TFRecord glob(s), comma-separated, or a text file with '
-    'one sentence per line when --input_format=text.')
-_INPUT_FORMAT = flags.DEFINE_enum('input_format', 'tfrecord',
-                                  ['tfrecord', 'text'], 'Format of --input.')
-_OUTPUT_PREFIX = flags.DEFINE_string(
-    'output_prefix', None, 'Writes <output_prefix>.model and .vocab.')
-_VOCAB_SIZE = flags.DEFINE_integer('vocab_size', 256,
-                                   'Number of ids, blank and unk included.')
-_MODEL_TYPE = flags.DEFINE_enum('model_type', 'unigram', ['unigram', 'bpe'],
-                                'SentencePiece model type.')
-_CHARACTER_COVERAGE = flags.DEFINE_float('character_coverage', 1.0,
-                                         'SentencePiece character coverage.')
-_NUM_THREADS = flags.DEFINE_integer('num_threads', 1,
-                                    'SentencePiece trainer threads.')
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """Defined only when run as a binary, so importing never clashes."""
+  flags.DEFINE_string(
+      'input', None, 'TFRecord glob(s), comma-separated, or a text file with '
+      'one sentence per line when --input_format=text.')
+  flags.DEFINE_enum('input_format', 'tfrecord', ['tfrecord', 'text'],
+                    'Format of --input.')
+  flags.DEFINE_string('output_prefix', None,
+                      'Writes <output_prefix>.model and .vocab.')
+  flags.DEFINE_integer('vocab_size', 256,
+                       'Number of ids, blank and unk included.')
+  flags.DEFINE_enum('model_type', 'unigram', ['unigram', 'bpe'],
+                    'SentencePiece model type.')
+  flags.DEFINE_float('character_coverage', 1.0,
+                     'SentencePiece character coverage.')
+  flags.DEFINE_integer('num_threads', 1, 'SentencePiece trainer threads.')
 
 
 def read_sentences(input_path: str, input_format: str = 'tfrecord'
@@ -118,13 +122,13 @@ def train_sentencepiece(sentences: Iterable[str],
 
 def main(argv):
   del argv
-  if not _INPUT.value or not _OUTPUT_PREFIX.value:
+  if not FLAGS.input or not FLAGS.output_prefix:
     sys.exit('error: --input and --output_prefix are required.')
   try:
-    sentences = read_sentences(_INPUT.value, _INPUT_FORMAT.value)
+    sentences = read_sentences(FLAGS.input, FLAGS.input_format)
     model_path = train_sentencepiece(
-        sentences, _OUTPUT_PREFIX.value, _VOCAB_SIZE.value, _MODEL_TYPE.value,
-        _CHARACTER_COVERAGE.value, _NUM_THREADS.value)
+        sentences, FLAGS.output_prefix, FLAGS.vocab_size, FLAGS.model_type,
+        FLAGS.character_coverage, FLAGS.num_threads)
   except (ValueError, RuntimeError, tf.errors.OpError) as error:
     message = str(error).strip().splitlines()[-1] if str(error) else repr(error)
     sys.exit(f'error: {message}')
@@ -132,4 +136,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

@@ -1,0 +1,225 @@
+"""RNN-T model, task and experiment configs, registered with exp_factory.
+
+Experiments (`python -m asr_kd.bin.train --experiment=NAME`):
+  rnnt_demo_teacher: full-context Conformer teacher for the demo corpus.
+  rnnt_demo_student_streaming: small causal Conformer student, no distillation.
+  rnnt_librispeech_conformer_l: Conformer (L) on LibriSpeech 960 h.
+Concrete runs override paths and sizes with YAMLs under configs/.
+"""
+
+import dataclasses
+from typing import Optional
+
+from official.core import config_definitions as cfg
+from official.core import exp_factory
+from official.modeling import optimization
+from official.modeling.hyperparams import base_config
+
+from asr_kd.configs import conformer_config
+from asr_kd.configs import data_config
+from asr_kd.configs import rnnt_config
+
+NONFINITE_POLICIES = ('skip', 'stop')
+
+
+@dataclasses.dataclass
+class RnntModelConfig(base_config.Config):
+  """Encoder + prediction network + joint network.
+
+  The vocabulary size comes from the tokenizer at build time; the
+  `vocab_size` fields of `prediction` and `joint` are overwritten with it.
+  """
+  encoder: conformer_config.ConformerEncoderConfig = dataclasses.field(
+      default_factory=conformer_config.ConformerEncoderConfig)
+  prediction: rnnt_config.PredictionNetworkConfig = dataclasses.field(
+      default_factory=rnnt_config.PredictionNetworkConfig)
+  joint: rnnt_config.JointNetworkConfig = dataclasses.field(
+      default_factory=rnnt_config.JointNetworkConfig)
+
+
+@dataclasses.dataclass
+class RnntLossConfig(base_config.Config):
+  """RNN-T loss options (see docs/losses.md).
+
+  Attributes:
+    fastemit_lambda: FastEmit regularization weight (0 disables it).
+    fused: compute the joint in time chunks inside the loss so the full
+      [B, T, U+1, V] logits are never kept.
+    time_chunk_size: frames per joint evaluation in fused mode.
+    zero_infinity: zero the loss and gradients of impossible examples.
+  """
+  fastemit_lambda: float = 0.0
+  fused: bool = True
+  time_chunk_size: int = 16
+  zero_infinity: bool = False
+
+
+@dataclasses.dataclass
+class RnntTaskConfig(cfg.TaskConfig):
+  """RNN-T training task.
+
+  Attributes:
+    tokenizer_model_path: SentencePiece model (tfrecords_tools.train_tokenizer).
+    model: the network.
+    loss: loss options.
+    decoding: decoder used for validation WER.
+    nonfinite_policy: 'skip' drops a step whose loss or gradients are not
+      finite (weights and optimizer slots untouched); 'stop' ends the run
+      with an error at the first such step.
+    jit_compile: XLA-compile the forward and backward pass.
+    seed: seeds weight initialization and dropout (data order has its own
+      seed in train_data).
+  """
+  tokenizer_model_path: str = ''
+  model: RnntModelConfig = dataclasses.field(default_factory=RnntModelConfig)
+  train_data: data_config.AsrDataConfig = dataclasses.field(
+      default_factory=lambda: data_config.AsrDataConfig(is_training=True))
+  validation_data: data_config.AsrDataConfig = dataclasses.field(
+      default_factory=lambda: data_config.AsrDataConfig(is_training=False))
+  loss: RnntLossConfig = dataclasses.field(default_factory=RnntLossConfig)
+  decoding: rnnt_config.DecodingConfig = dataclasses.field(
+      default_factory=rnnt_config.DecodingConfig)
+  nonfinite_policy: str = 'skip'
+  jit_compile: bool = True
+  seed: int = 0
+
+  def validate(self):
+    if self.nonfinite_policy not in NONFINITE_POLICIES:
+      raise ValueError(f'nonfinite_policy must be one of {NONFINITE_POLICIES},'
+                       f' got {self.nonfinite_policy!r}')
+
+
+def adam_inverse_sqrt(peak_learning_rate: float, warmup_steps: int,
+                      clipnorm: Optional[float] = 5.0
+                     ) -> optimization.OptimizationConfig:
+  """Adam with linear warmup then lr ~ step^-0.5 (Vaswani et al. 2017).
+
+  After warmup the rate is peak * sqrt(warmup_steps / step); the paper
+  trains with this schedule.
+  """
+  return optimization.OptimizationConfig({
+      'optimizer': {
+          'type': 'adam',
+          'adam': {'beta_1': 0.9, 'beta_2': 0.98, 'epsilon': 1e-9,
+                   'global_clipnorm': clipnorm},
+      },
+      'learning_rate': {
+          'type': 'power',
+          'power': {
+              'initial_learning_rate': peak_learning_rate * warmup_steps**0.5,
+              'power': -0.5,
+          },
+      },
+      'warmup': {
+          'type': 'linear',
+          'linear': {'warmup_steps': warmup_steps,
+                     'warmup_learning_rate': 0.0},
+      },
+  })
+
+
+def _demo_data(split: str, is_training: bool) -> data_config.AsrDataConfig:
+  """Data config for the demo corpus laid out by `make demo`."""
+  return data_config.AsrDataConfig(
+      input_path=f'demo_run/tfrecords/{split}-*.tfrecord*',
+      is_training=is_training,
+      global_batch_size=16,
+      shuffle_buffer_size=2000 if is_training else 0,
+      drop_remainder=is_training,
+      seed=1,
+      feature_stats_file='demo_run/feature_stats.json',
+      spec_augment=data_config.SpecAugmentConfig(enabled=is_training))
+
+
+def _experiment(task: RnntTaskConfig, train_steps: int,
+                optimizer: optimization.OptimizationConfig,
+                steps_per_loop: int = 100) -> cfg.ExperimentConfig:
+  return cfg.ExperimentConfig(
+      runtime=cfg.RuntimeConfig(distribution_strategy='one_device',
+                                num_gpus=0),
+      task=task,
+      trainer=cfg.TrainerConfig(
+          train_steps=train_steps,
+          validation_steps=-1,
+          validation_interval=train_steps,
+          steps_per_loop=steps_per_loop,
+          summary_interval=steps_per_loop,
+          checkpoint_interval=steps_per_loop,
+          max_to_keep=3,
+          optimizer_config=optimizer,
+          # Model Garden's recovery restores the last checkpoint when a loop
+          # ends with a NaN loss; the task's nonfinite_policy acts per step.
+          recovery_max_trials=3,
+          best_checkpoint_eval_metric='',
+      ),
+      restrictions=[
+          'task.train_data.is_training != None',
+          'task.validation_data.is_training != None',
+      ])
+
+
+def _prediction(lstm_units: int, embedding_dim: int
+               ) -> rnnt_config.PredictionNetworkConfig:
+  return rnnt_config.PredictionNetworkConfig(
+      type='lstm', embedding_dim=embedding_dim, num_layers=1,
+      lstm_units=lstm_units, dropout_rate=0.1)
+
+
+@exp_factory.register_config_factory('rnnt_demo_teacher')
+def rnnt_demo_teacher() -> cfg.ExperimentConfig:
+  """Full-context Conformer teacher sized for 2 CPU cores."""
+  task = RnntTaskConfig(
+      tokenizer_model_path='demo_run/tokenizer/spm.model',
+      model=RnntModelConfig(
+          encoder=conformer_config.conformer_demo_teacher(),
+          prediction=_prediction(lstm_units=256, embedding_dim=128),
+          joint=rnnt_config.JointNetworkConfig(joint_dim=256)),
+      train_data=_demo_data('train', is_training=True),
+      validation_data=_demo_data('dev', is_training=False))
+  return _experiment(task, train_steps=3000,
+                     optimizer=adam_inverse_sqrt(1e-3, warmup_steps=500))
+
+
+@exp_factory.register_config_factory('rnnt_demo_student_streaming')
+def rnnt_demo_student_streaming() -> cfg.ExperimentConfig:
+  """Causal streaming student trained from labels alone (the KD baseline)."""
+  task = RnntTaskConfig(
+      tokenizer_model_path='demo_run/tokenizer/spm.model',
+      model=RnntModelConfig(
+          encoder=conformer_config.conformer_demo_student(),
+          prediction=_prediction(lstm_units=160, embedding_dim=96),
+          joint=rnnt_config.JointNetworkConfig(joint_dim=160)),
+      train_data=_demo_data('train', is_training=True),
+      validation_data=_demo_data('dev', is_training=False))
+  return _experiment(task, train_steps=3000,
+                     optimizer=adam_inverse_sqrt(1e-3, warmup_steps=500))
+
+
+@exp_factory.register_config_factory('rnnt_librispeech_conformer_l')
+def rnnt_librispeech_conformer_l() -> cfg.ExperimentConfig:
+  """Conformer (L) on LibriSpeech 960 h (Gulati et al. 2020 sizes)."""
+  def librispeech(pattern: str, is_training: bool):
+    return data_config.AsrDataConfig(
+        input_path=pattern,
+        is_training=is_training,
+        global_batch_size=2048 if is_training else 256,
+        shuffle_buffer_size=20000 if is_training else 0,
+        drop_remainder=is_training,
+        bucket_boundaries=[400, 800, 1200, 1700],
+        max_label_length=320,
+        feature_stats_file='librispeech/feature_stats.json',
+        spec_augment=data_config.SpecAugmentConfig(enabled=is_training))
+  task = RnntTaskConfig(
+      tokenizer_model_path='librispeech/tokenizer/spm.model',
+      model=RnntModelConfig(
+          encoder=conformer_config.conformer_l(),
+          prediction=_prediction(lstm_units=640, embedding_dim=640),
+          joint=rnnt_config.JointNetworkConfig(joint_dim=640)),
+      train_data=librispeech('librispeech/tfrecords/train-*', True),
+      validation_data=librispeech('librispeech/tfrecords/dev-clean-*', False))
+  config = _experiment(task, train_steps=200000,
+                       optimizer=adam_inverse_sqrt(5e-4, warmup_steps=10000),
+                       steps_per_loop=1000)
+  config.runtime.distribution_strategy = 'tpu'
+  config.runtime.mixed_precision_dtype = 'mixed_bfloat16'
+  return config

@@ -1,0 +1,102 @@
+"""The RNN-T model: Conformer encoder + prediction network + joint network."""
+
+from typing import Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from asr_kd.configs import rnnt_experiments
+from asr_kd.dataloaders import features as features_lib
+from asr_kd.modeling import conformer
+from asr_kd.modeling import joint_network as joint_lib
+from asr_kd.modeling import prediction_network as prediction_lib
+
+
+class RnntModel(tf_keras.Model):
+  """RNN-T transducer over normalized log-mel features.
+
+  `call` returns the encoder and prediction-network outputs, not the logits:
+  the loss evaluates the joint itself (in time chunks when fused), and
+  decoders call the joint one step at a time.
+
+  The global feature statistics the input pipeline normalizes with are kept
+  as non-trainable weights (`feature_mean`, `feature_stddev`), so checkpoints
+  and exports carry the whole frontend.
+  """
+
+  def __init__(self, config: rnnt_experiments.RnntModelConfig,
+               vocab_size: int, **kwargs):
+    super().__init__(**kwargs)
+    self._config = config.replace(
+        prediction={'vocab_size': vocab_size},
+        joint={'vocab_size': vocab_size})
+    self.vocab_size = vocab_size
+    self.encoder = conformer.ConformerEncoder(self._config.encoder,
+                                              name='encoder')
+    self.prediction_network = prediction_lib.PredictionNetwork(
+        self._config.prediction, name='prediction_network')
+    self.joint_network = joint_lib.JointNetwork(self._config.joint,
+                                                name='joint_network')
+    num_bins = self._config.encoder.input_dim
+    self.feature_mean = self.add_weight(
+        'feature_mean', shape=[num_bins], trainable=False,
+        initializer='zeros')
+    self.feature_stddev = self.add_weight(
+        'feature_stddev', shape=[num_bins], trainable=False,
+        initializer='ones')
+
+  @property
+  def config(self) -> rnnt_experiments.RnntModelConfig:
+    return self._config
+
+  def set_feature_stats(self, mean: np.ndarray, stddev: np.ndarray):
+    self.feature_mean.assign(np.asarray(mean, np.float32))
+    self.feature_stddev.assign(np.asarray(stddev, np.float32))
+
+  def normalize(self, log_mel_features: tf.Tensor) -> tf.Tensor:
+    """Applies the stored global statistics (export and transcription)."""
+    return features_lib.normalize_features(
+        log_mel_features, self.feature_mean, self.feature_stddev)
+
+  def call(self, inputs: Dict[str, tf.Tensor],
+           training: Optional[bool] = None) -> Dict[str, tf.Tensor]:
+    """Runs encoder and prediction network.
+
+    Args:
+      inputs: 'features' float32 [B, T, F] (normalized), 'feature_lengths'
+        int32 [B]; 'labels' int32 [B, U] and 'label_lengths' [B] when the
+        prediction network is needed (training, loss).
+      training: Keras training flag.
+
+    Returns:
+      'encoder_outputs' [B, T', D], 'encoder_lengths' [B], and with labels
+      'prediction_outputs' [B, U+1, P].
+    """
+    encoder_outputs, encoder_lengths = self.encoder(
+        inputs['features'], inputs['feature_lengths'], training=training)
+    outputs = {'encoder_outputs': encoder_outputs,
+               'encoder_lengths': encoder_lengths}
+    if 'labels' in inputs:
+      outputs['prediction_outputs'] = self.prediction_network(
+          inputs['labels'], inputs.get('label_lengths'), training=training)
+    return outputs
+
+  def joint_fn(self, encoder_outputs: tf.Tensor,
+               prediction_outputs: tf.Tensor) -> tf.Tensor:
+    """Logits for broadcastable [B,T,1,D] and [B,1,U+1,P] inputs."""
+    return self.joint_network.joint_from_projections(
+        self.joint_network.project_encoder(encoder_outputs),
+        self.joint_network.project_prediction(prediction_outputs))
+
+  def build_for_checkpoint(self):
+    """Creates every variable by running one tiny batch."""
+    num_frames = self.encoder.chunk_frames_in if self.encoder.is_streaming \
+        else 4 * self.encoder.subsampling_factor
+    features = tf.zeros([1, num_frames, self._config.encoder.input_dim])
+    self({'features': features,
+          'feature_lengths': tf.constant([num_frames], tf.int32),
+          'labels': tf.ones([1, 1], tf.int32),
+          'label_lengths': tf.ones([1], tf.int32)}, training=False)
+    self.joint_fn(tf.zeros([1, 1, 1, self.encoder.output_dim]),
+                  tf.zeros([1, 1, 1, self.prediction_network.output_dim]))

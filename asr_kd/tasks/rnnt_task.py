@@ -1,0 +1,191 @@
+"""Model Garden Task for RNN-T training and WER evaluation."""
+
+from typing import Dict, List, Optional
+
+from absl import logging
+import tensorflow as tf
+import tf_keras
+
+from official.core import base_task
+from official.core import task_factory
+
+from asr_kd.configs import rnnt_experiments
+from asr_kd.dataloaders import features as features_lib
+from asr_kd.dataloaders import input_pipeline
+from asr_kd.dataloaders import tokenizer as tokenizer_lib
+from asr_kd.decoding import decoder
+from asr_kd.decoding import wer as wer_lib
+from asr_kd.losses import rnnt as rnnt_lib
+from asr_kd.modeling import rnnt_model
+from asr_kd.tasks import task_metrics
+
+NONFINITE_MESSAGE = 'asr_kd: non-finite loss or gradients'
+# The numeric inputs of a train step (XLA takes no strings).
+MODEL_INPUT_KEYS = ('features', 'feature_lengths', 'labels', 'label_lengths')
+
+
+@task_factory.register_task_cls(rnnt_experiments.RnntTaskConfig)
+class RnntTask(base_task.Task):
+  """Trains an RNN-T model on (audio, transcript) TFRecords."""
+
+  def __init__(self, params: rnnt_experiments.RnntTaskConfig,
+               logging_dir: Optional[str] = None, name: Optional[str] = None):
+    super().__init__(params, logging_dir=logging_dir, name=name)
+    params.validate()
+    if not params.tokenizer_model_path:
+      raise ValueError('task.tokenizer_model_path is not set.')
+    self.tokenizer = tokenizer_lib.Tokenizer(params.tokenizer_model_path)
+    self._forward_backward_fn = None
+
+  def create_optimizer(self, optimizer_config, runtime_config=None,
+                       dp_config=None):
+    """Model Garden's optimizer, wrapped to skip non-finite steps.
+
+    With nonfinite_policy 'skip' a float32 run also gets a dynamic
+    LossScaleOptimizer starting at scale 1: it applies no update (weights
+    and Adam slots untouched) when any gradient is inf/NaN, which is
+    exactly a skipped step. Scales are powers of two, so finite steps are
+    bit-identical to unscaled ones.
+    """
+    optimizer = super().create_optimizer(optimizer_config, runtime_config,
+                                         dp_config)
+    if (self.task_config.nonfinite_policy == 'skip' and not isinstance(
+        optimizer, tf_keras.mixed_precision.LossScaleOptimizer)):
+      optimizer = tf_keras.mixed_precision.LossScaleOptimizer(
+          optimizer, dynamic=True, initial_scale=1.0,
+          dynamic_growth_steps=2**30)
+    return optimizer
+
+  def build_model(self) -> rnnt_model.RnntModel:
+    model = rnnt_model.RnntModel(self.task_config.model,
+                                 vocab_size=self.tokenizer.vocab_size,
+                                 name='rnnt')
+    model.build_for_checkpoint()
+    stats_file = self.task_config.train_data.feature_stats_file
+    if stats_file:
+      model.set_feature_stats(*features_lib.load_feature_stats(stats_file))
+    return model
+
+  def build_inputs(self, params, input_context=None) -> tf.data.Dataset:
+    return input_pipeline.AsrInputPipeline(params, self.tokenizer)(
+        input_context)
+
+  def per_example_loss(self, model: rnnt_model.RnntModel,
+                       inputs: Dict[str, tf.Tensor],
+                       outputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+    """RNN-T negative log-likelihood per utterance, float32 [B]."""
+    loss_config = self.task_config.loss
+    encoder_outputs = outputs['encoder_outputs']
+    prediction_outputs = outputs['prediction_outputs']
+    common = dict(labels=inputs['labels'],
+                  logit_lengths=outputs['encoder_lengths'],
+                  label_lengths=inputs['label_lengths'],
+                  blank=self.tokenizer.blank_id,
+                  fastemit_lambda=loss_config.fastemit_lambda,
+                  zero_infinity=loss_config.zero_infinity)
+    if loss_config.fused:
+      return rnnt_lib.rnnt_loss_from_joint(
+          encoder_outputs, prediction_outputs, model.joint_fn,
+          time_chunk_size=loss_config.time_chunk_size, **common)
+    logits = model.joint_fn(encoder_outputs[:, :, tf.newaxis],
+                            prediction_outputs[:, tf.newaxis])
+    return rnnt_lib.rnnt_loss(logits, **common)
+
+  def build_losses(self, labels, model_outputs, aux_losses=None):
+    raise NotImplementedError('RnntTask computes its loss in train_step.')
+
+  def build_metrics(self, training: bool = True) -> List[tf_keras.metrics.Metric]:
+    metrics = [tf_keras.metrics.Mean('rnnt_loss_per_utterance')]
+    if training:
+      metrics += [
+          tf_keras.metrics.Mean('gradient_norm'),
+          tf_keras.metrics.Sum('nonfinite_steps'),
+          task_metrics.Throughput('examples_per_second'),
+          task_metrics.Throughput('audio_seconds_per_second'),
+      ]
+    else:
+      metrics += [task_metrics.ErrorRate('wer'), task_metrics.ErrorRate('cer')]
+    return metrics
+
+  def _forward_backward(self, model, inputs, optimizer):
+    """Loss and unscaled gradients; XLA-compiled when jit_compile is set."""
+    if self._forward_backward_fn is None:
+      def forward_backward(inputs):
+        with tf.GradientTape() as tape:
+          outputs = model(inputs, training=True)
+          per_example = self.per_example_loss(model, inputs, outputs)
+          loss = tf.reduce_mean(per_example)
+          if model.losses:
+            loss += tf.add_n(model.losses)
+          num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+          scaled_loss = loss / num_replicas
+          if isinstance(optimizer,
+                        tf_keras.mixed_precision.LossScaleOptimizer):
+            scaled_loss = optimizer.get_scaled_loss(scaled_loss)
+        grads = tape.gradient(scaled_loss, model.trainable_variables)
+        if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+          grads = optimizer.get_unscaled_gradients(grads)
+        return loss, per_example, grads
+      self._forward_backward_fn = tf.function(
+          forward_backward, jit_compile=self.task_config.jit_compile)
+    return self._forward_backward_fn(
+        {key: inputs[key] for key in MODEL_INPUT_KEYS})
+
+  def train_step(self, inputs, model, optimizer, metrics=None):
+    loss, per_example, grads = self._forward_backward(model, inputs, optimizer)
+    gradient_norm = tf.linalg.global_norm(grads)
+    finite = tf.logical_and(tf.math.is_finite(loss),
+                            tf.math.is_finite(gradient_norm))
+    if self.task_config.nonfinite_policy == 'stop':
+      tf.debugging.Assert(finite, [NONFINITE_MESSAGE, loss, gradient_norm])
+    # The LossScaleOptimizer skips the update itself when `finite` is False.
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    if metrics:
+      by_name = {metric.name: metric for metric in metrics}
+      by_name['rnnt_loss_per_utterance'].update_state(
+          tf.boolean_mask(per_example, tf.math.is_finite(per_example)))
+      by_name['gradient_norm'].update_state(
+          tf.where(finite, gradient_norm, 0.0))
+      by_name['nonfinite_steps'].update_state(
+          1.0 - tf.cast(finite, tf.float32))
+      by_name['examples_per_second'].update_state(
+          tf.cast(tf.shape(inputs['features'])[0], tf.float32))
+      by_name['audio_seconds_per_second'].update_state(
+          tf.cast(tf.reduce_sum(inputs['num_samples']), tf.float32) /
+          float(self.task_config.train_data.features.sample_rate))
+    return {self.loss: loss}
+
+  def decode_texts(self, model: rnnt_model.RnntModel,
+                   outputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+    """Hypothesis strings [B] for encoder outputs."""
+    tokens, lengths = decoder.decode(
+        outputs['encoder_outputs'], outputs['encoder_lengths'],
+        model.prediction_network, model.joint_network,
+        self.task_config.decoding)
+    return self.tokenizer.detokenize(
+        tf.RaggedTensor.from_tensor(tokens, lengths=lengths))
+
+  def validation_step(self, inputs, model, metrics=None):
+    outputs = model(inputs, training=False)
+    per_example = self.per_example_loss(model, inputs, outputs)
+    hypotheses = self.decode_texts(model, outputs)
+    if metrics:
+      by_name = {metric.name: metric for metric in metrics}
+      by_name['rnnt_loss_per_utterance'].update_state(per_example)
+      by_name['wer'].update_state(
+          *wer_lib.word_error_counts(hypotheses, inputs['transcript']))
+      by_name['cer'].update_state(
+          *wer_lib.char_error_counts(hypotheses, inputs['transcript']))
+    return {self.loss: tf.reduce_mean(per_example)}
+
+  def inference_step(self, inputs, model):
+    return self.decode_texts(model, model(inputs, training=False))
+
+
+def log_nonfinite_help(error: Exception) -> bool:
+  """True (after logging why) when `error` is the 'stop' policy's assert."""
+  if NONFINITE_MESSAGE in str(error):
+    logging.error('%s: the run stopped (task.nonfinite_policy=stop).',
+                  NONFINITE_MESSAGE)
+    return True
+  return False

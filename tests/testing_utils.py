@@ -1,0 +1,84 @@
+"""Shared fixtures: a tiny synthetic speech corpus and task configs for it."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from asr_kd.configs import conformer_config
+from asr_kd.configs import data_config
+from asr_kd.configs import rnnt_config
+from asr_kd.configs import rnnt_experiments
+from asr_kd.dataloaders import tfrecord_schema
+from tfrecords_tools import compute_feature_stats
+from tfrecords_tools import demo_text
+from tfrecords_tools import espeak_synth
+from tfrecords_tools import train_tokenizer
+
+def write_tiny_corpus(directory: str, num_utterances: int = 12,
+                      seed: int = 0, vocab_size: int = 40) -> dict:
+  """Synthesizes short sentences into TFRecords, a tokenizer and stats.
+
+  Returns:
+    dict with 'tfrecords' (glob), 'tokenizer', 'feature_stats', 'texts'.
+  """
+  os.makedirs(directory, exist_ok=True)
+  rng = np.random.default_rng(seed)
+  generator = demo_text.SentenceGenerator(min_words=3, max_words=5)
+  synthesizer = espeak_synth.EspeakSynthesizer.get()
+  texts = [generator.sentence(rng) for _ in range(num_utterances)]
+  record_path = os.path.join(directory, 'tiny-00000-of-00001.tfrecord')
+  with tf.io.TFRecordWriter(record_path) as writer:
+    for index, text in enumerate(texts):
+      samples = synthesizer.synthesize(
+          text, espeak_synth.VoiceSettings(rate=220))
+      writer.write(tfrecord_schema.make_example(
+          f'utt{index:03d}', samples, transcript=text,
+          speaker='0').SerializeToString())
+  tokenizer_path = train_tokenizer.train_sentencepiece(
+      sorted(texts), os.path.join(directory, 'spm'), vocab_size=vocab_size)
+  stats_path = os.path.join(directory, 'feature_stats.json')
+  compute_feature_stats.compute_and_save(record_path, stats_path)
+  return {'tfrecords': record_path, 'tokenizer': tokenizer_path,
+          'feature_stats': stats_path, 'texts': texts}
+
+def tiny_data_config(corpus: dict, is_training: bool,
+                     batch_size: int = 4) -> data_config.AsrDataConfig:
+  return data_config.AsrDataConfig(
+      input_path=corpus['tfrecords'], is_training=is_training,
+      global_batch_size=batch_size, shuffle_buffer_size=16,
+      drop_remainder=is_training, seed=1, deterministic=True,
+      bucket_boundaries=[400, 800], label_length_multiple=8,
+      max_label_length=64, feature_stats_file=corpus['feature_stats'],
+      spec_augment=data_config.SpecAugmentConfig(enabled=is_training))
+
+def tiny_model_config(causal: bool = False
+                     ) -> rnnt_experiments.RnntModelConfig:
+  return rnnt_experiments.RnntModelConfig(
+      encoder=conformer_config.ConformerEncoderConfig(
+          subsampling_factor=4, subsampling_filters=8, model_dim=16,
+          num_layers=1, num_heads=2, conv_kernel_size=3, dropout_rate=0.0,
+          attention_dropout_rate=0.0, causal=causal, chunk_size=4,
+          left_chunks=2, conv_norm='layer_norm', max_relative_position=16),
+      prediction=rnnt_config.PredictionNetworkConfig(
+          embedding_dim=8, lstm_units=16, dropout_rate=0.0),
+      joint=rnnt_config.JointNetworkConfig(joint_dim=16))
+
+def tiny_experiment(corpus: dict, train_steps: int = 4,
+                    causal: bool = False) -> rnnt_experiments.cfg.ExperimentConfig:
+  """rnnt_demo_teacher shrunk to seconds on CPU."""
+  config = rnnt_experiments.rnnt_demo_teacher()
+  config.task.tokenizer_model_path = corpus['tokenizer']
+  config.task.model = tiny_model_config(causal)
+  config.task.train_data = tiny_data_config(corpus, is_training=True)
+  config.task.validation_data = tiny_data_config(corpus, is_training=False)
+  config.task.loss.time_chunk_size = 4
+  config.task.decoding.max_symbols_per_frame = 2
+  config.trainer.train_steps = train_steps
+  config.trainer.steps_per_loop = 2
+  config.trainer.summary_interval = 2
+  config.trainer.checkpoint_interval = 2
+  config.trainer.validation_interval = train_steps
+  config.trainer.validation_steps = 2
+  config.trainer.optimizer_config.warmup.linear.warmup_steps = 2
+  return config
