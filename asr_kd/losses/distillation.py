@@ -106,27 +106,33 @@ def distillation_loss(student_logits: tf.Tensor,
   _check_kind_and_alpha(kind, alpha)
   distillation_frames.check_frame_mapping(teacher_frame_ratio,
                                           teacher_right_shift)
-  teacher_log_probs = distillation_kl.tempered_log_probs(
-      tf.stop_gradient(teacher_logits), temperature)
-  if teacher_frame_ratio != 1 or teacher_right_shift != 0:
+  kl_options = dict(
+      temperature=temperature,
+      scale_by_temperature_squared=scale_by_temperature_squared)
+  if teacher_frame_ratio == 1 and teacher_right_shift == 0:
+    # The kernels temper and normalise the teacher's logits on the fly.
+    kl_options.update(teacher_logits=teacher_logits)
+  else:
     teacher_log_probs, _ = (
         distillation_frames.map_teacher_log_probs_to_student_frames(
-            teacher_log_probs,
+            distillation_kl.tempered_log_probs(
+                tf.stop_gradient(teacher_logits), temperature),
             _default_teacher_lengths(teacher_lengths, logit_lengths,
                                      teacher_frame_ratio,
                                      tf.shape(teacher_logits)[1]),
             teacher_frame_ratio, teacher_right_shift,
             num_student_frames=tf.shape(student_logits)[1]))
-  kl_options = dict(
-      temperature=temperature,
-      scale_by_temperature_squared=scale_by_temperature_squared,
-      teacher_log_probs=teacher_log_probs)
+    kl_options.update(teacher_logits=None,
+                      teacher_log_probs=teacher_log_probs)
   if kind == 'full':
-    kl = distillation_kl.full_vocab_kl(student_logits, None, logit_lengths,
-                                       label_lengths, **kl_options)
+    kl = distillation_kl.full_vocab_kl(student_logits,
+                                       logit_lengths=logit_lengths,
+                                       label_lengths=label_lengths,
+                                       **kl_options)
   else:
-    kl = distillation_kl.three_class_kl(student_logits, None, labels,
-                                        logit_lengths, label_lengths,
+    kl = distillation_kl.three_class_kl(student_logits, labels=labels,
+                                        logit_lengths=logit_lengths,
+                                        label_lengths=label_lengths,
                                         blank=blank, **kl_options)
   rnnt_nll = rnnt.rnnt_loss(student_logits, labels, logit_lengths,
                             label_lengths, blank=blank,

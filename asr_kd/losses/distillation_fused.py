@@ -10,7 +10,6 @@ network only. Peak memory is O(B * time_chunk_size * (U + 1) * V) per model
 joint runs outside every gradient tape and its inputs are stop_gradient'ed.
 """
 
-import functools
 from typing import Callable, Optional
 
 import tensorflow as tf
@@ -27,7 +26,11 @@ def _chunked_kl_from_joint(kernel, student_encoder_out, student_pred_out,
                            label_lengths, temperature, time_chunk_size,
                            teacher_lengths, teacher_frame_ratio,
                            teacher_right_shift):
-  """Shared driver of the fused KLs; `kernel` as in kl_with_analytic_gradient.
+  """Shared driver of the fused KLs.
+
+  `kernel` is a distillation_kl.KlKernel that takes teacher log-probs
+  (teacher_temperature None): the teacher's logits are tempered and mapped to
+  the student's frames here, chunk by chunk.
 
   Returns:
     [B] KL per example.
@@ -80,7 +83,7 @@ def _chunked_kl_from_joint(kernel, student_encoder_out, student_pred_out,
     def forward_step(chunk_index, kl_sum):
       encoder_chunk, teacher_chunk, node_mask = chunk_inputs(
           padded_encoder_out, chunk_index)
-      chunk_kl, _ = kernel(
+      chunk_kl, _ = kernel.forward(
           student_joint_fn(encoder_chunk[:, :, None], pred_out[:, None]),
           teacher_chunk, node_mask)
       return chunk_index + 1, kl_sum + chunk_kl
@@ -102,9 +105,11 @@ def _chunked_kl_from_joint(kernel, student_encoder_out, student_pred_out,
           tape.watch([encoder_chunk, pred_out])
           student_chunk_logits = student_joint_fn(encoder_chunk[:, :, None],
                                                   pred_out[:, None])
-        _, logits_grad = kernel(student_chunk_logits, teacher_chunk, node_mask)
-        logits_grad = tf.cast(upstream[:, None, None, None] * logits_grad,
-                              student_chunk_logits.dtype)
+        _, residuals = kernel.forward(student_chunk_logits, teacher_chunk,
+                                      node_mask)
+        logits_grad = tf.cast(
+            kernel.backward(student_chunk_logits, teacher_chunk, node_mask,
+                            residuals, upstream), student_chunk_logits.dtype)
         grads = tape.gradient(
             student_chunk_logits, [encoder_chunk, pred_out] + variables,
             output_gradients=logits_grad,
@@ -184,11 +189,9 @@ def full_vocab_kl_from_joint(student_encoder_out: tf.Tensor,
     [B] KL per example, differentiable w.r.t. the student's encoder and
     prediction outputs and the variables its joint reads.
   """
-  kernel = functools.partial(
-      distillation_kl.full_vocab_kl_and_grad,
-      temperature=float(temperature),
-      scale=distillation_kl.scale_for(temperature,
-                                      scale_by_temperature_squared))
+  kernel = distillation_kl.full_vocab_kernel(
+      temperature, None,
+      distillation_kl.scale_for(temperature, scale_by_temperature_squared))
   return _chunked_kl_from_joint(
       kernel, student_encoder_out, student_pred_out, student_joint_fn,
       teacher_encoder_out, teacher_pred_out, teacher_joint_fn, logit_lengths,
@@ -222,15 +225,9 @@ def three_class_kl_from_joint(student_encoder_out: tf.Tensor,
   Returns:
     [B] KL per example, differentiable as in `full_vocab_kl_from_joint`.
   """
-  scale = distillation_kl.scale_for(temperature, scale_by_temperature_squared)
-
-  def kernel(student_logits, teacher_log_probs, node_mask):
-    # The vocabulary size is only known once the joint has run.
-    class_ids = distillation_kl.three_class_ids(
-        labels, label_lengths, tf.shape(student_logits)[-1], blank)
-    return distillation_kl.three_class_kl_and_grad(
-        student_logits, teacher_log_probs, node_mask, class_ids=class_ids,
-        temperature=float(temperature), scale=scale)
+  kernel = distillation_kl.three_class_kernel(
+      labels, label_lengths, blank, temperature, None,
+      distillation_kl.scale_for(temperature, scale_by_temperature_squared))
   return _chunked_kl_from_joint(
       kernel, student_encoder_out, student_pred_out, student_joint_fn,
       teacher_encoder_out, teacher_pred_out, teacher_joint_fn, logit_lengths,

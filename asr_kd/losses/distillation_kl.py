@@ -18,7 +18,7 @@ The kernels are XLA-compiled (`tf.function(jit_compile=True)`).
 """
 
 import functools
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, NamedTuple, Optional, Tuple
 
 import tensorflow as tf
 
@@ -55,6 +55,31 @@ def tempered_log_probs(logits: tf.Tensor, temperature: float) -> tf.Tensor:
   return tf.nn.log_softmax(tf.cast(logits, tf.float32) / temperature, axis=-1)
 
 
+def next_labels(labels: tf.Tensor, label_lengths: tf.Tensor,
+                blank: int = 0) -> Tuple[tf.Tensor, tf.Tensor]:
+  """The label y_(u+1) that row u of the lattice emits next.
+
+  Args:
+    labels: [B, U] int target labels (padded entries are ignored).
+    label_lengths: [B] int, U_b.
+    blank: the blank id.
+
+  Returns:
+    next_label: [B, U + 1] int32 (blank where there is none).
+    has_next_label: [B, U + 1] bool: u < U_b and the label is not blank. A
+      label equal to blank is treated as absent (its row gets the classes
+      {blank, rest}); the last row u == U_b never has one.
+  """
+  labels = tf.cast(labels, tf.int32)
+  next_label = tf.concat(
+      [labels, tf.fill([tf.shape(labels)[0], 1], tf.constant(blank, tf.int32))],
+      axis=1)
+  rows = tf.range(tf.shape(next_label)[1])
+  has_next_label = ((rows[None, :] < tf.cast(label_lengths, tf.int32)[:, None])
+                    & (next_label != blank))
+  return tf.where(has_next_label, next_label, blank), has_next_label
+
+
 def three_class_ids(labels: tf.Tensor, label_lengths: tf.Tensor,
                     vocab_size, blank: int = 0) -> tf.Tensor:
   """Assigns every vocabulary entry to a class at every label row.
@@ -63,161 +88,283 @@ def three_class_ids(labels: tf.Tensor, label_lengths: tf.Tensor,
     labels: [B, U] int target labels (padded entries are ignored).
     label_lengths: [B] int, U_b.
     vocab_size: V.
-    blank: the blank id. Labels equal to blank are treated as absent (their
-      row gets the classes {blank, rest}).
+    blank: the blank id.
 
   Returns:
     [B, 1, U + 1, V] int32 in {LABEL_CLASS, BLANK_CLASS, REST_CLASS}; the
     frame axis has size 1 and broadcasts over T.
   """
-  labels = tf.cast(labels, tf.int32)
-  batch_size = tf.shape(labels)[0]
-  # Row u predicts y_(u+1) = labels[:, u]; the last row U has no next label.
-  next_labels = tf.concat(
-      [labels, tf.fill([batch_size, 1], tf.constant(blank, tf.int32))], axis=1)
-  rows = tf.range(tf.shape(next_labels)[1])
-  has_next_label = rows[None, :] < tf.cast(label_lengths, tf.int32)[:, None]
-  next_labels = tf.where(has_next_label, next_labels, -1)
+  next_label, has_next_label = next_labels(labels, label_lengths, blank)
   vocab_ids = tf.range(vocab_size)[None, None, :]
-  class_ids = tf.where(
-      vocab_ids == blank, BLANK_CLASS,
-      tf.where(vocab_ids == next_labels[:, :, None], LABEL_CLASS, REST_CLASS))
+  is_label = (vocab_ids == next_label[:, :, None]) & has_next_label[:, :, None]
+  class_ids = tf.where(vocab_ids == blank, BLANK_CLASS,
+                       tf.where(is_label, LABEL_CLASS, REST_CLASS))
   return class_ids[:, None, :, :]
 
 
-def _node_weights(node_mask: tf.Tensor, scale: float) -> tf.Tensor:
-  return tf.cast(node_mask, tf.float32) * scale
+def _teacher_log_probs_and_lse(teacher_scores: tf.Tensor,
+                               teacher_temperature: Optional[float]):
+  """Teacher log-probs and their normaliser (0 for ready log-probs)."""
+  if teacher_temperature is None:
+    teacher_log_probs = tf.cast(teacher_scores, tf.float32)
+    return teacher_log_probs, tf.zeros_like(teacher_log_probs[..., 0])
+  scaled = tf.cast(teacher_scores, tf.float32) / teacher_temperature
+  teacher_lse = tf.reduce_logsumexp(scaled, axis=-1)
+  return scaled - teacher_lse[..., None], teacher_lse
+
+
+def _masked_sum_per_example(node_values: tf.Tensor, node_mask: tf.Tensor,
+                            scale: float) -> tf.Tensor:
+  # tf.where (not a product) so that garbage in padded logits cannot leak NaN.
+  return tf.reduce_sum(tf.where(node_mask, node_values * scale, 0.0),
+                       axis=[1, 2])
+
+
+def _gradient_weights(node_mask, upstream, temperature, scale):
+  """[B, T, U+1, 1] factor of every node's gradient: 0 on padded nodes."""
+  weights = tf.cast(node_mask, tf.float32) * (scale / temperature)
+  return (weights * tf.cast(upstream, tf.float32)[:, None, None])[..., None]
 
 
 @functools.partial(tf.function, jit_compile=True)
-def full_vocab_kl_and_grad(student_logits: tf.Tensor,
-                           teacher_log_probs: tf.Tensor, node_mask: tf.Tensor,
-                           temperature: float,
-                           scale: float) -> Tuple[tf.Tensor, tf.Tensor]:
-  """Full-vocabulary KL per example and its gradient w.r.t. student logits.
+def full_vocab_forward(student_logits, teacher_scores, node_mask, temperature,
+                       teacher_temperature, scale):
+  """Full-vocabulary KL per example, and the residuals of its gradient.
 
   Args:
     student_logits: [B, T, U + 1, V] raw student logits.
-    teacher_log_probs: [B, T, U + 1, V] teacher log-probabilities, already at
-      `temperature`.
+    teacher_scores: [B, T, U + 1, V] teacher logits (divided by
+      `teacher_temperature`) or, with `teacher_temperature` None, teacher
+      log-probabilities already at the distillation temperature.
     node_mask: [B, T, U + 1] bool, valid lattice nodes.
     temperature: tau, divides the student logits.
+    teacher_temperature: tau for teacher logits; None for log-probs.
     scale: factor on every node's KL (tau**2 or 1).
 
   Returns:
     kl: [B] float32, scale * sum over valid nodes of KL(teacher || student).
-    grad: [B, T, U + 1, V] float32, d kl / d student_logits; zero on padded
-      nodes.
+    residuals: (student_lse, teacher_lse), both [B, T, U + 1]: the softmax
+      normalisers, so that the backward pass is one elementwise loop.
   """
-  student_log_probs = tempered_log_probs(student_logits, temperature)
-  teacher_probs = tf.exp(teacher_log_probs)
+  student_scaled = tf.cast(student_logits, tf.float32) / temperature
+  student_lse = tf.reduce_logsumexp(student_scaled, axis=-1)
+  teacher_log_probs, teacher_lse = _teacher_log_probs_and_lse(
+      teacher_scores, teacher_temperature)
   node_kl = tf.reduce_sum(
-      teacher_probs * (teacher_log_probs - student_log_probs), axis=-1)
-  weights = _node_weights(node_mask, scale)
-  # tf.where (not a product) so that garbage in padded logits cannot leak NaN.
-  kl = tf.reduce_sum(tf.where(node_mask, node_kl * weights, 0.0), axis=[1, 2])
-  grad = tf.where(
-      node_mask[..., None],
-      (tf.exp(student_log_probs) - teacher_probs) *
-      (weights / temperature)[..., None], 0.0)
-  return kl, grad
-
-
-def _collapse(log_probs: tf.Tensor, class_ids: tf.Tensor) -> tf.Tensor:
-  """log of the probability mass of each class: [..., V] -> [..., 3].
-
-  An empty class (no next label at the last row; no "rest" when V == 2) gets
-  log mass -inf.
-  """
-  return tf.stack([
-      tf.reduce_logsumexp(
-          tf.where(class_ids == class_id, log_probs, float('-inf')), axis=-1)
-      for class_id in range(NUM_CLASSES)
-  ], axis=-1)
+      tf.exp(teacher_log_probs) *
+      (teacher_log_probs - student_scaled + student_lse[..., None]), axis=-1)
+  return (_masked_sum_per_example(node_kl, node_mask, scale),
+          (student_lse, teacher_lse))
 
 
 @functools.partial(tf.function, jit_compile=True)
-def three_class_kl_and_grad(student_logits: tf.Tensor,
-                            teacher_log_probs: tf.Tensor, node_mask: tf.Tensor,
-                            class_ids: tf.Tensor, temperature: float,
-                            scale: float) -> Tuple[tf.Tensor, tf.Tensor]:
-  """Three-class KL per example and its gradient w.r.t. student logits.
-
-  With q = softmax(z / tau), Q_c = sum_{v in c} q_v and teacher class masses
-  P_c, KL = sum_c P_c log(P_c / Q_c) and
-
-    d KL / d z_v = (q_v - P_c(v) * q_v / Q_c(v)) / tau,
-
-  where c(v) is the class of v (derivation in docs/distillation.md). The
-  ratio q_v / Q_c is evaluated in log space so that it cannot overflow.
+def full_vocab_backward(student_logits, teacher_scores, node_mask, residuals,
+                        upstream, temperature, teacher_temperature, scale):
+  """upstream[b] * d kl_b / d student_logits = (q - p) / tau * scale.
 
   Args:
-    student_logits: [B, T, U + 1, V] raw student logits.
-    teacher_log_probs: [B, T, U + 1, V] teacher log-probabilities, already at
-      `temperature`.
-    node_mask: [B, T, U + 1] bool, valid lattice nodes.
-    class_ids: [B, 1 or T, U + 1, V] int32 from `three_class_ids`.
-    temperature: tau, divides the student logits.
-    scale: factor on every node's KL (tau**2 or 1).
+    residuals: from `full_vocab_forward`.
+    upstream: [B] gradient of the loss w.r.t. kl.
+    (The others are those of `full_vocab_forward`.)
 
   Returns:
-    kl: [B] float32 and grad: [B, T, U + 1, V] float32, as in
-    `full_vocab_kl_and_grad`.
+    [B, T, U + 1, V] float32 gradient, 0 on padded nodes.
   """
-  student_log_probs = tempered_log_probs(student_logits, temperature)
-  student_class_log_probs = _collapse(student_log_probs, class_ids)
-  teacher_class_log_probs = _collapse(teacher_log_probs, class_ids)
+  student_lse, teacher_lse = residuals
+  teacher_scaled = tf.cast(teacher_scores, tf.float32)
+  if teacher_temperature is not None:
+    teacher_scaled /= teacher_temperature
+  student_probs = tf.exp(
+      tf.cast(student_logits, tf.float32) / temperature -
+      student_lse[..., None])
+  teacher_probs = tf.exp(teacher_scaled - teacher_lse[..., None])
+  return tf.where(node_mask[..., None],
+                  (student_probs - teacher_probs) *
+                  _gradient_weights(node_mask, upstream, temperature, scale),
+                  0.0)
+
+
+def _class_log_probs(scores, class_ids, next_label, has_next_label, blank):
+  """Normaliser and log class masses of softmax(scores) over the 3 classes.
+
+  The label and blank classes hold one entry each and are read directly; the
+  rest class is summed in the same pass as the normaliser, relative to the
+  row maximum (never 1 - p_label - p_blank, which cancels to 0 when the
+  model is confident).
+
+  Args:
+    scores: [B, T, U + 1, V] float32 tempered logits (or log-probs).
+    class_ids: [B, 1, U + 1, V] from `three_class_ids`.
+    next_label, has_next_label: [B, U + 1] from `next_labels`.
+    blank: the blank id.
+
+  Returns:
+    lse: [B, T, U + 1] log sum exp(scores).
+    class_log_probs: [B, T, U + 1, 3]; -inf for an empty class (no next
+      label at the last row; no rest when V == 2).
+  """
+  row_max = tf.reduce_max(scores, axis=-1)
+  shifted_probs = tf.exp(scores - row_max[..., None])
+  lse = tf.math.log(tf.reduce_sum(shifted_probs, axis=-1)) + row_max
+  rest_log_prob = tf.math.log(
+      tf.reduce_sum(tf.where(class_ids == REST_CLASS, shifted_probs, 0.0),
+                    axis=-1)) + row_max - lse
+  shape = tf.shape(scores)
+  label_index = tf.broadcast_to(next_label[:, None, :, None],
+                                tf.concat([shape[:3], [1]], 0))
+  label_score = tf.gather(scores, label_index, batch_dims=3)[..., 0]
+  label_log_prob = tf.where(has_next_label[:, None, :], label_score - lse,
+                            float('-inf'))
+  blank_log_prob = scores[..., blank] - lse
+  return lse, tf.stack([label_log_prob, blank_log_prob, rest_log_prob],
+                       axis=-1)
+
+
+@functools.partial(tf.function, jit_compile=True)
+def three_class_forward(student_logits, teacher_scores, node_mask, labels,
+                        label_lengths, blank, temperature, teacher_temperature,
+                        scale):
+  """Three-class KL per example, and the residuals of its gradient.
+
+  Args:
+    labels: [B, U] int target labels; label_lengths: [B] int; blank: int.
+    (The others are those of `full_vocab_forward`.)
+
+  Returns:
+    kl: [B] float32.
+    residuals: (student_lse [B, T, U + 1], log_ratio [B, T, U + 1, 3]) with
+      log_ratio = log(P_c / Q_c), -inf where the teacher gives class c no
+      mass.
+  """
+  vocab_size = tf.shape(student_logits)[-1]
+  class_ids = three_class_ids(labels, label_lengths, vocab_size, blank)
+  next_label, has_next_label = next_labels(labels, label_lengths, blank)
+  student_lse, student_class_log_probs = _class_log_probs(
+      tf.cast(student_logits, tf.float32) / temperature, class_ids,
+      next_label, has_next_label, blank)
+  teacher_scores = tf.cast(teacher_scores, tf.float32)
+  if teacher_temperature is not None:
+    teacher_scores /= teacher_temperature
+  _, teacher_class_log_probs = _class_log_probs(
+      teacher_scores, class_ids, next_label, has_next_label, blank)
   teacher_class_present = teacher_class_log_probs > float('-inf')
-  # log(P_c / Q_c); -inf where the teacher gives the class no mass, which also
-  # covers classes that are empty for both models.
+  # Also -inf for classes that are empty for both models (not NaN).
   log_ratio = tf.where(teacher_class_present,
                        teacher_class_log_probs - student_class_log_probs,
                        float('-inf'))
   node_kl = tf.reduce_sum(
       tf.where(teacher_class_present,
                tf.exp(teacher_class_log_probs) * log_ratio, 0.0), axis=-1)
-  weights = _node_weights(node_mask, scale)
-  kl = tf.reduce_sum(tf.where(node_mask, node_kl * weights, 0.0), axis=[1, 2])
+  return (_masked_sum_per_example(node_kl, node_mask, scale),
+          (student_lse, log_ratio))
+
+
+@functools.partial(tf.function, jit_compile=True)
+def three_class_backward(student_logits, node_mask, labels, label_lengths,
+                         blank, residuals, upstream, temperature, scale):
+  """upstream[b] * d kl_b / d student_logits for the three-class KL.
+
+  With q = softmax(z / tau), Q_c = sum_{v in c} q_v and teacher class masses
+  P_c: d KL / d z_v = (q_v - P_c(v) * q_v / Q_c(v)) / tau, c(v) the class of
+  v (derivation in docs/distillation.md). P_c q_v / Q_c is evaluated as
+  exp(log q_v + log_ratio_c), so it cannot overflow.
+
+  Args:
+    residuals: from `three_class_forward`.
+    upstream: [B] gradient of the loss w.r.t. kl.
+    (The others are those of `three_class_forward`.)
+
+  Returns:
+    [B, T, U + 1, V] float32 gradient, 0 on padded nodes.
+  """
+  student_lse, log_ratio = residuals
+  class_ids = three_class_ids(labels, label_lengths,
+                              tf.shape(student_logits)[-1], blank)
+  student_log_probs = (tf.cast(student_logits, tf.float32) / temperature -
+                       student_lse[..., None])
   log_ratio_of_entry = tf.where(
       class_ids == LABEL_CLASS, log_ratio[..., LABEL_CLASS:LABEL_CLASS + 1],
       tf.where(class_ids == BLANK_CLASS,
                log_ratio[..., BLANK_CLASS:BLANK_CLASS + 1],
                log_ratio[..., REST_CLASS:REST_CLASS + 1]))
-  grad = tf.where(
+  return tf.where(
       node_mask[..., None],
       (tf.exp(student_log_probs) -
        tf.exp(student_log_probs + log_ratio_of_entry)) *
-      (weights / temperature)[..., None], 0.0)
-  return kl, grad
+      _gradient_weights(node_mask, upstream, temperature, scale), 0.0)
 
 
-KlKernel = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], Tuple[tf.Tensor,
-                                                             tf.Tensor]]
+class KlKernel(NamedTuple):
+  """A KL term split into the passes its analytic gradient needs.
+
+  forward(student_logits, teacher_scores, node_mask) -> (kl [B], residuals)
+  backward(student_logits, teacher_scores, node_mask, residuals, upstream)
+    -> upstream-weighted d kl / d student_logits.
+  """
+  forward: Callable[..., Tuple[tf.Tensor, Any]]
+  backward: Callable[..., tf.Tensor]
+
+
+def full_vocab_kernel(temperature: float, teacher_temperature: Optional[float],
+                      scale: float) -> KlKernel:
+  """The full-vocabulary KL as a KlKernel (static settings bound)."""
+  settings = dict(temperature=float(temperature),
+                  teacher_temperature=teacher_temperature, scale=scale)
+  return KlKernel(
+      forward=functools.partial(full_vocab_forward, **settings),
+      backward=functools.partial(full_vocab_backward, **settings))
+
+
+def three_class_kernel(labels: tf.Tensor, label_lengths: tf.Tensor, blank: int,
+                       temperature: float,
+                       teacher_temperature: Optional[float],
+                       scale: float) -> KlKernel:
+  """The three-class KL as a KlKernel (labels and settings bound)."""
+  targets = dict(labels=tf.cast(labels, tf.int32),
+                 label_lengths=tf.cast(label_lengths, tf.int32), blank=blank)
+
+  def forward(student_logits, teacher_scores, node_mask):
+    return three_class_forward(student_logits, teacher_scores, node_mask,
+                               temperature=float(temperature),
+                               teacher_temperature=teacher_temperature,
+                               scale=scale, **targets)
+
+  def backward(student_logits, teacher_scores, node_mask, residuals,
+               upstream):
+    del teacher_scores  # The residuals hold all the teacher's part.
+    return three_class_backward(student_logits, node_mask,
+                                residuals=residuals, upstream=upstream,
+                                temperature=float(temperature), scale=scale,
+                                **targets)
+
+  return KlKernel(forward=forward, backward=backward)
 
 
 def kl_with_analytic_gradient(kernel: KlKernel, student_logits: tf.Tensor,
-                              teacher_log_probs: tf.Tensor,
+                              teacher_scores: tf.Tensor,
                               node_mask: tf.Tensor) -> tf.Tensor:
   """Runs `kernel` and attaches its analytic gradient to `student_logits`.
 
   Args:
-    kernel: maps (student_logits, teacher_log_probs, node_mask) to
-      (kl [B], d kl / d student_logits).
+    kernel: the KL term.
     student_logits: [B, T, U + 1, V].
-    teacher_log_probs: [B, T, U + 1, V]; treated as a constant.
+    teacher_scores: [B, T, U + 1, V] teacher logits or log-probs (as the
+      kernel expects); treated as a constant.
     node_mask: [B, T, U + 1] bool.
 
   Returns:
     [B] KL per example, differentiable w.r.t. `student_logits` only.
   """
-  teacher_log_probs = tf.stop_gradient(teacher_log_probs)
+  teacher_scores = tf.stop_gradient(teacher_scores)
 
   @tf.custom_gradient
   def kl_of_student(logits):
-    kl, grad = kernel(logits, teacher_log_probs, node_mask)
+    kl, residuals = kernel.forward(logits, teacher_scores, node_mask)
 
     def grad_fn(upstream):
-      return tf.cast(upstream[:, None, None, None] * grad, logits.dtype)
+      return tf.cast(
+          kernel.backward(logits, teacher_scores, node_mask, residuals,
+                          upstream), logits.dtype)
 
     return kl, grad_fn
 
@@ -231,16 +378,16 @@ def scale_for(temperature: float, scale_by_temperature_squared: bool) -> float:
   return float(temperature)**2 if scale_by_temperature_squared else 1.0
 
 
-def resolve_teacher_log_probs(teacher_logits: Optional[tf.Tensor],
-                              teacher_log_probs: Optional[tf.Tensor],
-                              temperature: float) -> tf.Tensor:
-  """Returns tempered teacher log-probs from exactly one of the two inputs."""
+def resolve_teacher(teacher_logits: Optional[tf.Tensor],
+                    teacher_log_probs: Optional[tf.Tensor],
+                    temperature: float) -> Tuple[tf.Tensor, Optional[float]]:
+  """(teacher_scores, teacher_temperature) from exactly one of the inputs."""
   if (teacher_logits is None) == (teacher_log_probs is None):
     raise ValueError('Pass exactly one of teacher_logits and '
                      'teacher_log_probs.')
   if teacher_log_probs is not None:
-    return tf.cast(teacher_log_probs, tf.float32)
-  return tempered_log_probs(teacher_logits, temperature)
+    return teacher_log_probs, None
+  return teacher_logits, float(temperature)
 
 
 def full_vocab_kl(student_logits: tf.Tensor,
@@ -268,14 +415,13 @@ def full_vocab_kl(student_logits: tf.Tensor,
     gradient reaches the student logits only.
   """
   scale = scale_for(temperature, scale_by_temperature_squared)
-  teacher_log_probs = resolve_teacher_log_probs(teacher_logits,
-                                                teacher_log_probs, temperature)
+  teacher_scores, teacher_temperature = resolve_teacher(
+      teacher_logits, teacher_log_probs, temperature)
   shape = tf.shape(student_logits)
   node_mask = lattice_node_mask(logit_lengths, label_lengths, shape[1],
                                 shape[2])
-  kernel = functools.partial(
-      full_vocab_kl_and_grad, temperature=float(temperature), scale=scale)
-  return kl_with_analytic_gradient(kernel, student_logits, teacher_log_probs,
+  kernel = full_vocab_kernel(temperature, teacher_temperature, scale)
+  return kl_with_analytic_gradient(kernel, student_logits, teacher_scores,
                                    node_mask)
 
 
@@ -309,16 +455,12 @@ def three_class_kl(student_logits: tf.Tensor,
     [B] float32 KL per example; gradient to the student logits only.
   """
   scale = scale_for(temperature, scale_by_temperature_squared)
-  teacher_log_probs = resolve_teacher_log_probs(teacher_logits,
-                                                teacher_log_probs, temperature)
+  teacher_scores, teacher_temperature = resolve_teacher(
+      teacher_logits, teacher_log_probs, temperature)
   shape = tf.shape(student_logits)
   node_mask = lattice_node_mask(logit_lengths, label_lengths, shape[1],
                                 shape[2])
-  class_ids = three_class_ids(labels, label_lengths, shape[3], blank)
-  kernel = functools.partial(
-      three_class_kl_and_grad,
-      class_ids=class_ids,
-      temperature=float(temperature),
-      scale=scale)
-  return kl_with_analytic_gradient(kernel, student_logits, teacher_log_probs,
+  kernel = three_class_kernel(labels, label_lengths, blank, temperature,
+                              teacher_temperature, scale)
+  return kl_with_analytic_gradient(kernel, student_logits, teacher_scores,
                                    node_mask)

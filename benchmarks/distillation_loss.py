@@ -1,0 +1,229 @@
+r"""Times the soft-target KD loss (forward + backward) and its peak memory.
+
+For each (kind, mode) the parent process starts one child process, so that the
+child's RSS high-water mark (`resource.getrusage`) is that mode's own peak
+(TF has no CPU memory counter: get_memory_info('CPU:0') reports zeros). Each
+child prints its figures as one JSON line; the parent prints a table.
+
+Modes:
+  unfused: `full_vocab_kl` / `three_class_kl` on both models' [B, T, U+1, V]
+    logits; the whole forward + backward step is one XLA-compiled function
+    (as in a jit-compiled train step). Time is given as a ratio to one NumPy
+    read pass (np.sum) over the two logits tensors, timed in the same process.
+  fused: `*_kl_from_joint` with `--time_chunk_size`, both joints a small
+    tanh MLP with `--joint_dim` hidden units (the joints' matmuls are part of
+    its time, so its ratio is not comparable with unfused).
+
+Usage:
+  .venv/bin/python -m benchmarks.distillation_loss \
+      --batch_size=8 --frames=200 --labels=50 --vocab=1024
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+import asr_kd  # pylint: disable=unused-import  (sets TF_USE_LEGACY_KERAS)
+
+_BATCH_SIZE = flags.DEFINE_integer('batch_size', 8, 'B.')
+_FRAMES = flags.DEFINE_integer('frames', 200, 'T (student encoder frames).')
+_LABELS = flags.DEFINE_integer('labels', 50, 'U (the lattice has U+1 rows).')
+_VOCAB = flags.DEFINE_integer('vocab', 1024, 'V, blank included.')
+_KINDS = flags.DEFINE_list('kinds', ['full', 'three_class'], 'KL kinds.')
+_MODES = flags.DEFINE_list('modes', ['unfused', 'fused'], 'Modes to run.')
+_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed runs after warm-up.')
+_TIME_CHUNK_SIZE = flags.DEFINE_integer('time_chunk_size', 20,
+                                        'Frames per chunk in fused mode.')
+_JOINT_DIM = flags.DEFINE_integer('joint_dim', 256,
+                                  'Hidden size of the fused mode joints.')
+_CHILD = flags.DEFINE_string('child', None,
+                             'Internal: "kind,mode" to run in this process.')
+
+
+def _max_rss_bytes() -> int:
+  # ru_maxrss is in KiB on Linux.
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _median_seconds(fns, repeats: int):
+  """Median wall time of each of `fns`, timed interleaved.
+
+  Interleaving makes the step and the read pass see the same load from other
+  processes on a shared machine, which keeps their ratio meaningful.
+  """
+  for fn in fns:
+    fn()  # Warm-up: tracing, XLA compilation, first-touch of buffers.
+  times = [[] for _ in fns]
+  for _ in range(repeats):
+    for fn, fn_times in zip(fns, times):
+      start = time.perf_counter()
+      fn()
+      fn_times.append(time.perf_counter() - start)
+  return [sorted(fn_times)[len(fn_times) // 2] for fn_times in times]
+
+
+def _unfused_step(tf, distillation, kind, shape, lengths):
+  """Returns a jit-compiled fwd+bwd step and the logits it reads."""
+  batch_size, frames, rows, vocab = shape
+  student_logits = tf.random.stateless_normal(shape, seed=[1, 2])
+  teacher_logits = tf.random.stateless_normal(shape, seed=[3, 4])
+  labels = tf.random.stateless_uniform([batch_size, rows - 1], seed=[5, 6],
+                                       minval=1, maxval=vocab, dtype=tf.int32)
+  logit_lengths, label_lengths = lengths
+
+  @tf.function(jit_compile=True)
+  def step(student_logits, teacher_logits):
+    with tf.GradientTape() as tape:
+      tape.watch(student_logits)
+      if kind == 'full':
+        kl = distillation.full_vocab_kl(student_logits, teacher_logits,
+                                        logit_lengths, label_lengths)
+      else:
+        kl = distillation.three_class_kl(student_logits, teacher_logits,
+                                         labels, logit_lengths, label_lengths)
+      total = tf.reduce_sum(kl)
+    return total, tape.gradient(total, student_logits)
+
+  del frames
+  return lambda: step(student_logits, teacher_logits), (student_logits,
+                                                          teacher_logits)
+
+
+def _fused_step(tf, distillation, kind, shape, lengths):
+  """Returns a jit-compiled fwd+bwd step of the chunked KL."""
+  batch_size, frames, rows, vocab = shape
+  joint_dim = _JOINT_DIM.value
+  logit_lengths, label_lengths = lengths
+
+  def joint(seed):
+    encoder_weights = tf.Variable(
+        tf.random.stateless_normal([joint_dim, joint_dim], seed=[seed, 1]))
+    output_weights = tf.Variable(
+        tf.random.stateless_normal([joint_dim, vocab], seed=[seed, 2]) * 0.1)
+
+    def joint_fn(encoder_out, pred_out):
+      hidden = tf.tanh(
+          tf.einsum('btxd,dh->btxh', encoder_out, encoder_weights) + pred_out)
+      return tf.einsum('btuh,hv->btuv', hidden, output_weights)
+
+    return joint_fn, [encoder_weights, output_weights]
+
+  student_joint, student_variables = joint(7)
+  teacher_joint, _ = joint(8)
+
+  def inputs(seed):
+    return (tf.random.stateless_normal([batch_size, frames, joint_dim],
+                                       seed=[seed, 3]),
+            tf.random.stateless_normal([batch_size, rows, joint_dim],
+                                       seed=[seed, 4]))
+
+  student_encoder_out, student_pred_out = inputs(9)
+  teacher_encoder_out, teacher_pred_out = inputs(10)
+  labels = tf.random.stateless_uniform([batch_size, rows - 1], seed=[5, 6],
+                                       minval=1, maxval=vocab, dtype=tf.int32)
+  options = dict(logit_lengths=logit_lengths, label_lengths=label_lengths,
+                 time_chunk_size=_TIME_CHUNK_SIZE.value)
+
+  @tf.function(jit_compile=True)
+  def step(student_encoder_out, student_pred_out):
+    with tf.GradientTape() as tape:
+      tape.watch([student_encoder_out, student_pred_out])
+      models = (student_encoder_out, student_pred_out, student_joint,
+                teacher_encoder_out, teacher_pred_out, teacher_joint)
+      if kind == 'full':
+        kl = distillation.full_vocab_kl_from_joint(*models, **options)
+      else:
+        kl = distillation.three_class_kl_from_joint(*models, labels=labels,
+                                                    **options)
+      total = tf.reduce_sum(kl)
+    return total, tape.gradient(
+        total, [student_encoder_out, student_pred_out] + student_variables)
+
+  return lambda: step(student_encoder_out, student_pred_out), ()
+
+
+def _run_child(kind: str, mode: str) -> dict:
+  """Runs one (kind, mode) in this process and returns its figures."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from asr_kd.losses import distillation  # pylint: disable=g-import-not-at-top
+
+  shape = (_BATCH_SIZE.value, _FRAMES.value, _LABELS.value + 1, _VOCAB.value)
+  # Ragged lengths, as in a real batch: the longest example fills the tensor.
+  batch_size = shape[0]
+  lengths = (tf.constant(np.linspace(shape[1], shape[1] // 2, batch_size),
+                         tf.int32),
+             tf.constant(np.linspace(shape[2] - 1, (shape[2] - 1) // 2,
+                                     batch_size), tf.int32))
+  make_step = _unfused_step if mode == 'unfused' else _fused_step
+  step, logits = make_step(tf, distillation, kind, shape, lengths)
+  arrays = [tensor.numpy() for tensor in logits]
+  rss_before = _max_rss_bytes()
+  timed = [lambda: [tensor.numpy() for tensor in tf.nest.flatten(step())]]
+  if arrays:
+    timed.append(lambda: [float(np.sum(array)) for array in arrays])
+  seconds = _median_seconds(timed, _REPEATS.value)
+  peak_extra = _max_rss_bytes() - rss_before
+  result = dict(kind=kind, mode=mode, step_seconds=seconds[0],
+                peak_rss_bytes=_max_rss_bytes(),
+                peak_extra_rss_bytes=peak_extra,
+                logits_bytes=int(np.prod(shape)) * 4)
+  if arrays:
+    result.update(read_pass_seconds=seconds[1],
+                  ratio_to_read_pass=seconds[0] / seconds[1])
+  return result
+
+
+def _format(result: dict) -> str:
+  ratio = result.get('ratio_to_read_pass')
+  ratio_text = f'{ratio:6.2f}x' if ratio is not None else '    n/a'
+  read_ms = result.get('read_pass_seconds')
+  read_text = f'{read_ms * 1e3:8.1f}' if read_ms is not None else '     n/a'
+  return (f"{result['kind']:12s} {result['mode']:8s} "
+          f"{result['step_seconds'] * 1e3:10.1f} {read_text} {ratio_text} "
+          f"{result['peak_rss_bytes'] / 2**20:10.0f} "
+          f"{result['peak_extra_rss_bytes'] / 2**20:10.0f} "
+          f"{result['peak_extra_rss_bytes'] / result['logits_bytes']:8.2f}")
+
+
+def main(argv):
+  del argv
+  if _CHILD.value:
+    kind, mode = _CHILD.value.split(',')
+    print(json.dumps(_run_child(kind, mode)))
+    return 0
+  for kind in _KINDS.value:
+    if kind not in ('full', 'three_class'):
+      sys.exit(f'error: unknown kind {kind!r} (full, three_class).')
+  for mode in _MODES.value:
+    if mode not in ('unfused', 'fused'):
+      sys.exit(f'error: unknown mode {mode!r} (unfused, fused).')
+  print(f'B={_BATCH_SIZE.value} T={_FRAMES.value} U={_LABELS.value} '
+        f'V={_VOCAB.value}; one logits tensor = '
+        f'{_BATCH_SIZE.value * _FRAMES.value * (_LABELS.value + 1) * _VOCAB.value * 4 / 2**20:.0f} MiB; '
+        f'median of {_REPEATS.value}')
+  print(f"{'kind':12s} {'mode':8s} {'fwd+bwd ms':>10s} {'read ms':>8s} "
+        f"{'ratio':>7s} {'peak MiB':>10s} {'extra MiB':>10s} "
+        f"{'/logits':>8s}")
+  flag_args = [arg for arg in sys.argv[1:] if not arg.startswith('--child')]
+  for kind in _KINDS.value:
+    for mode in _MODES.value:
+      child = subprocess.run(
+          [sys.executable, '-m', 'benchmarks.distillation_loss',
+           f'--child={kind},{mode}'] + flag_args,
+          capture_output=True, text=True, check=False,
+          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+      if child.returncode != 0:
+        sys.exit(f'error: {kind}/{mode} failed:\n{child.stderr[-2000:]}')
+      print(_format(json.loads(child.stdout.strip().splitlines()[-1])))
+  return 0
+
+
+if __name__ == '__main__':
+  app.run(main)
