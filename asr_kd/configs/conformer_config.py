@@ -62,6 +62,7 @@ class ConformerEncoderConfig(hyperparams.Config):
 
   def validate(self):
     """Raises ValueError with a one-line reason if the config is unusable."""
+    super().validate()  # ParamsDict restrictions (none declared here).
     if self.subsampling_factor not in SUBSAMPLING_FACTORS:
       raise ValueError(
           f'subsampling_factor must be one of {SUBSAMPLING_FACTORS}, '
