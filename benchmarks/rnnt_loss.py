@@ -1,0 +1,180 @@
+"""Forward+backward time and peak memory of the RNN-T loss on this machine.
+
+Every time is printed as a ratio to one NumPy read pass (`np.max`) over an
+array of the logits' size, measured in the same run, so figures from a
+shared, noisy machine stay comparable. Peak memory is the growth of the peak
+bytes held by TensorFlow's CPU allocator during one step (inputs already
+allocated), as a ratio to the size of the full float32 logits; for the
+standard path it includes the returned gradient w.r.t. logits (1x by itself).
+
+  .venv/bin/python -m benchmarks.rnnt_loss
+  .venv/bin/python -m benchmarks.rnnt_loss --standard=2x20x10x64 --fused=
+"""
+
+import os
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+from asr_kd.losses import rnnt  # pylint: disable=g-import-not-at-top
+
+_STANDARD = flags.DEFINE_list(
+    'standard', ['8x200x50x1024', '16x250x100x256'],
+    'BxTxUxV shapes for rnnt_loss on full logits [B, T, U+1, V].')
+_FUSED = flags.DEFINE_list(
+    'fused', ['4x400x100x4096'], 'BxTxUxV shapes for rnnt_loss_from_joint.')
+_JOINT_DIM = flags.DEFINE_integer(
+    'joint_dim', 128, 'Encoder, predictor and joint hidden width (fused).')
+_CHUNK = flags.DEFINE_integer('time_chunk_size', 4,
+                              'Frames per joint evaluation (fused).')
+_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed runs (median).')
+
+
+def peak_growth_bytes(step):
+  """Runs step() once; returns peak minus starting bytes held by TF on CPU.
+
+  TensorFlow's CPU allocator (which XLA's CPU executables also allocate
+  their temporaries and outputs from) keeps freed blocks, so process RSS
+  says nothing about one step; its own counters do.
+  """
+  tf.config.experimental.reset_memory_stats('CPU:0')
+  before = tf.config.experimental.get_memory_info('CPU:0')['current']
+  result = step()
+  return tf.config.experimental.get_memory_info('CPU:0')['peak'] - before, (
+      result)
+
+
+def median_seconds(step, repeats):
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    step()
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def numpy_read_pass_seconds(array, repeats):
+  """Best time of np.max over `array`: one streaming read of every value."""
+  return min(median_seconds(lambda: np.max(array), 1) for _ in range(repeats))
+
+
+def parse_shape(text):
+  batch, frames, labels, vocab = (int(x) for x in text.split('x'))
+  return batch, frames, labels, vocab
+
+
+def random_lengths(rng, batch, frames, labels):
+  """Ragged lengths with the first example at full size."""
+  logit_lengths = rng.integers(frames // 2, frames + 1, size=batch)
+  label_lengths = rng.integers(labels // 2, labels + 1, size=batch)
+  logit_lengths[0], label_lengths[0] = frames, labels
+  token_ids = rng.integers(1, 1 << 30, size=(batch, labels))
+  return logit_lengths.astype(np.int32), label_lengths.astype(np.int32), (
+      token_ids)
+
+
+def bench_standard(shape, repeats, rng):
+  batch, frames, labels, vocab = shape
+  logit_lengths, label_lengths, token_ids = random_lengths(
+      rng, batch, frames, labels)
+  label_ids = tf.constant(token_ids % (vocab - 1) + 1, tf.int32)
+  logits = tf.random.normal([batch, frames, labels + 1, vocab], seed=1)
+  logits_bytes = logits.shape.num_elements() * 4
+  read_pass = numpy_read_pass_seconds(logits.numpy(), repeats)
+
+  @tf.function(jit_compile=True)
+  def forward_backward(logits):
+    with tf.GradientTape() as tape:
+      tape.watch(logits)
+      loss = rnnt.rnnt_loss(logits, label_ids, logit_lengths, label_lengths)
+    return loss, tape.gradient(loss, logits)
+
+  def step():
+    loss, grad = forward_backward(logits)
+    return float(tf.reduce_sum(loss)) + float(grad[0, 0, 0, 0])
+
+  step()  # Compiles.
+  seconds = median_seconds(step, repeats)
+  peak, _ = peak_growth_bytes(step)
+  return dict(seconds=seconds, read_pass=read_pass, peak=peak,
+              logits_bytes=logits_bytes)
+
+
+def bench_fused(shape, repeats, rng, joint_dim, chunk):
+  """rnnt_loss_from_joint with a tanh joint; full logits never exist."""
+  batch, frames, labels, vocab = shape
+  logit_lengths, label_lengths, token_ids = random_lengths(
+      rng, batch, frames, labels)
+  label_ids = tf.constant(token_ids % (vocab - 1) + 1, tf.int32)
+  logits_bytes = batch * frames * (labels + 1) * vocab * 4
+  read_pass = numpy_read_pass_seconds(
+      np.ones(logits_bytes // 4, np.float32), repeats)
+  init = tf.random_normal_initializer(stddev=joint_dim**-0.5, seed=2)
+  encoder_proj = tf.Variable(init([joint_dim, joint_dim]))
+  predictor_proj = tf.Variable(init([joint_dim, joint_dim]))
+  output_proj = tf.Variable(init([joint_dim, vocab]))
+  variables = [encoder_proj, predictor_proj, output_proj]
+
+  def joint_fn(encoder_chunk, predictor_out):
+    hidden = tf.tanh(tf.matmul(encoder_chunk, encoder_proj) +
+                     tf.matmul(predictor_out, predictor_proj))
+    return tf.matmul(hidden, output_proj)
+
+  encoder_out = tf.random.normal([batch, frames, joint_dim], seed=3)
+  predictor_out = tf.random.normal([batch, labels + 1, joint_dim], seed=4)
+
+  @tf.function(jit_compile=True)
+  def forward_backward(encoder_out, predictor_out):
+    with tf.GradientTape() as tape:
+      tape.watch([encoder_out, predictor_out])
+      loss = rnnt.rnnt_loss_from_joint(
+          encoder_out, predictor_out, joint_fn, label_ids, logit_lengths,
+          label_lengths, time_chunk_size=chunk)
+    return loss, tape.gradient(loss, [encoder_out, predictor_out] + variables)
+
+  def step():
+    loss, grads = forward_backward(encoder_out, predictor_out)
+    return float(tf.reduce_sum(loss)) + sum(float(tf.reduce_sum(g))
+                                            for g in grads)
+
+  step()
+  seconds = median_seconds(step, repeats)
+  peak, _ = peak_growth_bytes(step)
+  return dict(seconds=seconds, read_pass=read_pass, peak=peak,
+              logits_bytes=logits_bytes)
+
+
+def report(kind, shape, result):
+  print(f'{kind:8s} B,T,U,V={",".join(map(str, shape)):16s} '
+        f'logits {result["logits_bytes"] / 2**20:7.1f} MiB | '
+        f'fwd+bwd {result["seconds"] * 1e3:8.1f} ms = '
+        f'{result["seconds"] / result["read_pass"]:6.1f} x read pass '
+        f'({result["read_pass"] * 1e3:.1f} ms) | '
+        f'peak growth {result["peak"] / 2**20:7.1f} MiB = '
+        f'{result["peak"] / result["logits_bytes"]:5.2f} x logits',
+        flush=True)
+
+
+def main(argv):
+  del argv
+  rng = np.random.default_rng(0)
+  print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, XLA CPU, '
+        f'median of {_REPEATS.value} runs', flush=True)
+  for text in _STANDARD.value:
+    shape = parse_shape(text)
+    report('standard', shape, bench_standard(shape, _REPEATS.value, rng))
+  for text in _FUSED.value:
+    shape = parse_shape(text)
+    report(f'fused/{_CHUNK.value}', shape,
+           bench_fused(shape, max(1, _REPEATS.value // 2), rng,
+                       _JOINT_DIM.value, _CHUNK.value))
+
+
+if __name__ == '__main__':
+  app.run(main)
