@@ -59,12 +59,14 @@ def build_stages(work_dir: str) -> List[Stage]:
     commands = [python_module(
         'tfrecords_tools.convert', f'--input={corpus}/{split}',
         '--format=librispeech', f'--output_dir={records}',
-        f'--output_prefix={split}', f'--num_shards={FLAGS.num_shards}')
+        f'--output_prefix={split}', f'--num_shards={FLAGS.num_shards}',
+        '--direct_running_mode=in_memory')
                 for split in splits]
     commands.append(python_module(
         'tfrecords_tools.convert', f'--input={corpus}/unlabeled',
         '--format=audio_dir', f'--output_dir={records}',
-        '--output_prefix=unlabeled', f'--num_shards={FLAGS.num_shards}'))
+        '--output_prefix=unlabeled', f'--num_shards={FLAGS.num_shards}',
+        '--direct_running_mode=in_memory'))
     return commands
 
   teacher_overrides = []

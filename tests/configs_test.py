@@ -1,0 +1,56 @@
+"""Every YAML under configs/ loads strictly onto its registered experiment."""
+
+import glob
+import os
+
+import tensorflow as tf
+
+from official.core import exp_factory
+from official.modeling import hyperparams
+
+from asr_kd import registry_imports  # pylint: disable=unused-import
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def experiment_yamls():
+  """(experiment name, path) for configs/<experiment>.yaml files."""
+  paths = sorted(glob.glob(os.path.join(REPO_ROOT, 'configs', '*.yaml')))
+  return [(os.path.splitext(os.path.basename(path))[0], path)
+          for path in paths]
+
+
+class ConfigsTest(tf.test.TestCase):
+
+  def test_every_yaml_names_a_registered_experiment_and_overrides_strictly(
+      self):
+    yamls = experiment_yamls()
+    self.assertGreaterEqual(len(yamls), 3)
+    for experiment, path in yamls:
+      with self.subTest(experiment=experiment):
+        config = exp_factory.get_exp_config(experiment)
+        # is_strict=True: a misspelled key in a YAML fails here.
+        config = hyperparams.override_params_dict(config, path,
+                                                  is_strict=True)
+        config.validate()
+        self.assertTrue(config.task.tokenizer_model_path)
+        self.assertGreater(config.trainer.train_steps, 0)
+
+  def test_demo_experiments_pair_a_full_context_teacher_with_a_streaming_student(
+      self):
+    teacher = exp_factory.get_exp_config('rnnt_demo_teacher')
+    student = exp_factory.get_exp_config('rnnt_demo_student_streaming')
+    self.assertFalse(teacher.task.model.encoder.causal)
+    self.assertTrue(student.task.model.encoder.causal)
+    self.assertEqual(teacher.task.model.encoder.subsampling_factor,
+                     student.task.model.encoder.subsampling_factor)
+
+  def test_unknown_yaml_key_is_rejected(self):
+    config = exp_factory.get_exp_config('rnnt_demo_teacher')
+    with self.assertRaises(KeyError):
+      hyperparams.override_params_dict(
+          config, {'task': {'no_such_field': 1}}, is_strict=True)
+
+
+if __name__ == '__main__':
+  tf.test.main()
