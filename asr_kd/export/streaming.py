@@ -1,0 +1,236 @@
+"""The streaming recognizer exported to TFLite and SavedModel.
+
+`StreamingRecognizer` wraps, for batch 1: the log-mel frontend with a carried
+audio tail, feature normalization, `encoder.stream_step` and the streaming
+greedy decoder. Its two functions `initial_state` and `stream_step` take and
+return every state tensor explicitly (flat, named), so a TFLite interpreter
+on a phone only has to feed the outputs of one call into the next.
+
+Stream framing (exact, see docs/export.md):
+  * `log_mel` has no centering: frame j covers samples [j*h, j*h + w)
+    (h = 160 hop, w = 400 window). Each call frames `tail + chunk`, where
+    `tail` is the last `tail_samples` = ceil((w - h) / h) * h = 320 samples
+    of the previous call; with chunks of whole hops every call yields exactly
+    chunk_samples / h frames and leaves the same tail length.
+  * The initial tail is zeros, so the stream is the utterance preceded by
+    `tail_samples` of silence (20 ms, two whole frames); the recognizer's
+    output equals streaming recognition of that zero-prefixed waveform.
+  * The last chunk may be partial: the caller zero-pads it to
+    `chunk_samples` and passes `num_valid_samples`; frames reading padding
+    are masked in the encoder and the decoder.
+"""
+
+import collections.abc
+import math
+from typing import Any, Dict, List, Optional, Tuple
+
+import tensorflow as tf
+
+from asr_kd.configs import data_config
+from asr_kd.dataloaders import features as features_lib
+from asr_kd.decoding import streaming_greedy
+
+AUDIO_TAIL = 'audio_tail'
+STATE_SEPARATOR = '_'
+
+
+def tail_samples_for(feature_config: data_config.FeatureConfig) -> int:
+  """Samples carried between calls: ceil((window - hop) / hop) hops."""
+  window = features_lib.frame_length_samples(feature_config)
+  hop = features_lib.frame_step_samples(feature_config)
+  return int(math.ceil((window - hop) / hop)) * hop
+
+
+def flatten_named(structure: Any, prefix: str = '') -> Dict[str, tf.Tensor]:
+  """Flattens nested dicts/lists of tensors into {'a_b_0': tensor}."""
+  if isinstance(structure, collections.abc.Mapping):
+    items = sorted(structure.items())
+  elif isinstance(structure, collections.abc.Sequence):
+    items = list(enumerate(structure))
+  else:
+    return {prefix: structure}
+  flat = {}
+  for key, value in items:
+    name = f'{prefix}{STATE_SEPARATOR}{key}' if prefix else str(key)
+    flat.update(flatten_named(value, name))
+  return flat
+
+
+def unflatten_named(template: Any, flat: Dict[str, tf.Tensor],
+                    prefix: str = '') -> Any:
+  """Inverse of `flatten_named` for the structure of `template`.
+
+  Sequences come back as plain lists (a tf.Module wraps the template's
+  lists and dicts in trackable wrappers).
+  """
+  def child(key):
+    return f'{prefix}{STATE_SEPARATOR}{key}' if prefix else str(key)
+
+  if isinstance(template, collections.abc.Mapping):
+    return {key: unflatten_named(value, flat, child(key))
+            for key, value in template.items()}
+  if isinstance(template, collections.abc.Sequence):
+    return [unflatten_named(value, flat, child(index))
+            for index, value in enumerate(template)]
+  return flat[prefix]
+
+
+class StreamingRecognizer(tf.Module):
+  """Batch-1 streaming frontend + encoder + greedy decoder with flat state.
+
+  Attributes:
+    chunk_samples: int16 samples per `stream_step` call.
+    tail_samples: samples carried between calls (the zero prefix).
+    steps_per_call: encoder `stream_step`s per call.
+    max_tokens_per_call: size of the `tokens` output.
+    state_specs: {name: tf.TensorSpec} of the flat state, sorted by name.
+  """
+
+  def __init__(self, model, feature_config: Optional[
+      data_config.FeatureConfig] = None, chunk_ms: Optional[int] = None,
+               max_symbols_per_frame: int = 3, name: str = 'streaming'):
+    """Wraps a streaming RnntModel.
+
+    Args:
+      model: an `RnntModel` with a causal encoder (built, weights loaded).
+      feature_config: the frontend the model was trained with.
+      chunk_ms: audio per call; a multiple of the encoder chunk
+        (chunk_frames_in * frame_step_ms). Default: one encoder chunk.
+      max_symbols_per_frame: greedy decoding limit per encoder frame.
+      name: tf.Module name.
+
+    Raises:
+      ValueError: for a non-streaming model or a bad chunk_ms.
+    """
+    super().__init__(name=name)
+    if not model.encoder.is_streaming:
+      raise ValueError('The model\'s encoder is not causal (streaming); '
+                       'only streaming models export to TFLite stream_step.')
+    self._model = model
+    self._feature_config = feature_config or data_config.FeatureConfig()
+    self._encoder = model.encoder
+    self._decoder = streaming_greedy.StreamingGreedyDecoder(
+        model.prediction_network, model.joint_network,
+        max_symbols_per_frame=max_symbols_per_frame)
+    hop = features_lib.frame_step_samples(self._feature_config)
+    step_ms = self._encoder.chunk_frames_in * self._feature_config.frame_step_ms
+    chunk_ms = step_ms if chunk_ms is None else chunk_ms
+    if chunk_ms <= 0 or abs(chunk_ms / step_ms - round(chunk_ms / step_ms)
+                           ) > 1e-9:
+      raise ValueError(f'chunk_ms must be a positive multiple of the encoder '
+                       f'chunk ({step_ms:g} ms), got {chunk_ms}')
+    self.steps_per_call = int(round(chunk_ms / step_ms))
+    self.chunk_frames = self.steps_per_call * self._encoder.chunk_frames_in
+    self.chunk_samples = self.chunk_frames * hop
+    self.tail_samples = tail_samples_for(self._feature_config)
+    self.encoder_frames_per_call = (self.steps_per_call *
+                                    self._encoder.config.chunk_size)
+    self.max_tokens_per_call = (self.encoder_frames_per_call *
+                                max_symbols_per_frame)
+    self._state_template = self._initial_state_structure()
+    self.state_specs = {
+        name: tf.TensorSpec(value.shape, value.dtype, name=name)
+        for name, value in sorted(
+            flatten_named(self._state_template).items())}
+
+  @property
+  def state_names(self) -> List[str]:
+    return list(self.state_specs)
+
+  def _initial_state_structure(self) -> Dict[str, Any]:
+    return {
+        AUDIO_TAIL: tf.zeros([1, self.tail_samples], tf.float32),
+        'encoder': self._encoder.initial_state(1),
+        'decoder': self._decoder.initial_decoder_state(1),
+    }
+
+  def initial_state(self) -> Dict[str, tf.Tensor]:
+    """The flat state before any audio, {name: tensor}."""
+    return flatten_named(self._initial_state_structure())
+
+  def stream_step(self, audio_chunk: tf.Tensor, num_valid_samples: tf.Tensor,
+                  state: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """Consumes one chunk of audio.
+
+    Args:
+      audio_chunk: int16 [chunk_samples]; a last partial chunk zero-padded.
+      num_valid_samples: int32 scalar, real samples in `audio_chunk`.
+      state: flat state from `initial_state` or the previous call.
+
+    Returns:
+      {'tokens': int32 [max_tokens_per_call] (0-padded),
+       'num_tokens': int32 scalar,
+       'encoder_outputs': float32 [encoder_frames_per_call, D] (zeros past
+         the valid frames), and every state name: its new value}.
+    """
+    nested = unflatten_named(self._state_template, state)
+    waveform = tf.concat(
+        [nested[AUDIO_TAIL],
+         features_lib.waveform_to_float(audio_chunk)[tf.newaxis]], axis=1)
+    normalized = self._model.normalize(
+        features_lib.log_mel(waveform, self._feature_config))
+    valid_frames = tf.minimum(
+        features_lib.num_frames(
+            self.tail_samples + tf.cast(num_valid_samples, tf.int32),
+            self._feature_config), self.chunk_frames)
+    encoder_state = nested['encoder']
+    decoder_state = nested['decoder']
+    frames_in = self._encoder.chunk_frames_in
+    tokens = tf.zeros([self.max_tokens_per_call], tf.int32)
+    num_tokens = tf.constant(0, tf.int32)
+    encoder_chunks = []
+    for step in range(self.steps_per_call):
+      step_lengths = tf.reshape(
+          tf.clip_by_value(valid_frames - step * frames_in, 0, frames_in), [1])
+      encoder_chunk, encoder_state = self._encoder.stream_step(
+          normalized[:, step * frames_in:(step + 1) * frames_in],
+          encoder_state, features_chunk_lengths=step_lengths)
+      step_tokens, step_counts, decoder_state = self._decoder.decode_chunk(
+          encoder_chunk, decoder_state,
+          chunk_lengths=self._encoder.output_lengths(step_lengths))
+      tokens += _place_tokens(step_tokens[0], step_counts[0], num_tokens,
+                              self.max_tokens_per_call)
+      num_tokens += step_counts[0]
+      encoder_chunks.append(encoder_chunk[0])
+    new_state = flatten_named({
+        AUDIO_TAIL: waveform[:, -self.tail_samples:],
+        'encoder': encoder_state,
+        'decoder': decoder_state,
+    })
+    outputs = {'tokens': tokens, 'num_tokens': num_tokens,
+               'encoder_outputs': tf.concat(encoder_chunks, axis=0)}
+    outputs.update(new_state)
+    return outputs
+
+  def signature_functions(self) -> Tuple[Any, Any]:
+    """(initial_state, stream_step) tf.functions with flat named signatures.
+
+    `stream_step` takes `audio_chunk`, `num_valid_samples` and every state
+    name as keyword inputs; outputs are named as in `stream_step`.
+    """
+    state_names = self.state_names
+
+    @tf.function(input_signature=[])
+    def initial_state():
+      return self.initial_state()
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([self.chunk_samples], tf.int16, name='audio_chunk'),
+        tf.TensorSpec([], tf.int32, name='num_valid_samples'),
+    ] + list(self.state_specs.values()))
+    def stream_step(audio_chunk, num_valid_samples, *state_tensors):
+      return self.stream_step(audio_chunk, num_valid_samples,
+                              dict(zip(state_names, state_tensors)))
+
+    return initial_state, stream_step
+
+
+def _place_tokens(step_tokens: tf.Tensor, step_count: tf.Tensor,
+                  offset: tf.Tensor, buffer_size: int) -> tf.Tensor:
+  """Scatters step_tokens[:step_count] to [offset, offset + count) of a
+  zero buffer of `buffer_size` (fixed shapes, TFLite builtins only)."""
+  positions = tf.range(tf.shape(step_tokens)[0])
+  targets = tf.where(positions < step_count, positions + offset, buffer_size)
+  # A one-hot of an index >= buffer_size is all zeros: that token drops out.
+  placement = tf.one_hot(targets, buffer_size, dtype=tf.int32)
+  return tf.reduce_sum(placement * step_tokens[:, tf.newaxis], axis=0)
