@@ -30,29 +30,40 @@ from asr_kd.tasks import rnnt_task
 FLAGS = flags.FLAGS
 
 
+def _is_chief(strategy: tf.distribute.Strategy) -> bool:
+  """False on the non-chief workers of a multi-worker job."""
+  resolver = getattr(strategy, 'cluster_resolver', None)
+  if resolver is None or not resolver.task_type:
+    return True
+  return resolver.task_type == 'chief' or (
+      resolver.task_type == 'worker' and resolver.task_id == 0 and
+      'chief' not in resolver.cluster_spec().as_dict())
+
+
 def main(_):
   try:
     params = train_utils.parse_configuration(FLAGS)
-  except (KeyError, ValueError, AttributeError) as error:
+    mixed_precision = rnnt_task.canonical_mixed_precision(
+        params.runtime.mixed_precision_dtype)
+  except (KeyError, ValueError, AttributeError, TypeError) as error:
     sys.exit(f'train: bad configuration: {error}')
   model_dir = FLAGS.model_dir
   if not model_dir:
     sys.exit('train: --model_dir is required.')
-  if 'train' in FLAGS.mode:
-    # Eval-only jobs must not race a training job writing the same file.
-    train_utils.serialize_config(params, model_dir)
   tf_keras.utils.set_random_seed(params.task.seed)
-  if params.runtime.mixed_precision_dtype:
-    performance.set_mixed_precision_policy(
-        params.runtime.mixed_precision_dtype)
+  if mixed_precision:
+    performance.set_mixed_precision_policy(tf.as_dtype(mixed_precision))
   strategy = distribute_utils.get_distribution_strategy(
       distribution_strategy=params.runtime.distribution_strategy,
       all_reduce_alg=params.runtime.all_reduce_alg,
       num_gpus=params.runtime.num_gpus,
       tpu_address=params.runtime.tpu)
-  with strategy.scope():
-    task = task_factory.get_task(params.task, logging_dir=model_dir)
+  if 'train' in FLAGS.mode and _is_chief(strategy):
+    # Eval-only jobs must not race a training job writing the same file.
+    train_utils.serialize_config(params, model_dir)
   try:
+    with strategy.scope():
+      task = task_factory.get_task(params.task, logging_dir=model_dir)
     _, eval_logs = train_lib.run_experiment(
         distribution_strategy=strategy, task=task, mode=FLAGS.mode,
         params=params, model_dir=model_dir)
@@ -61,6 +72,10 @@ def main(_):
       sys.exit(f'train: {rnnt_task.NONFINITE_MESSAGE}; stopped because '
                'task.nonfinite_policy=stop.')
     raise
+  except (tf.errors.NotFoundError, FileNotFoundError, OSError) as error:
+    # Missing tokenizer, feature stats or TFRecords.
+    message = getattr(error, 'message', None) or str(error)
+    sys.exit(f'train: {message.splitlines()[0] if message else error}')
   if eval_logs:
     logging.info('Final evaluation: %s', {
         key: float(value) for key, value in eval_logs.items()})

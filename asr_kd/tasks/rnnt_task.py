@@ -20,8 +20,46 @@ from asr_kd.modeling import rnnt_model
 from asr_kd.tasks import task_metrics
 
 NONFINITE_MESSAGE = 'asr_kd: non-finite loss or gradients'
+# runtime.mixed_precision_dtype spellings -> Model Garden's dtype names.
+_MIXED_PRECISION_DTYPES = {
+    None: None, '': None, 'float32': 'float32',
+    'float16': 'float16', 'mixed_float16': 'float16',
+    'bfloat16': 'bfloat16', 'mixed_bfloat16': 'bfloat16',
+}
 # The numeric inputs of a train step (XLA takes no strings).
 MODEL_INPUT_KEYS = ('features', 'feature_lengths', 'labels', 'label_lengths')
+
+
+def canonical_mixed_precision(dtype: Optional[str]) -> Optional[str]:
+  """'float16', 'bfloat16', 'float32' or None for a mixed_precision_dtype.
+
+  Accepts Keras policy names ('mixed_bfloat16') as well as Model Garden's
+  ('bfloat16'); Model Garden itself only understands the latter.
+
+  Args:
+    dtype: runtime.mixed_precision_dtype.
+
+  Returns:
+    The dtype name `performance.set_mixed_precision_policy` expects.
+
+  Raises:
+    ValueError: for an unknown name.
+  """
+  if dtype not in _MIXED_PRECISION_DTYPES:
+    raise ValueError(f'runtime.mixed_precision_dtype must be one of '
+                     f'{sorted(k for k in _MIXED_PRECISION_DTYPES if k)}, '
+                     f'got {dtype!r}')
+  return _MIXED_PRECISION_DTYPES[dtype]
+
+
+def _apply_reduced_gradients(optimizer, grads_and_vars):
+  """Applies gradients that were already summed over replicas."""
+  inner = getattr(optimizer, 'inner_optimizer', optimizer)
+  if isinstance(inner, tf_keras.optimizers.legacy.Optimizer):
+    optimizer.apply_gradients(grads_and_vars,
+                              experimental_aggregate_gradients=False)
+  else:
+    optimizer.apply_gradients(grads_and_vars, skip_gradients_aggregation=True)
 
 
 @task_factory.register_task_cls(rnnt_experiments.RnntTaskConfig)
@@ -39,18 +77,35 @@ class RnntTask(base_task.Task):
 
   def create_optimizer(self, optimizer_config, runtime_config=None,
                        dp_config=None):
-    """Model Garden's optimizer, wrapped to skip non-finite steps.
+    """Model Garden's optimizer, with loss scaling where it is needed.
 
-    With nonfinite_policy 'skip' a float32 run also gets a dynamic
+    float16 runs get a LossScaleOptimizer (dynamic unless
+    runtime.loss_scale is a number), for either spelling of the dtype.
+    With nonfinite_policy 'skip' any other run also gets a dynamic
     LossScaleOptimizer starting at scale 1: it applies no update (weights
     and Adam slots untouched) when any gradient is inf/NaN, which is
     exactly a skipped step. Scales are powers of two, so finite steps are
     bit-identical to unscaled ones.
+
+    Args:
+      optimizer_config: trainer.optimizer_config.
+      runtime_config: runtime (mixed_precision_dtype, loss_scale).
+      dp_config: differential privacy options, passed through.
+
+    Returns:
+      The optimizer.
     """
-    optimizer = super().create_optimizer(optimizer_config, runtime_config,
-                                         dp_config)
-    if (self.task_config.nonfinite_policy == 'skip' and not isinstance(
-        optimizer, tf_keras.mixed_precision.LossScaleOptimizer)):
+    optimizer = super().create_optimizer(optimizer_config, None, dp_config)
+    dtype = canonical_mixed_precision(
+        runtime_config.mixed_precision_dtype if runtime_config else None)
+    loss_scale = runtime_config.loss_scale if runtime_config else None
+    if dtype == 'float16':
+      if loss_scale in (None, 'dynamic'):
+        optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
+      else:
+        optimizer = tf_keras.mixed_precision.LossScaleOptimizer(
+            optimizer, dynamic=False, initial_scale=float(loss_scale))
+    elif self.task_config.nonfinite_policy == 'skip':
       optimizer = tf_keras.mixed_precision.LossScaleOptimizer(
           optimizer, dynamic=True, initial_scale=1.0,
           dynamic_growth_steps=2**30)
@@ -108,15 +163,21 @@ class RnntTask(base_task.Task):
     return metrics
 
   def _forward_backward(self, model, inputs, optimizer):
-    """Loss and unscaled gradients; XLA-compiled when jit_compile is set."""
+    """Loss, per-utterance losses and this replica's unscaled gradients.
+
+    XLA-compiled when task.jit_compile is set. The loss is float32 whatever
+    the mixed precision policy; gradients are of loss / num_replicas, so
+    summing them over replicas gives the gradient of the global mean.
+    """
     if self._forward_backward_fn is None:
       def forward_backward(inputs):
         with tf.GradientTape() as tape:
           outputs = model(inputs, training=True)
-          per_example = self.per_example_loss(model, inputs, outputs)
+          per_example = tf.cast(
+              self.per_example_loss(model, inputs, outputs), tf.float32)
           loss = tf.reduce_mean(per_example)
           if model.losses:
-            loss += tf.add_n(model.losses)
+            loss += tf.cast(tf.add_n(model.losses), tf.float32)
           num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
           scaled_loss = loss / num_replicas
           if isinstance(optimizer,
@@ -132,28 +193,52 @@ class RnntTask(base_task.Task):
         {key: inputs[key] for key in MODEL_INPUT_KEYS})
 
   def train_step(self, inputs, model, optimizer, metrics=None):
+    """One optimizer step; non-finite steps are skipped or stop the run.
+
+    Args:
+      inputs: a batch from `build_inputs`.
+      model: the RnntModel.
+      optimizer: from `create_optimizer`.
+      metrics: from `build_metrics(training=True)`.
+
+    Returns:
+      {task.loss: this replica's mean loss}. A skipped step reports 0, not
+      NaN: Model Garden's recovery would otherwise restore the last
+      checkpoint although the weights were never touched.
+    """
+    # Taken before the forward pass so the throughput of a loop includes
+    # its first step (tf.timestamp is stateful, so it is not reordered).
+    step_start_time = tf.timestamp()
     loss, per_example, grads = self._forward_backward(model, inputs, optimizer)
+    # Sum over replicas here (instead of inside apply_gradients) so that
+    # the logged norm is that of the gradient actually applied.
+    replica_context = tf.distribute.get_replica_context()
+    grads = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
     gradient_norm = tf.linalg.global_norm(grads)
     finite = tf.logical_and(tf.math.is_finite(loss),
                             tf.math.is_finite(gradient_norm))
     if self.task_config.nonfinite_policy == 'stop':
       tf.debugging.Assert(finite, [NONFINITE_MESSAGE, loss, gradient_norm])
     # The LossScaleOptimizer skips the update itself when `finite` is False.
-    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    _apply_reduced_gradients(optimizer,
+                             list(zip(grads, model.trainable_variables)))
     if metrics:
       by_name = {metric.name: metric for metric in metrics}
       by_name['rnnt_loss_per_utterance'].update_state(
           tf.boolean_mask(per_example, tf.math.is_finite(per_example)))
       by_name['gradient_norm'].update_state(
           tf.where(finite, gradient_norm, 0.0))
+      # Every replica sees the same (all-reduced) verdict; count it once.
       by_name['nonfinite_steps'].update_state(
-          1.0 - tf.cast(finite, tf.float32))
+          (1.0 - tf.cast(finite, tf.float32)) /
+          replica_context.num_replicas_in_sync)
       by_name['examples_per_second'].update_state(
-          tf.cast(tf.shape(inputs['features'])[0], tf.float32))
+          tf.shape(inputs['features'])[0], step_start_time)
       by_name['audio_seconds_per_second'].update_state(
           tf.cast(tf.reduce_sum(inputs['num_samples']), tf.float32) /
-          float(self.task_config.train_data.features.sample_rate))
-    return {self.loss: loss}
+          float(self.task_config.train_data.features.sample_rate),
+          step_start_time)
+    return {self.loss: tf.where(finite, loss, 0.0)}
 
   def decode_texts(self, model: rnnt_model.RnntModel,
                    outputs: Dict[str, tf.Tensor]) -> tf.Tensor:

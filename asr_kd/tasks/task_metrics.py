@@ -28,7 +28,13 @@ class ErrorRate(tf_keras.metrics.Metric):
 
 
 class Throughput(tf_keras.metrics.Metric):
-  """Units per wall-clock second since the first update after a reset."""
+  """Units per wall-clock second since the first update after a reset.
+
+  The clock starts at the `start_time` passed with the first update (the
+  time the first step of a training loop began), or at that update itself
+  when none is given. Under a distribution strategy `total` is summed over
+  replicas and the clock is the first replica's.
+  """
 
   def __init__(self, name: str, **kwargs):
     super().__init__(name=name, **kwargs)
@@ -38,11 +44,25 @@ class Throughput(tf_keras.metrics.Metric):
         'start_time', initializer='zeros', dtype=tf.float64,
         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
-  def update_state(self, units, sample_weight=None):
+  def update_state(self, units, start_time=None, sample_weight=None):
+    """Adds `units` (summed if a tensor).
+
+    Args:
+      units: number of units (examples, audio seconds) processed.
+      start_time: tf.timestamp() taken when the work began; used only by
+        the first update after a reset.
+      sample_weight: unused.
+    """
     del sample_weight
-    now = tf.timestamp()
+    if start_time is None:
+      start_time = tf.timestamp()
+    # Epoch seconds need float64: a float32 step is about two minutes.
+    if isinstance(start_time, (tf.Tensor, tf.Variable)):
+      start_time = tf.cast(start_time, tf.float64)
+    else:
+      start_time = tf.constant(start_time, tf.float64)
     self.start_time.assign(
-        tf.where(tf.equal(self.start_time, 0.0), now, self.start_time))
+        tf.where(tf.equal(self.start_time, 0.0), start_time, self.start_time))
     self.total.assign_add(tf.cast(tf.reduce_sum(units), tf.float64))
 
   def result(self):
