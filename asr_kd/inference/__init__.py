@@ -1,0 +1,1 @@
+"""Restoring trained models and running them on audio (evaluate, transcribe)."""

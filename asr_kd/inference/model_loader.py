@@ -1,0 +1,154 @@
+"""Restores a trained RNN-T model, its tokenizer and config from a model_dir.
+
+A model_dir written by `python -m asr_kd.bin.train` holds `params.yaml` (the
+resolved experiment config) and checkpoints `ckpt-N` (model, optimizer and
+global step). Loading reads params.yaml into a registered experiment config
+(strict override, so a typo or a config from another task type fails
+loudly), builds the tokenizer and `RnntModel` it describes and restores the
+model's variables only (`expect_partial`: the optimizer slots are skipped).
+"""
+
+import dataclasses
+import os
+from typing import Optional
+
+import tensorflow as tf
+
+from official.core import config_definitions as cfg
+from official.core import exp_factory
+from official.modeling import hyperparams
+
+from asr_kd import registry_imports  # pylint: disable=unused-import
+from asr_kd.dataloaders import tokenizer as tokenizer_lib
+from asr_kd.modeling import rnnt_model
+
+PARAMS_FILE = 'params.yaml'
+# Every RNN-T experiment shares RnntTaskConfig, so any of them can hold a
+# params.yaml written for another; this one is only the schema.
+DEFAULT_EXPERIMENT = 'rnnt_demo_teacher'
+
+
+class ModelLoadError(Exception):
+  """The model_dir, its config or its checkpoint cannot be used."""
+
+
+@dataclasses.dataclass
+class LoadedModel:
+  """What `load_model` restores.
+
+  Attributes:
+    config: the experiment config read from params.yaml.
+    model: the RNN-T model with the checkpoint's weights (feature
+      statistics included).
+    tokenizer: the tokenizer named by `config.task.tokenizer_model_path`.
+    checkpoint_path: the checkpoint the weights came from.
+  """
+  config: cfg.ExperimentConfig
+  model: rnnt_model.RnntModel
+  tokenizer: tokenizer_lib.Tokenizer
+  checkpoint_path: str
+
+
+def load_experiment_config(model_dir: str,
+                           experiment: str = DEFAULT_EXPERIMENT
+                          ) -> cfg.ExperimentConfig:
+  """Reads MODEL_DIR/params.yaml into the registered experiment config.
+
+  Args:
+    model_dir: a training run's folder.
+    experiment: registered experiment whose config class holds the yaml.
+
+  Returns:
+    The experiment config, validated and locked.
+
+  Raises:
+    ModelLoadError: no params.yaml, unknown experiment, or a yaml that does
+      not fit the experiment's config.
+  """
+  params_path = os.path.join(model_dir, PARAMS_FILE)
+  if not tf.io.gfile.exists(params_path):
+    raise ModelLoadError(
+        f'{params_path} not found; --model_dir must be a folder written by '
+        'python -m asr_kd.bin.train')
+  try:
+    config = exp_factory.get_exp_config(experiment)
+  except KeyError as error:
+    raise ModelLoadError(f'unknown experiment {experiment!r}') from error
+  try:
+    config = hyperparams.override_params_dict(config, params_path,
+                                              is_strict=True)
+    config.validate()
+  except (KeyError, ValueError, AttributeError, TypeError) as error:
+    raise ModelLoadError(
+        f'{params_path} does not fit experiment {experiment!r}: {error}'
+    ) from error
+  config.lock()
+  return config
+
+
+def find_checkpoint(model_dir: str, checkpoint: Optional[str] = None) -> str:
+  """Resolves the checkpoint to restore.
+
+  Args:
+    model_dir: a training run's folder; its latest checkpoint is used when
+      `checkpoint` is not given.
+    checkpoint: a checkpoint prefix (e.g. MODEL_DIR/ckpt-200) or a folder
+      whose latest checkpoint is wanted.
+
+  Returns:
+    A checkpoint prefix whose index file exists.
+
+  Raises:
+    ModelLoadError: no checkpoint is found.
+  """
+  if checkpoint and tf.io.gfile.isdir(checkpoint):
+    model_dir, checkpoint = checkpoint, None
+  if checkpoint:
+    if not tf.io.gfile.exists(checkpoint + '.index'):
+      raise ModelLoadError(f'checkpoint {checkpoint} not found (no '
+                           f'{checkpoint}.index)')
+    return checkpoint
+  latest = tf.train.latest_checkpoint(model_dir)
+  if not latest:
+    raise ModelLoadError(f'no checkpoint in {model_dir}; train first or pass '
+                         '--checkpoint')
+  return latest
+
+
+def load_model(model_dir: str, checkpoint: Optional[str] = None,
+               experiment: str = DEFAULT_EXPERIMENT) -> LoadedModel:
+  """Builds the model described by params.yaml and restores its weights.
+
+  Args:
+    model_dir: a training run's folder (params.yaml + checkpoints).
+    checkpoint: optional checkpoint prefix or folder (default: latest in
+      model_dir).
+    experiment: registered experiment whose config class holds the yaml.
+
+  Returns:
+    The restored model, tokenizer, config and checkpoint path.
+
+  Raises:
+    ModelLoadError: missing files, or a checkpoint that does not hold every
+      variable of the configured model.
+  """
+  config = load_experiment_config(model_dir, experiment)
+  checkpoint_path = find_checkpoint(model_dir, checkpoint)
+  try:
+    tokenizer = tokenizer_lib.Tokenizer(config.task.tokenizer_model_path)
+  except ValueError as error:
+    raise ModelLoadError(f'cannot load the tokenizer: {error}') from error
+  model = rnnt_model.RnntModel(config.task.model,
+                               vocab_size=tokenizer.vocab_size, name='rnnt')
+  model.build_for_checkpoint()
+  status = tf.train.Checkpoint(model=model).restore(checkpoint_path)
+  # Training checkpoints also hold the optimizer and step; skip them quietly.
+  status.expect_partial()
+  try:
+    status.assert_existing_objects_matched()
+  except AssertionError as error:
+    raise ModelLoadError(
+        f'{checkpoint_path} does not match the model in params.yaml: '
+        f'{str(error).splitlines()[0]}') from error
+  return LoadedModel(config=config, model=model, tokenizer=tokenizer,
+                     checkpoint_path=checkpoint_path)

@@ -1,0 +1,217 @@
+"""Batched speech recognition with a restored RNN-T model.
+
+waveform (int16 or float) -> log-mel -> normalization with the model's
+stored statistics -> encoder -> decoder (greedy or beam, per DecodingConfig)
+-> detokenized text. The graph part is one `tf.function` whose input
+signature has unknown batch and sample dimensions, so it is traced once; the
+Python side still sorts utterances by length and pads each batch to one of a
+few lengths (a geometric grid), which keeps padding waste small and the set
+of shapes the runtime sees small.
+"""
+
+import dataclasses
+import math
+from typing import Callable, Iterator, List, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from asr_kd.configs import data_config
+from asr_kd.configs import rnnt_config
+from asr_kd.dataloaders import audio_decoding
+from asr_kd.dataloaders import features as features_lib
+from asr_kd.dataloaders import tokenizer as tokenizer_lib
+from asr_kd.decoding import decoder
+from asr_kd.modeling import rnnt_model
+
+# Padded lengths: MIN_PADDED_SECONDS, then each GROWTH times the previous
+# (rounded up to whole frame hops), so padding costs at most ~25 %.
+MIN_PADDED_SECONDS = 1.0
+GROWTH = 1.25
+
+
+def padded_length(num_samples: int, config: data_config.FeatureConfig) -> int:
+  """The smallest grid length >= num_samples (see MIN_PADDED_SECONDS)."""
+  step = features_lib.frame_step_samples(config)
+  length = int(math.ceil(MIN_PADDED_SECONDS * config.sample_rate / step)) * step
+  while length < num_samples:
+    length = int(math.ceil(length * GROWTH / step)) * step
+  return length
+
+
+def to_float_waveform(samples: np.ndarray) -> np.ndarray:
+  """1-D int16 (full scale 32768) or float [-1, 1) samples -> float32."""
+  samples = np.asarray(samples)
+  if samples.ndim != 1:
+    raise ValueError(f'expected 1-D mono samples, got shape {samples.shape}')
+  if samples.dtype == np.int16:
+    return samples.astype(np.float32) / 32768.0
+  if not np.issubdtype(samples.dtype, np.floating):
+    raise ValueError(f'samples must be int16 or float, got {samples.dtype}')
+  return samples.astype(np.float32)
+
+
+@dataclasses.dataclass
+class FileTranscription:
+  """The outcome for one audio file.
+
+  Attributes:
+    path: the file.
+    transcript: recognized text ('' when `error` is set).
+    error: '' on success, else '<reason>: <detail>' (reasons from
+      audio_decoding.REASONS).
+    notes: conversions applied, e.g. 'resampled 8000 Hz to 16000 Hz'.
+  """
+  path: str
+  transcript: str = ''
+  error: str = ''
+  notes: List[str] = dataclasses.field(default_factory=list)
+
+
+class Recognizer:
+  """Transcribes batches of 16 kHz mono waveforms with an RNN-T model."""
+
+  def __init__(self, model: rnnt_model.RnntModel,
+               tokenizer: tokenizer_lib.Tokenizer,
+               feature_config: data_config.FeatureConfig,
+               decoding_config: rnnt_config.DecodingConfig,
+               batch_size: int = 8):
+    """Wraps a restored model.
+
+    Args:
+      model: RNN-T model with restored weights and feature statistics.
+      tokenizer: the model's tokenizer.
+      feature_config: the log-mel config the model was trained with.
+      decoding_config: greedy or beam search and their options.
+      batch_size: utterances decoded together.
+    """
+    if batch_size < 1:
+      raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    if feature_config.sample_rate != audio_decoding.TARGET_SAMPLE_RATE:
+      raise ValueError(f'the model expects {feature_config.sample_rate} Hz '
+                       'audio; audio decoding gives '
+                       f'{audio_decoding.TARGET_SAMPLE_RATE} Hz')
+    self._model = model
+    self._tokenizer = tokenizer
+    self._feature_config = feature_config
+    self._decoding_config = decoding_config
+    self.batch_size = batch_size
+    self.trace_count = 0  # Number of times the graph was traced (tests).
+    self._recognize_padded = tf.function(
+        self._recognize_graph,
+        input_signature=[tf.TensorSpec([None, None], tf.float32),
+                         tf.TensorSpec([None], tf.int32)])
+
+  def _recognize_graph(self, waveforms: tf.Tensor,
+                       num_samples: tf.Tensor) -> tf.Tensor:
+    """Texts [B] for zero-padded float waveforms [B, N] of given lengths."""
+    self.trace_count += 1  # Python side effect: runs only while tracing.
+    features = self._model.normalize(
+        features_lib.log_mel(waveforms, self._feature_config))
+    feature_lengths = features_lib.num_frames(num_samples,
+                                              self._feature_config)
+    outputs = self._model({'features': features,
+                           'feature_lengths': feature_lengths},
+                          training=False)
+    tokens, token_lengths = decoder.decode(
+        outputs['encoder_outputs'], outputs['encoder_lengths'],
+        self._model.prediction_network, self._model.joint_network,
+        self._decoding_config)
+    return self._tokenizer.detokenize(
+        tf.RaggedTensor.from_tensor(tokens, lengths=token_lengths))
+
+  def recognize_batch(self, waveforms: Sequence[np.ndarray]) -> List[str]:
+    """Decodes utterances as one padded batch.
+
+    Args:
+      waveforms: 1-D int16 or float [-1, 1) arrays at 16 kHz.
+
+    Returns:
+      One transcript per waveform, in order.
+    """
+    if not waveforms:
+      return []
+    float_waveforms = [to_float_waveform(w) for w in waveforms]
+    lengths = [w.shape[0] for w in float_waveforms]
+    padded = np.zeros(
+        [len(float_waveforms), padded_length(max(lengths),
+                                             self._feature_config)],
+        np.float32)
+    for row, waveform in enumerate(float_waveforms):
+      padded[row, :waveform.shape[0]] = waveform
+    texts = self._recognize_padded(tf.constant(padded),
+                                   tf.constant(lengths, tf.int32))
+    return [text.decode('utf-8') for text in texts.numpy()]
+
+  def recognize(self, waveforms: Sequence[np.ndarray],
+                progress: Optional[Callable[[int, int], None]] = None
+               ) -> List[str]:
+    """Decodes any number of utterances, batched by similar length.
+
+    Args:
+      waveforms: 1-D int16 or float [-1, 1) arrays at 16 kHz.
+      progress: called as progress(done, total) after each batch.
+
+    Returns:
+      One transcript per waveform, in the input order.
+    """
+    order = sorted(range(len(waveforms)), key=lambda i: len(waveforms[i]))
+    texts = [''] * len(waveforms)
+    for start in range(0, len(order), self.batch_size):
+      batch_indices = order[start:start + self.batch_size]
+      batch_texts = self.recognize_batch([waveforms[i] for i in batch_indices])
+      for index, text in zip(batch_indices, batch_texts):
+        texts[index] = text
+      if progress:
+        progress(start + len(batch_indices), len(order))
+    return texts
+
+  def iter_transcribe_files(self, paths: Sequence[str]
+                           ) -> Iterator[FileTranscription]:
+    """Transcribes audio files, `batch_size` at a time, in input order.
+
+    Each file is read with `audio_decoding` (the two halves of
+    `load_mono_16k`, so the conversions can be reported): other sample
+    rates are resampled and multi-channel audio is downmixed, each with a
+    note. A file that cannot be decoded gets an error and the others are
+    still transcribed.
+
+    Args:
+      paths: audio file paths (WAV, FLAC, OGG).
+
+    Yields:
+      One FileTranscription per path, in order.
+    """
+    for start in range(0, len(paths), self.batch_size):
+      results = [FileTranscription(path)
+                 for path in paths[start:start + self.batch_size]]
+      decoded, waveforms = [], []
+      for result in results:
+        try:
+          samples, sample_rate = audio_decoding.read_audio(result.path)
+        except audio_decoding.AudioDecodeError as error:
+          result.error = error.reason + (
+              f': {error.detail}' if error.detail else '')
+          continue
+        if sample_rate != audio_decoding.TARGET_SAMPLE_RATE:
+          result.notes.append(f'resampled {sample_rate} Hz to '
+                              f'{audio_decoding.TARGET_SAMPLE_RATE} Hz')
+        if samples.shape[1] > 1:
+          result.notes.append(f'downmixed {samples.shape[1]} channels to mono')
+        decoded.append(result)
+        waveforms.append(audio_decoding.to_mono_16k(samples, sample_rate))
+      for result, text in zip(decoded, self.recognize(waveforms)):
+        result.transcript = text
+      yield from results
+
+  def transcribe_files(self, paths: Sequence[str]) -> List[FileTranscription]:
+    """List version of `iter_transcribe_files`."""
+    return list(self.iter_transcribe_files(paths))
+
+
+def from_loaded_model(loaded, decoding_config: rnnt_config.DecodingConfig,
+                      batch_size: int = 8) -> Recognizer:
+  """A Recognizer for a `model_loader.LoadedModel` (training features)."""
+  return Recognizer(loaded.model, loaded.tokenizer,
+                    loaded.config.task.train_data.features, decoding_config,
+                    batch_size=batch_size)
