@@ -120,6 +120,11 @@ class Recognizer:
     return self._tokenizer.detokenize(
         tf.RaggedTensor.from_tensor(tokens, lengths=token_lengths))
 
+  def warm_up(self) -> None:
+    """Traces the graph with one second of silence (keeps timings clean)."""
+    self.recognize_batch([np.zeros([self._feature_config.sample_rate],
+                                   np.int16)])
+
   def recognize_batch(self, waveforms: Sequence[np.ndarray]) -> List[str]:
     """Decodes utterances as one padded batch.
 
