@@ -1,0 +1,1 @@
+"""Hard targets: a teacher's beam-search hypotheses written as TFRecords."""

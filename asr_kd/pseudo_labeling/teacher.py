@@ -1,0 +1,128 @@
+"""A restored RNN-T teacher that labels waveforms with hypothesis + confidence.
+
+It mirrors `asr_kd.inference.recognizer.Recognizer` (same front end, same
+padding grid, same beam search) but keeps the whole final beam so that each
+hypothesis gets a confidence (`confidence.beam_posterior`). The hypothesis
+is the one `decoding.decoder.decode` picks for the same DecodingConfig, so a
+pseudo-label equals what the Recognizer transcribes.
+"""
+
+import dataclasses
+import os
+from typing import List, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from asr_kd.configs import rnnt_config
+from asr_kd.dataloaders import features as features_lib
+from asr_kd.decoding import beam_search
+from asr_kd.inference import model_loader
+from asr_kd.inference import recognizer
+from asr_kd.pseudo_labeling import confidence as confidence_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class PseudoLabel:
+  """A teacher's label for one utterance.
+
+  Attributes:
+    hypothesis: the chosen beam hypothesis, detokenized.
+    confidence: its posterior within the beam, in (0, 1].
+  """
+  hypothesis: str
+  confidence: float
+
+
+def source_model_id(model_dir: str, checkpoint_path: str) -> str:
+  """'<absolute model_dir>@<checkpoint name>', e.g. '/runs/teacher@ckpt-3000'."""
+  return f'{os.path.abspath(model_dir)}@{os.path.basename(checkpoint_path)}'
+
+
+class Teacher:
+  """Labels batches of 16 kHz waveforms with beam search."""
+
+  def __init__(self, loaded: model_loader.LoadedModel, model_dir: str,
+               beam_size: int = 8):
+    """Wraps a restored model.
+
+    Args:
+      loaded: from `model_loader.load_model`.
+      model_dir: the folder it was loaded from (for the source id).
+      beam_size: hypotheses kept by beam search (>= 2 for a useful
+        confidence).
+    """
+    if beam_size < 1:
+      raise ValueError(f'beam_size must be >= 1, got {beam_size}')
+    self._model = loaded.model
+    self._tokenizer = loaded.tokenizer
+    # The Recognizer (from_loaded_model) uses the training features too.
+    self._feature_config = loaded.config.task.train_data.features
+    self.decoding_config = rnnt_config.DecodingConfig(
+        method='beam', beam_size=beam_size,
+        length_normalization=(
+            loaded.config.task.decoding.length_normalization))
+    self.source_model = source_model_id(model_dir, loaded.checkpoint_path)
+    self._label_padded = tf.function(
+        self._label_graph,
+        input_signature=[tf.TensorSpec([None, None], tf.float32),
+                         tf.TensorSpec([None], tf.int32)])
+
+  @classmethod
+  def from_model_dir(cls, model_dir: str, checkpoint: Optional[str] = None,
+                     beam_size: int = 8) -> 'Teacher':
+    """Restores the latest (or given) checkpoint of a training run.
+
+    Raises:
+      model_loader.ModelLoadError: unusable model_dir or checkpoint.
+    """
+    return cls(model_loader.load_model(model_dir, checkpoint), model_dir,
+               beam_size)
+
+  def _label_graph(self, waveforms: tf.Tensor, num_samples: tf.Tensor):
+    """(texts [B], confidences [B]) for zero-padded float waveforms [B, N]."""
+    features = self._model.normalize(
+        features_lib.log_mel(waveforms, self._feature_config))
+    outputs = self._model(
+        {'features': features,
+         'feature_lengths': features_lib.num_frames(num_samples,
+                                                    self._feature_config)},
+        training=False)
+    beam = beam_search.beam_search(
+        outputs['encoder_outputs'], outputs['encoder_lengths'],
+        self._model.prediction_network, self._model.joint_network,
+        beam_size=self.decoding_config.beam_size,
+        max_output_length=self.decoding_config.max_output_length)
+    # The same choice as beam_search.beam_search_decode.
+    ranking = beam.scores
+    if self.decoding_config.length_normalization:
+      ranking /= tf.cast(tf.maximum(beam.lengths, 1), ranking.dtype)
+    chosen = tf.argmax(ranking, axis=1, output_type=tf.int32)
+    tokens = tf.gather(beam.tokens, chosen, batch_dims=1)
+    lengths = tf.gather(beam.lengths, chosen, batch_dims=1)
+    texts = self._tokenizer.detokenize(
+        tf.RaggedTensor.from_tensor(tokens, lengths=lengths))
+    return texts, confidence_lib.beam_posterior(beam.scores, chosen)
+
+  def label_batch(self, waveforms: Sequence[np.ndarray]) -> List[PseudoLabel]:
+    """Decodes utterances as one padded batch.
+
+    Args:
+      waveforms: 1-D int16 or float [-1, 1) arrays at 16 kHz.
+
+    Returns:
+      One PseudoLabel per waveform, in order.
+    """
+    if not waveforms:
+      return []
+    float_waveforms = [recognizer.to_float_waveform(w) for w in waveforms]
+    lengths = [w.shape[0] for w in float_waveforms]
+    # The Recognizer's padding grid keeps the set of traced shapes small.
+    padded = np.zeros([len(float_waveforms), recognizer.padded_length(
+        max(lengths), self._feature_config)], np.float32)
+    for row, waveform in enumerate(float_waveforms):
+      padded[row, :waveform.shape[0]] = waveform
+    texts, confidences = self._label_padded(tf.constant(padded),
+                                            tf.constant(lengths, tf.int32))
+    return [PseudoLabel(text.decode('utf-8'), float(confidence))
+            for text, confidence in zip(texts.numpy(), confidences.numpy())]
