@@ -124,7 +124,13 @@ def _demo_data(split: str, is_training: bool) -> data_config.AsrDataConfig:
       input_path=f'demo_run/tfrecords/{split}-*.tfrecord*',
       is_training=is_training,
       global_batch_size=16,
-      shuffle_buffer_size=2000 if is_training else 0,
+      # Demo utterances last 0.5-8 s with at most ~60 tokens: three frame
+      # buckets x two label paddings bound XLA to six compiled shapes.
+      bucket_boundaries=[250, 450, 800],
+      bucket_batch_sizes=[32, 16, 8],
+      max_label_length=64,
+      label_length_multiple=32,
+      shuffle_buffer_size=1000 if is_training else 0,
       drop_remainder=is_training,
       seed=1,
       feature_stats_file='demo_run/feature_stats.json',
