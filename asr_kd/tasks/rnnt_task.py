@@ -1,6 +1,6 @@
 """Model Garden Task for RNN-T training and WER evaluation."""
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from absl import logging
 import tensorflow as tf
@@ -146,6 +146,28 @@ class RnntTask(base_task.Task):
                             prediction_outputs[:, tf.newaxis])
     return rnnt_lib.rnnt_loss(logits, **common)
 
+  def per_example_losses(self, model: rnnt_model.RnntModel,
+                         inputs: Dict[str, tf.Tensor],
+                         outputs: Dict[str, tf.Tensor]
+                        ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+    """The per-utterance training loss and the parts of it to report.
+
+    Subclasses whose loss has several terms (e.g. distillation) override
+    this; `per_example_loss` stays the validation loss.
+
+    Args:
+      model: the model being trained.
+      inputs: the numeric inputs of a batch (MODEL_INPUT_KEYS).
+      outputs: `model(inputs, training=True)`.
+
+    Returns:
+      (loss [B] to minimize, {training metric name: [B] values}); each named
+      Mean metric of `build_metrics(training=True)` is updated with the
+      finite entries of its values.
+    """
+    per_example = self.per_example_loss(model, inputs, outputs)
+    return per_example, {'rnnt_loss_per_utterance': per_example}
+
   def build_losses(self, labels, model_outputs, aux_losses=None):
     raise NotImplementedError('RnntTask computes its loss in train_step.')
 
@@ -163,7 +185,7 @@ class RnntTask(base_task.Task):
     return metrics
 
   def _forward_backward(self, model, inputs, optimizer):
-    """Loss, per-utterance losses and this replica's unscaled gradients.
+    """Loss, reported per-utterance losses and this replica's gradients.
 
     XLA-compiled when task.jit_compile is set. The loss is float32 whatever
     the mixed precision policy; gradients are of loss / num_replicas, so
@@ -173,9 +195,11 @@ class RnntTask(base_task.Task):
       def forward_backward(inputs):
         with tf.GradientTape() as tape:
           outputs = model(inputs, training=True)
-          per_example = tf.cast(
-              self.per_example_loss(model, inputs, outputs), tf.float32)
-          loss = tf.reduce_mean(per_example)
+          per_example, reported = self.per_example_losses(
+              model, inputs, outputs)
+          reported = {name: tf.cast(values, tf.float32)
+                      for name, values in reported.items()}
+          loss = tf.reduce_mean(tf.cast(per_example, tf.float32))
           if model.losses:
             loss += tf.cast(tf.add_n(model.losses), tf.float32)
           num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -186,7 +210,7 @@ class RnntTask(base_task.Task):
         grads = tape.gradient(scaled_loss, model.trainable_variables)
         if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
           grads = optimizer.get_unscaled_gradients(grads)
-        return loss, per_example, grads
+        return loss, reported, grads
       self._forward_backward_fn = tf.function(
           forward_backward, jit_compile=self.task_config.jit_compile)
     return self._forward_backward_fn(
@@ -209,7 +233,7 @@ class RnntTask(base_task.Task):
     # Taken before the forward pass so the throughput of a loop includes
     # its first step (tf.timestamp is stateful, so it is not reordered).
     step_start_time = tf.timestamp()
-    loss, per_example, grads = self._forward_backward(model, inputs, optimizer)
+    loss, reported, grads = self._forward_backward(model, inputs, optimizer)
     # Sum over replicas here (instead of inside apply_gradients) so that
     # the logged norm is that of the gradient actually applied.
     replica_context = tf.distribute.get_replica_context()
@@ -224,8 +248,9 @@ class RnntTask(base_task.Task):
                              list(zip(grads, model.trainable_variables)))
     if metrics:
       by_name = {metric.name: metric for metric in metrics}
-      by_name['rnnt_loss_per_utterance'].update_state(
-          tf.boolean_mask(per_example, tf.math.is_finite(per_example)))
+      for name, values in reported.items():
+        by_name[name].update_state(
+            tf.boolean_mask(values, tf.math.is_finite(values)))
       by_name['gradient_norm'].update_state(
           tf.where(finite, gradient_norm, 0.0))
       # Every replica sees the same (all-reduced) verdict; count it once.
