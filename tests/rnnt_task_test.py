@@ -1,0 +1,253 @@
+"""Tests for asr_kd.tasks.rnnt_task: train step, non-finite policy, dtypes."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from asr_kd import registry_imports  # pylint: disable=unused-import
+from asr_kd.tasks import rnnt_task
+from tests import testing_utils
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# argv[1] that makes this file run `_mirrored_step_main` instead of tests.
+_MIRRORED_COMMAND = 'mirrored_step'
+
+
+def _build(config):
+  """Task, model, optimizer and training metrics for an ExperimentConfig."""
+  task = rnnt_task.RnntTask(config.task)
+  model = task.build_model()
+  optimizer = task.create_optimizer(config.trainer.optimizer_config,
+                                    config.runtime)
+  return task, model, optimizer, task.build_metrics(training=True)
+
+
+def _weights(model, optimizer):
+  """Copies of the model weights and the optimizer slots."""
+  return ([v.numpy().copy() for v in model.weights],
+          [v.numpy().copy() for v in optimizer.variables()
+           if 'iter' not in v.name and 'loss_scale' not in v.name
+           and 'good_steps' not in v.name])
+
+
+class RnntTaskTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.corpus_dir = tempfile.mkdtemp()
+    cls.corpus = testing_utils.write_tiny_corpus(cls.corpus_dir)
+
+  def _config(self, **task_overrides):
+    config = testing_utils.tiny_experiment(self.corpus)
+    config.task.jit_compile = False  # XLA is covered by the binary test.
+    config.task.override(task_overrides)
+    return config
+
+  def _batch(self, task, config):
+    return next(iter(task.build_inputs(config.task.train_data)))
+
+  def test_skip_policy_leaves_weights_untouched_on_nan_batch(self):
+    config = self._config(nonfinite_policy='skip')
+    task, model, optimizer, metrics = _build(config)
+    by_name = {metric.name: metric for metric in metrics}
+    train_step = tf.function(
+        lambda batch: task.train_step(batch, model, optimizer, metrics))
+    batch = self._batch(task, config)
+    nan_batch = dict(batch)
+    nan_batch['features'] = tf.tensor_scatter_nd_update(
+        batch['features'], [[1, 3, 5]], [np.nan])
+
+    train_step(batch)
+    before = _weights(model, optimizer)
+    logs = train_step(nan_batch)
+    after = _weights(model, optimizer)
+    self.assertEqual(float(logs[task.loss]), 0.0)
+    self.assertEqual(float(by_name['nonfinite_steps'].result()), 1.0)
+    for expected, actual in zip(before[0] + before[1], after[0] + after[1]):
+      self.assertAllEqual(expected, actual)
+
+    logs = train_step(batch)
+    trained = _weights(model, optimizer)
+    self.assertTrue(np.isfinite(float(logs[task.loss])))
+    self.assertEqual(float(by_name['nonfinite_steps'].result()), 1.0)
+    self.assertTrue(any(not np.array_equal(old, new)
+                        for old, new in zip(after[0], trained[0])))
+    self.assertTrue(all(np.all(np.isfinite(w)) for w in trained[0]))
+
+  def test_stop_policy_raises_inside_tf_function(self):
+    config = self._config(nonfinite_policy='stop')
+    task, model, optimizer, metrics = _build(config)
+    self.assertNotIsInstance(optimizer,
+                             tf_keras.mixed_precision.LossScaleOptimizer)
+    batch = self._batch(task, config)
+    batch['features'] = tf.fill(tf.shape(batch['features']), np.inf)
+    train_step = tf.function(
+        lambda batch: task.train_step(batch, model, optimizer, metrics))
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                rnnt_task.NONFINITE_MESSAGE):
+      train_step(batch)
+
+  def test_gradient_norm_metric_is_norm_of_applied_gradient(self):
+    config = self._config()
+    task, model, optimizer, metrics = _build(config)
+    batch = self._batch(task, config)
+    by_name = {metric.name: metric for metric in metrics}
+    _, _, grads = task._forward_backward(model, batch, optimizer)  # pylint: disable=protected-access
+    expected = np.sqrt(sum(np.sum(np.square(
+        tf.convert_to_tensor(g).numpy().astype(np.float64)))
+                           for g in grads))
+    task.train_step(batch, model, optimizer, metrics)
+    self.assertAllClose(by_name['gradient_norm'].result(), expected,
+                        rtol=1e-4)
+    self.assertGreater(float(by_name['audio_seconds_per_second'].result()),
+                       0.0)
+
+  def test_mixed_bfloat16_step_has_float32_loss(self):
+    config = self._config()
+    config.runtime.mixed_precision_dtype = 'mixed_bfloat16'
+    tf_keras.mixed_precision.set_global_policy('mixed_bfloat16')
+    try:
+      task, model, optimizer, metrics = _build(config)
+      batch = self._batch(task, config)
+      logs = task.train_step(batch, model, optimizer, metrics)
+      outputs = model(batch, training=False)
+    finally:
+      tf_keras.mixed_precision.set_global_policy('float32')
+    self.assertEqual(outputs['encoder_outputs'].dtype, tf.bfloat16)
+    self.assertEqual(logs[task.loss].dtype, tf.float32)
+    self.assertTrue(np.isfinite(float(logs[task.loss])))
+    self.assertTrue(all(v.dtype == tf.float32
+                        for v in model.trainable_variables))
+
+  def test_float16_gets_loss_scale_optimizer(self):
+    for dtype in ('mixed_float16', 'float16'):
+      config = self._config(nonfinite_policy='stop')
+      config.runtime.mixed_precision_dtype = dtype
+      optimizer = _build(config)[2]
+      self.assertIsInstance(optimizer,
+                            tf_keras.mixed_precision.LossScaleOptimizer)
+      self.assertTrue(optimizer.dynamic)
+    config.runtime.loss_scale = 128.0
+    optimizer = _build(config)[2]
+    self.assertFalse(optimizer.dynamic)
+    self.assertEqual(float(optimizer.loss_scale), 128.0)
+
+  def test_canonical_mixed_precision(self):
+    self.assertEqual(rnnt_task.canonical_mixed_precision('mixed_bfloat16'),
+                     'bfloat16')
+    self.assertEqual(rnnt_task.canonical_mixed_precision('float16'),
+                     'float16')
+    self.assertIsNone(rnnt_task.canonical_mixed_precision(None))
+    with self.assertRaisesRegex(ValueError, 'mixed_precision_dtype'):
+      rnnt_task.canonical_mixed_precision('int8')
+
+  def test_mirrored_two_cpus_matches_one_device(self):
+    # Logical devices must be configured before TF initializes, hence a
+    # fresh process.
+    work_dir = tempfile.mkdtemp()
+    corpus_path = os.path.join(work_dir, 'corpus.json')
+    output_path = os.path.join(work_dir, 'out.json')
+    with open(corpus_path, 'w') as f:
+      json.dump(self.corpus, f)
+    env = dict(os.environ, PYTHONPATH=_REPO_ROOT)
+    result = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), _MIRRORED_COMMAND,
+         corpus_path, output_path],
+        cwd=_REPO_ROOT, env=env, capture_output=True, text=True,
+        timeout=300, check=False)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    with open(output_path) as f:
+      out = json.load(f)
+    self.assertEqual(out['num_replicas'], 2)
+    self.assertAllClose(out['mirrored_loss'], out['single_loss'], rtol=1e-5)
+    self.assertAllClose(out['mirrored_gradient_norm'],
+                        out['single_gradient_norm'], rtol=1e-4)
+    self.assertLess(out['max_weight_difference'], 1e-5)
+    self.assertGreater(out['max_weight_change'], 1e-6)
+
+
+def _mirrored_step_main(corpus_path: str, output_path: str):
+  """One train step on 2 logical CPUs and on one device, same batch.
+
+  Both start from the same weights; writes losses, gradient norms and the
+  largest weight difference after the step to `output_path` (JSON).
+
+  Args:
+    corpus_path: JSON of `testing_utils.write_tiny_corpus`'s result.
+    output_path: where the JSON result goes.
+  """
+  cpu = tf.config.list_physical_devices('CPU')[0]
+  tf.config.set_logical_device_configuration(
+      cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+  with open(corpus_path) as f:
+    corpus = json.load(f)
+  config = testing_utils.tiny_experiment(corpus)
+  config.task.jit_compile = False
+  # The demo schedule's rate is 0 at step 0 (warmup); the step must move.
+  # Plain SGD: Adam's first step is ~lr * sign(g), which turns float
+  # rounding in near-zero gradients into lr-sized weight differences.
+  config.trainer.optimizer_config.override({
+      'optimizer': {'type': 'sgd', 'sgd': {'momentum': 0.0}},
+      'learning_rate': {'type': 'constant',
+                        'constant': {'learning_rate': 0.01}},
+      'warmup': {'type': None}}, is_strict=False)
+  single = _build(config)
+  initial_weights = single[1].get_weights()
+  batch = next(iter(single[0].build_inputs(config.task.train_data)))
+
+  strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
+  with strategy.scope():
+    mirrored = _build(config)
+  mirrored[1].set_weights(initial_weights)
+
+  def replica_batch(context):
+    # Contiguous halves of the global batch, as dataset sharding would give.
+    size = 4 // context.num_replicas_in_sync
+    start = context.replica_id_in_sync_group * size
+    return {key: value[start:start + size] for key, value in batch.items()}
+
+  task, model, optimizer, metrics = mirrored
+  distributed_batch = strategy.experimental_distribute_values_from_function(
+      replica_batch)
+  per_replica_logs = strategy.run(
+      tf.function(lambda b: task.train_step(b, model, optimizer, metrics)),
+      args=(distributed_batch,))
+  mirrored_loss = strategy.reduce(
+      tf.distribute.ReduceOp.MEAN, per_replica_logs[task.loss], axis=None)
+
+  task, model, optimizer, metrics = single
+  single_logs = tf.function(
+      lambda b: task.train_step(b, model, optimizer, metrics))(batch)
+
+  def gradient_norm(metrics):
+    return float({m.name: m for m in metrics}['gradient_norm'].result())
+
+  result = {
+      'num_replicas': strategy.num_replicas_in_sync,
+      'mirrored_loss': float(mirrored_loss),
+      'single_loss': float(single_logs[task.loss]),
+      'mirrored_gradient_norm': gradient_norm(mirrored[3]),
+      'single_gradient_norm': gradient_norm(single[3]),
+      'max_weight_difference': max(
+          float(np.max(np.abs(a - b))) for a, b in zip(
+              mirrored[1].get_weights(), single[1].get_weights())),
+      'max_weight_change': max(
+          float(np.max(np.abs(a - b))) for a, b in zip(
+              single[1].get_weights(), initial_weights)),
+  }
+  with open(output_path, 'w') as f:
+    json.dump(result, f)
+
+
+if __name__ == '__main__':
+  if len(sys.argv) == 4 and sys.argv[1] == _MIRRORED_COMMAND:
+    _mirrored_step_main(sys.argv[2], sys.argv[3])
+  else:
+    tf.test.main()
