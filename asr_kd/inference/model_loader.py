@@ -141,12 +141,12 @@ def load_model(model_dir: str, checkpoint: Optional[str] = None,
   model = rnnt_model.RnntModel(config.task.model,
                                vocab_size=tokenizer.vocab_size, name='rnnt')
   model.build_for_checkpoint()
-  status = tf.train.Checkpoint(model=model).restore(checkpoint_path)
-  # Training checkpoints also hold the optimizer and step; skip them quietly.
-  status.expect_partial()
   try:
+    status = tf.train.Checkpoint(model=model).restore(checkpoint_path)
+    # Training checkpoints also hold the optimizer and step; skip them.
+    status.expect_partial()
     status.assert_existing_objects_matched()
-  except AssertionError as error:
+  except (AssertionError, ValueError) as error:  # Missing or reshaped.
     raise ModelLoadError(
         f'{checkpoint_path} does not match the model in params.yaml: '
         f'{str(error).splitlines()[0]}') from error

@@ -1,0 +1,145 @@
+"""Tests for asr_kd.inference.model_loader (restoring a trained model_dir)."""
+
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from official.core import task_factory
+from official.core import train_lib
+from official.core import train_utils
+
+from asr_kd.dataloaders import features as features_lib
+from asr_kd.inference import model_loader
+from asr_kd.modeling import rnnt_model
+from tests import testing_utils
+
+TRAIN_STEPS = 2
+
+
+def train_tiny_model_dir(directory: str, num_utterances: int = 8) -> dict:
+  """Trains a tiny model for 2 steps the way asr_kd.bin.train does.
+
+  Writes params.yaml (train_utils.serialize_config, as the binary does) and
+  a ckpt-2 through train_lib.run_experiment.
+
+  Returns:
+    dict with 'corpus' (testing_utils.write_tiny_corpus), 'model_dir',
+    'config' and 'model' (the trained in-memory model).
+  """
+  corpus = testing_utils.write_tiny_corpus(
+      os.path.join(directory, 'corpus'), num_utterances=num_utterances)
+  config = testing_utils.tiny_experiment(corpus, train_steps=TRAIN_STEPS)
+  config.task.jit_compile = False  # XLA compilation would double the time.
+  model_dir = os.path.join(directory, 'model')
+  train_utils.serialize_config(config, model_dir)
+  task = task_factory.get_task(config.task, logging_dir=model_dir)
+  model, _ = train_lib.run_experiment(
+      distribution_strategy=tf.distribute.get_strategy(), task=task,
+      mode='train', params=config, model_dir=model_dir)
+  return {'corpus': corpus, 'model_dir': model_dir, 'config': config,
+          'model': model}
+
+
+class ModelLoaderTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.work_dir = tempfile.mkdtemp()
+    cls.run_info = train_tiny_model_dir(cls.work_dir)
+    cls.model_dir = cls.run_info['model_dir']
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.work_dir, ignore_errors=True)
+    super().tearDownClass()
+
+  def test_restores_the_trained_weights(self):
+    loaded = model_loader.load_model(self.model_dir)
+    self.assertEqual(loaded.checkpoint_path,
+                     os.path.join(self.model_dir, f'ckpt-{TRAIN_STEPS}'))
+    trained = self.run_info['model']
+    self.assertEqual([w.name for w in loaded.model.weights],
+                     [w.name for w in trained.weights])
+    for restored, expected in zip(loaded.model.weights, trained.weights):
+      self.assertAllEqual(restored.numpy(), expected.numpy(), msg=restored.name)
+
+  def test_weights_differ_from_a_fresh_model(self):
+    # Guards the test above: equal weights must come from the checkpoint.
+    loaded = model_loader.load_model(self.model_dir)
+    fresh = rnnt_model.RnntModel(loaded.config.task.model,
+                                 vocab_size=loaded.tokenizer.vocab_size)
+    fresh.build_for_checkpoint()
+    self.assertNotAllClose(fresh.encoder.weights[0].numpy(),
+                           loaded.model.encoder.weights[0].numpy())
+
+  def test_feature_stats_match_the_checkpoint_and_the_stats_file(self):
+    loaded = model_loader.load_model(self.model_dir)
+    reader = tf.train.load_checkpoint(loaded.checkpoint_path)
+    keys = [name for name, _ in tf.train.list_variables(loaded.checkpoint_path)
+            if 'feature_mean' in name]
+    self.assertLen(keys, 1)
+    self.assertAllEqual(loaded.model.feature_mean.numpy(),
+                        reader.get_tensor(keys[0]))
+    mean, stddev = features_lib.load_feature_stats(
+        self.run_info['corpus']['feature_stats'])
+    self.assertAllClose(loaded.model.feature_mean.numpy(), mean)
+    self.assertAllClose(loaded.model.feature_stddev.numpy(), stddev)
+
+  def test_config_and_tokenizer_come_from_params_yaml(self):
+    loaded = model_loader.load_model(self.model_dir)
+    expected = self.run_info['config']
+    self.assertEqual(loaded.config.task.model.as_dict(),
+                     expected.task.model.as_dict())
+    self.assertEqual(loaded.config.trainer.train_steps, TRAIN_STEPS)
+    self.assertEqual(loaded.tokenizer.vocab_size,
+                     loaded.model.joint_network.weights[-1].shape[-1])
+
+  def test_explicit_checkpoint_prefix_and_folder(self):
+    prefix = os.path.join(self.model_dir, f'ckpt-{TRAIN_STEPS}')
+    self.assertEqual(model_loader.find_checkpoint(self.model_dir, prefix),
+                     prefix)
+    self.assertEqual(model_loader.find_checkpoint('/nonexistent',
+                                                  self.model_dir), prefix)
+    with self.assertRaisesRegex(model_loader.ModelLoadError, 'not found'):
+      model_loader.find_checkpoint(self.model_dir, prefix + '99')
+
+  def test_missing_params_yaml(self):
+    empty_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    with self.assertRaisesRegex(model_loader.ModelLoadError, 'params.yaml'):
+      model_loader.load_model(empty_dir)
+
+  def test_missing_checkpoint(self):
+    params_only = tempfile.mkdtemp(dir=self.get_temp_dir())
+    shutil.copy(os.path.join(self.model_dir, 'params.yaml'), params_only)
+    with self.assertRaisesRegex(model_loader.ModelLoadError, 'no checkpoint'):
+      model_loader.load_model(params_only)
+
+  def test_unknown_yaml_key_is_rejected(self):
+    bad_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    with open(os.path.join(self.model_dir, 'params.yaml')) as params_file:
+      text = params_file.read()
+    with open(os.path.join(bad_dir, 'params.yaml'), 'w') as params_file:
+      params_file.write(text + 'not_a_section:\n  value: 1\n')
+    with self.assertRaisesRegex(model_loader.ModelLoadError, 'does not fit'):
+      model_loader.load_experiment_config(bad_dir)
+
+  def test_checkpoint_of_another_architecture_is_rejected(self):
+    other_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    config = self.run_info['config']
+    config.override({'task': {'model': {'encoder': {'model_dim': 24}}}})
+    try:
+      train_utils.serialize_config(config, other_dir)
+    finally:
+      config.override({'task': {'model': {'encoder': {'model_dim': 16}}}})
+    prefix = os.path.join(self.model_dir, f'ckpt-{TRAIN_STEPS}')
+    with self.assertRaisesRegex(model_loader.ModelLoadError,
+                                'does not match'):
+      model_loader.load_model(other_dir, checkpoint=prefix)
+
+
+if __name__ == '__main__':
+  tf.test.main()
