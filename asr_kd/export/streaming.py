@@ -202,17 +202,32 @@ class StreamingRecognizer(tf.Module):
     outputs.update(new_state)
     return outputs
 
-  def signature_functions(self) -> Tuple[Any, Any]:
+  def signature_functions(self, initial_state_dummy_input: bool = False
+                         ) -> Tuple[Any, Any]:
     """(initial_state, stream_step) tf.functions with flat named signatures.
 
-    `stream_step` takes `audio_chunk`, `num_valid_samples` and every state
-    name as keyword inputs; outputs are named as in `stream_step`.
+    Args:
+      initial_state_dummy_input: give `initial_state` an unused int32
+        scalar input `unused` (the TFLite full-int8 calibrator cannot parse
+        a signature without inputs).
+
+    Returns:
+      The two tf.functions. `stream_step` takes `audio_chunk`,
+      `num_valid_samples` and every state name as keyword inputs; outputs
+      are named as in `stream_step`.
     """
     state_names = self.state_names
 
-    @tf.function(input_signature=[])
-    def initial_state():
-      return self.initial_state()
+    if initial_state_dummy_input:
+      @tf.function(input_signature=[
+          tf.TensorSpec([], tf.int32, name='unused')])
+      def initial_state(unused):
+        del unused
+        return self.initial_state()
+    else:
+      @tf.function(input_signature=[])
+      def initial_state():
+        return self.initial_state()
 
     @tf.function(input_signature=[
         tf.TensorSpec([self.chunk_samples], tf.int16, name='audio_chunk'),

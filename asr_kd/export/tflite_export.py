@@ -1,0 +1,142 @@
+"""Converts a `StreamingRecognizer` to a multi-signature TFLite model.
+
+The model has two signatures, `initial_state` and `stream_step`
+(docs/export.md), and only TFLite builtin ops (the converter fails on
+anything else: no Flex / SELECT_TF_OPS). Quantization modes:
+  none: float32.
+  float16: float16 weights (dequantized at load on CPUs).
+  dynamic_int8: int8 weights, activations quantized on the fly.
+  full_int8: int8 weights and activations, calibrated on streamed training
+    audio; ops without an int8 kernel keep float (TFLITE_BUILTINS listed
+    after TFLITE_BUILTINS_INT8), and inputs/outputs keep their types.
+"""
+
+from typing import Iterable, Iterator, List, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from asr_kd.dataloaders import tfrecord_schema
+from asr_kd.export import streaming
+
+QUANTIZATIONS = ('none', 'float16', 'dynamic_int8', 'full_int8')
+VOCAB_SUFFIX = '.vocab.txt'
+
+
+def read_record_waveforms(file_pattern: str,
+                          max_utterances: int) -> List[np.ndarray]:
+  """int16 waveforms of the first `max_utterances` records of a glob.
+
+  Raises:
+    ValueError: if the pattern matches no file.
+  """
+  paths = sorted(tf.io.gfile.glob(file_pattern))
+  if not paths:
+    raise ValueError(f'No TFRecord files match {file_pattern}')
+  dataset = tf.data.TFRecordDataset(paths).map(tfrecord_schema.parse_example)
+  return [record['audio'] for record in
+          dataset.take(max_utterances).as_numpy_iterator()]
+
+
+def stream_inputs(recognizer: streaming.StreamingRecognizer,
+                  waveforms: Iterable[np.ndarray]
+                 ) -> Iterator[dict]:
+  """The `stream_step` input dicts a stream of these waveforms produces.
+
+  Runs the recognizer's own `stream_step` (TF, float) to get realistic
+  states for calibration.
+  """
+  _, step_function = recognizer.signature_functions()
+  names = recognizer.state_names
+  chunk = recognizer.chunk_samples
+  for waveform in waveforms:
+    state = {name: value.numpy()
+             for name, value in recognizer.initial_state().items()}
+    for start in range(0, len(waveform), chunk):
+      samples = waveform[start:start + chunk]
+      inputs = dict(state)
+      inputs['audio_chunk'] = np.pad(samples, (0, chunk - len(samples)))
+      inputs['num_valid_samples'] = np.int32(len(samples))
+      yield inputs
+      outputs = step_function(inputs['audio_chunk'],
+                              inputs['num_valid_samples'],
+                              *[state[name] for name in names])
+      state = {name: outputs[name].numpy() for name in names}
+
+
+def convert(recognizer: streaming.StreamingRecognizer,
+            quantization: str = 'none',
+            calibration_waveforms: Optional[List[np.ndarray]] = None,
+            max_calibration_steps: int = 200) -> bytes:
+  """Returns the TFLite flatbuffer of the recognizer.
+
+  Args:
+    recognizer: the module to convert.
+    quantization: one of QUANTIZATIONS.
+    calibration_waveforms: int16 waveforms streamed for full_int8.
+    max_calibration_steps: at most this many stream_step calls calibrate.
+
+  Raises:
+    ValueError: bad quantization or no calibration audio for full_int8.
+  """
+  if quantization not in QUANTIZATIONS:
+    raise ValueError(f'quantization must be one of {QUANTIZATIONS}, got '
+                     f'{quantization!r}')
+  initial_state, stream_step = recognizer.signature_functions(
+      initial_state_dummy_input=quantization == 'full_int8')
+  converter = tf.lite.TFLiteConverter.from_concrete_functions(
+      [initial_state.get_concrete_function(),
+       stream_step.get_concrete_function()], recognizer)
+  converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+  if quantization != 'none':
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  if quantization == 'float16':
+    converter.target_spec.supported_types = [tf.float16]
+  elif quantization == 'full_int8':
+    if not calibration_waveforms:
+      raise ValueError('full_int8 needs calibration audio '
+                       '(--representative_data).')
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+
+    def representative_dataset() -> Iterator[Tuple[str, dict]]:
+      for step, inputs in enumerate(stream_inputs(recognizer,
+                                                  calibration_waveforms)):
+        if step >= max_calibration_steps:
+          return
+        yield 'stream_step', inputs
+      yield 'initial_state', {'unused': np.int32(0)}
+
+    converter.representative_dataset = representative_dataset
+  return converter.convert()
+
+
+def vocab_path_for(model_path: str) -> str:
+  """The vocabulary file that ships beside a .tflite model."""
+  return model_path + VOCAB_SUFFIX
+
+
+def write_vocab(path: str, pieces: List[str]):
+  """One SentencePiece piece per line; the line number is the id."""
+  with tf.io.gfile.GFile(path, 'w') as vocab_file:
+    for piece in pieces:
+      vocab_file.write(piece + '\n')
+
+
+def read_vocab(path: str) -> List[str]:
+  """Inverse of `write_vocab`.
+
+  Raises:
+    ValueError: if the file is missing.
+  """
+  if not tf.io.gfile.exists(path):
+    raise ValueError(f'Vocabulary file not found: {path} (it is written '
+                     'beside the model by asr_kd.bin.export_tflite)')
+  with tf.io.gfile.GFile(path, 'r') as vocab_file:
+    return vocab_file.read().split('\n')[:-1]
+
+
+def detokenize(token_ids: Iterable[int], pieces: List[str]) -> str:
+  """Host-side SentencePiece detokenization: join pieces, '▁' is a space."""
+  text = ''.join(pieces[token] for token in token_ids if token != 0)
+  return ' '.join(text.replace('\u2581', ' ').split())
