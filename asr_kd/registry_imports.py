@@ -3,3 +3,4 @@
 # pylint: disable=unused-import
 from asr_kd.configs import rnnt_experiments
 from asr_kd.tasks import rnnt_task
+from asr_kd.tasks import distillation_task

@@ -1,0 +1,199 @@
+"""Distillation task config and the soft/hard-target comparison experiments.
+
+Experiments (`python -m asr_kd.bin.train --experiment=NAME`), all on the demo
+corpus as `make demo` lays it out under demo_run/ (see docs/distillation.md,
+"Experiments"):
+
+  (a) full-context demo teacher (demo_run/teacher) -> streaming student:
+    kd_demo_student_none: no distillation (= rnnt_demo_student_streaming).
+    kd_demo_student_hard: hard targets, the teacher's pseudo-labels of the
+      train + unlabeled audio (demo_run/pseudo_labels/teacher).
+    kd_demo_student_soft_full: online full-vocabulary soft targets.
+    kd_demo_student_soft_3class: online 3-class soft targets.
+  (b) self-training, teacher = a student-sized model
+    (demo_run/self_teacher, e.g. the kd_demo_student_none run):
+    kd_demo_self_hard: its pseudo-labels (demo_run/pseudo_labels/self).
+    kd_demo_self_soft: online full-vocabulary soft targets.
+"""
+
+import dataclasses
+
+from official.core import config_definitions as cfg
+from official.core import exp_factory
+from official.modeling.hyperparams import base_config
+
+from asr_kd.configs import rnnt_experiments
+
+KINDS = ('full', 'three_class', 'none')
+DEMO_TEACHER_DIR = 'demo_run/teacher'
+DEMO_SELF_TEACHER_DIR = 'demo_run/self_teacher'
+# Pseudo-labelled TFRecords (`python -m asr_kd.bin.pseudo_label`) of the
+# train and unlabeled splits, one folder per teacher.
+DEMO_PSEUDO_LABELS = 'demo_run/pseudo_labels/{teacher}/*.tfrecord*'
+# Steps of every comparison run (the baselines' 3000 take hours on 2 cores;
+# override with --params_override=trainer.train_steps=N).
+DEMO_KD_TRAIN_STEPS = 2000
+
+
+@dataclasses.dataclass
+class SoftTargetConfig(base_config.Config):
+  """The soft-target term added to the student's RNN-T loss.
+
+  L = L_rnnt(student; y) + alpha * KL, see docs/distillation.md.
+
+  Attributes:
+    kind: 'full' (whole vocabulary), 'three_class' ({y_(u+1), blank, rest})
+      or 'none' (no KL, no teacher: plain RNN-T training, e.g. on
+      pseudo-labels for hard-target distillation).
+    alpha: KL weight. The KL is a sum over every lattice node (T * (U + 1)
+      per utterance, thousands) while the RNN-T loss is one sequence
+      log-likelihood, hence the paper's small scale (0.01-0.001); 0.01 is
+      the default, the top of that range, because the demo models are small
+      and trained briefly.
+    temperature: tau > 0 applied to both models' logits.
+    scale_by_temperature_squared: multiply the KL by tau**2 (keeps the
+      gradient scale independent of tau).
+    teacher_right_shift: delay, in student frames, applied to the
+      teacher's distributions so they line up with a streaming student that
+      emits later than a full-context teacher (0 = none).
+  """
+  kind: str = 'full'
+  alpha: float = 0.01
+  temperature: float = 1.0
+  scale_by_temperature_squared: bool = True
+  teacher_right_shift: int = 0
+
+
+@dataclasses.dataclass
+class DistillationTaskConfig(rnnt_experiments.RnntTaskConfig):
+  """RNN-T training of a student with an online frozen teacher.
+
+  Attributes:
+    teacher_model_dir: a folder written by `python -m asr_kd.bin.train`
+      (params.yaml + checkpoints); required unless distillation.kind is
+      'none'. The teacher must use the student's tokenizer.
+    teacher_checkpoint: a checkpoint prefix to restore instead of the latest
+      one in teacher_model_dir.
+    distillation: the soft-target loss. The teacher frames per student frame
+      are not configured: they are student subsampling factor / teacher
+      subsampling factor, which must be an integer >= 1.
+  """
+  teacher_model_dir: str = ''
+  teacher_checkpoint: str = ''
+  distillation: SoftTargetConfig = dataclasses.field(
+      default_factory=SoftTargetConfig)
+
+  def validate(self):
+    super().validate()
+    kd = self.distillation
+    if kd.kind not in KINDS:
+      raise ValueError(f'task.distillation.kind must be one of {KINDS}, got '
+                       f'{kd.kind!r}.')
+    if kd.alpha < 0:
+      raise ValueError(f'task.distillation.alpha must be >= 0, got '
+                       f'{kd.alpha}.')
+    if kd.temperature <= 0:
+      raise ValueError(f'task.distillation.temperature must be > 0, got '
+                       f'{kd.temperature}.')
+    if kd.teacher_right_shift < 0:
+      raise ValueError(f'task.distillation.teacher_right_shift must be >= 0, '
+                       f'got {kd.teacher_right_shift}.')
+    if kd.kind != 'none' and not self.teacher_model_dir:
+      raise ValueError(
+          f'task.teacher_model_dir is required for distillation.kind='
+          f'{kd.kind!r} (a model_dir written by asr_kd.bin.train).')
+
+
+def teacher_frame_ratio(teacher_subsampling_factor: int,
+                        student_subsampling_factor: int) -> int:
+  """Teacher encoder frames per student encoder frame.
+
+  Args:
+    teacher_subsampling_factor: the teacher encoder's time reduction.
+    student_subsampling_factor: the student encoder's time reduction.
+
+  Returns:
+    student_subsampling_factor / teacher_subsampling_factor.
+
+  Raises:
+    ValueError: unless that is an integer >= 1 (the teacher must run at the
+      student's frame rate or an integer multiple of it).
+  """
+  ratio, remainder = divmod(student_subsampling_factor,
+                            teacher_subsampling_factor)
+  if remainder or ratio < 1:
+    raise ValueError(
+        f'teacher subsampling factor {teacher_subsampling_factor} does not '
+        f'divide the student subsampling factor {student_subsampling_factor}:'
+        ' the teacher needs an integer number (>= 1) of frames per student '
+        'frame.')
+  return ratio
+
+
+def _demo_student_task(task_class=rnnt_experiments.RnntTaskConfig,
+                       **fields) -> rnnt_experiments.RnntTaskConfig:
+  """The demo streaming student's task as `task_class`, with `fields` set."""
+  base = rnnt_experiments.rnnt_demo_student_streaming().task.as_dict()
+  task = task_class()
+  task.override(base, is_strict=True)
+  task.override(fields, is_strict=True)
+  return task
+
+
+def _demo_experiment(task: rnnt_experiments.RnntTaskConfig
+                    ) -> cfg.ExperimentConfig:
+  """The demo student's trainer settings around `task`."""
+  config = rnnt_experiments.rnnt_demo_student_streaming()
+  config.task = task
+  config.trainer.train_steps = DEMO_KD_TRAIN_STEPS
+  config.trainer.validation_interval = DEMO_KD_TRAIN_STEPS
+  return config
+
+
+def _pseudo_label_data(teacher: str) -> dict:
+  return {'input_path': DEMO_PSEUDO_LABELS.format(teacher=teacher),
+          'label_source': 'pseudo_label'}
+
+
+def _soft(teacher_model_dir: str, kind: str) -> DistillationTaskConfig:
+  return _demo_student_task(
+      DistillationTaskConfig, teacher_model_dir=teacher_model_dir,
+      distillation={'kind': kind})
+
+
+@exp_factory.register_config_factory('kd_demo_student_none')
+def kd_demo_student_none() -> cfg.ExperimentConfig:
+  """Streaming student from ground truth alone (the comparison's baseline)."""
+  return _demo_experiment(_demo_student_task())
+
+
+@exp_factory.register_config_factory('kd_demo_student_hard')
+def kd_demo_student_hard() -> cfg.ExperimentConfig:
+  """Streaming student on the full-context teacher's pseudo-labels."""
+  return _demo_experiment(
+      _demo_student_task(train_data=_pseudo_label_data('teacher')))
+
+
+@exp_factory.register_config_factory('kd_demo_student_soft_full')
+def kd_demo_student_soft_full() -> cfg.ExperimentConfig:
+  """Streaming student + full-vocabulary KL to the full-context teacher."""
+  return _demo_experiment(_soft(DEMO_TEACHER_DIR, 'full'))
+
+
+@exp_factory.register_config_factory('kd_demo_student_soft_3class')
+def kd_demo_student_soft_3class() -> cfg.ExperimentConfig:
+  """Streaming student + 3-class KL to the full-context teacher."""
+  return _demo_experiment(_soft(DEMO_TEACHER_DIR, 'three_class'))
+
+
+@exp_factory.register_config_factory('kd_demo_self_hard')
+def kd_demo_self_hard() -> cfg.ExperimentConfig:
+  """Same-size self-training on the student-sized teacher's pseudo-labels."""
+  return _demo_experiment(
+      _demo_student_task(train_data=_pseudo_label_data('self')))
+
+
+@exp_factory.register_config_factory('kd_demo_self_soft')
+def kd_demo_self_soft() -> cfg.ExperimentConfig:
+  """Same-size self-training with full-vocabulary soft targets."""
+  return _demo_experiment(_soft(DEMO_SELF_TEACHER_DIR, 'full'))

@@ -1,0 +1,271 @@
+"""Online soft-target distillation: a frozen teacher inside the train step.
+
+`DistillationTask` trains an RNN-T student exactly like `RnntTask` (same
+XLA train step, non-finite policy and metrics) with the loss
+
+  L = L_rnnt(student; y) + alpha * KL(teacher || student)
+
+where the teacher, restored from its model_dir, runs with training=False on
+the same batch. The teacher lives on the task, not on the student model:
+Model Garden checkpoints and optimizes `model` only, so the teacher's
+variables are in no student checkpoint, get no gradient and no optimizer
+slot. See docs/distillation.md, "Online teacher (DistillationTask)".
+"""
+
+import os
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+import yaml
+
+from official.core import task_factory
+
+from asr_kd.configs import distillation_experiments
+from asr_kd.configs import rnnt_experiments
+from asr_kd.dataloaders import features as features_lib
+from asr_kd.dataloaders import tokenizer as tokenizer_lib
+from asr_kd.losses import distillation as distillation_lib
+from asr_kd.modeling import rnnt_model
+from asr_kd.tasks import rnnt_task
+
+PARAMS_FILE = 'params.yaml'
+
+
+def read_teacher_config(model_dir: str) -> Tuple[
+    rnnt_experiments.RnntModelConfig, str]:
+  """The model config and tokenizer path of a training run's params.yaml.
+
+  Only `task.model` (strictly: a typo there describes another network) and
+  `task.tokenizer_model_path` are read, so a teacher trained by any RNN-T
+  task (plain, distilled, noisy student) can be loaded.
+
+  Args:
+    model_dir: a folder written by `python -m asr_kd.bin.train`.
+
+  Returns:
+    (model config, tokenizer model path).
+
+  Raises:
+    FileNotFoundError: model_dir or its params.yaml is missing.
+    ValueError: params.yaml has no usable task.model section.
+  """
+  params_path = os.path.join(model_dir, PARAMS_FILE)
+  if not tf.io.gfile.isdir(model_dir):
+    raise FileNotFoundError(f'teacher model_dir not found: {model_dir}')
+  if not tf.io.gfile.exists(params_path):
+    raise FileNotFoundError(
+        f'{params_path} not found; the teacher model_dir must be written by '
+        'python -m asr_kd.bin.train')
+  with tf.io.gfile.GFile(params_path, 'r') as params_file:
+    task_params = (yaml.safe_load(params_file) or {}).get('task') or {}
+  if not task_params.get('model'):
+    raise ValueError(f'{params_path} has no task.model section.')
+  model_config = rnnt_experiments.RnntModelConfig()
+  try:
+    model_config.override(task_params['model'], is_strict=True)
+  except (KeyError, ValueError, AttributeError, TypeError) as error:
+    raise ValueError(f'{params_path}: bad task.model: {error}') from error
+  return model_config, task_params.get('tokenizer_model_path', '')
+
+
+def find_teacher_checkpoint(model_dir: str, checkpoint: str = '') -> str:
+  """`checkpoint` if given (it must exist), else the latest in model_dir.
+
+  Raises:
+    FileNotFoundError: there is no such checkpoint.
+  """
+  if checkpoint:
+    if not tf.io.gfile.exists(checkpoint + '.index'):
+      raise FileNotFoundError(f'teacher checkpoint not found: {checkpoint} '
+                              f'(no {checkpoint}.index)')
+    return checkpoint
+  latest = tf.train.latest_checkpoint(model_dir)
+  if not latest:
+    raise FileNotFoundError(f'no checkpoint in teacher model_dir {model_dir}')
+  return latest
+
+
+def load_teacher(model_dir: str, checkpoint: str,
+                 tokenizer: tokenizer_lib.Tokenizer) -> rnnt_model.RnntModel:
+  """Builds the teacher of `model_dir`, restores it and freezes it.
+
+  Args:
+    model_dir: the teacher's training folder.
+    checkpoint: an explicit checkpoint prefix, or '' for the latest.
+    tokenizer: the student's tokenizer; the teacher must share it (the KL
+      compares distributions id by id).
+
+  Returns:
+    The teacher, `trainable=False`, feature statistics restored.
+
+  Raises:
+    FileNotFoundError: missing folder, params.yaml or checkpoint.
+    ValueError: another tokenizer, or a checkpoint that does not fit the
+      model in params.yaml.
+  """
+  model_config, tokenizer_path = read_teacher_config(model_dir)
+  checkpoint = find_teacher_checkpoint(model_dir, checkpoint)
+  if tokenizer_path and tf.io.gfile.exists(tokenizer_path):
+    teacher_pieces = tokenizer_lib.Tokenizer(tokenizer_path).id_to_piece
+    if teacher_pieces != tokenizer.id_to_piece:
+      raise ValueError(
+          f'the teacher ({model_dir}) was trained with tokenizer '
+          f'{tokenizer_path}, whose vocabulary differs from the student\'s.')
+  teacher = rnnt_model.RnntModel(model_config,
+                                 vocab_size=tokenizer.vocab_size,
+                                 name='teacher')
+  teacher.build_for_checkpoint()
+  status = tf.train.Checkpoint(model=teacher).restore(checkpoint)
+  # Training checkpoints also hold the optimizer and the step.
+  status.expect_partial()
+  try:
+    status.assert_existing_objects_matched()
+  except AssertionError as error:
+    raise ValueError(
+        f'teacher checkpoint {checkpoint} does not match the model in '
+        f'{model_dir}/{PARAMS_FILE}: {str(error).splitlines()[0]}') from error
+  teacher.trainable = False
+  return teacher
+
+
+class FeatureConverter:
+  """Re-normalizes student-normalized features for the teacher.
+
+  The input pipeline normalizes with the student's statistics. When the
+  teacher was trained with other statistics, each frame is un-normalized
+  with the student's and normalized with the teacher's:
+  (x * s_std + s_mean - t_mean) / t_std. With equal statistics the features
+  pass through untouched.
+  """
+
+  def __init__(self, student_mean, student_stddev, teacher_mean,
+               teacher_stddev):
+    stats = [np.asarray(value, np.float32) for value in
+             (student_mean, student_stddev, teacher_mean, teacher_stddev)]
+    self.is_identity = (np.array_equal(stats[0], stats[2]) and
+                        np.array_equal(stats[1], stats[3]))
+    (self._student_mean, self._student_stddev, self._teacher_mean,
+     self._teacher_stddev) = stats
+
+  def __call__(self, student_features: tf.Tensor) -> tf.Tensor:
+    """[B, T, F] student-normalized -> teacher-normalized features."""
+    if self.is_identity:
+      return student_features
+    log_mel = (student_features *
+               tf.cast(self._student_stddev, student_features.dtype) +
+               tf.cast(self._student_mean, student_features.dtype))
+    return features_lib.normalize_features(log_mel, self._teacher_mean,
+                                           self._teacher_stddev)
+
+
+@task_factory.register_task_cls(distillation_experiments.DistillationTaskConfig)
+class DistillationTask(rnnt_task.RnntTask):
+  """Trains an RNN-T student with soft targets from a frozen teacher."""
+
+  def __init__(self,
+               params: distillation_experiments.DistillationTaskConfig,
+               logging_dir: Optional[str] = None, name: Optional[str] = None):
+    super().__init__(params, logging_dir=logging_dir, name=name)
+    self._teacher = None
+    self._teacher_features = None
+    self._teacher_frame_ratio = 1
+
+  @property
+  def teacher(self) -> Optional[rnnt_model.RnntModel]:
+    """The frozen teacher (None before `build_model` or for kind 'none')."""
+    return self._teacher
+
+  @property
+  def teacher_frame_ratio(self) -> int:
+    """Teacher encoder frames per student encoder frame."""
+    return self._teacher_frame_ratio
+
+  def teacher_features(self, student_features: tf.Tensor) -> tf.Tensor:
+    """The batch's features as the teacher was trained to see them."""
+    return self._teacher_features(student_features)
+
+  def build_model(self) -> rnnt_model.RnntModel:
+    """The student; also restores the teacher once (kept on the task)."""
+    student = super().build_model()
+    config = self.task_config
+    if config.distillation.kind == 'none' or self._teacher is not None:
+      return student
+    teacher = load_teacher(config.teacher_model_dir,
+                           config.teacher_checkpoint, self.tokenizer)
+    self._teacher_frame_ratio = distillation_experiments.teacher_frame_ratio(
+        teacher.config.encoder.subsampling_factor,
+        config.model.encoder.subsampling_factor)
+    self._teacher_features = FeatureConverter(
+        student.feature_mean.numpy(), student.feature_stddev.numpy(),
+        teacher.feature_mean.numpy(), teacher.feature_stddev.numpy())
+    self._teacher = teacher
+    return student
+
+  def build_metrics(self,
+                    training: bool = True) -> List[tf_keras.metrics.Metric]:
+    metrics = super().build_metrics(training)
+    if training:
+      metrics.append(tf_keras.metrics.Mean('kl_per_utterance'))
+    return metrics
+
+  def per_example_losses(self, model: rnnt_model.RnntModel,
+                         inputs: Dict[str, tf.Tensor],
+                         outputs: Dict[str, tf.Tensor]
+                        ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+    """RNN-T loss + alpha * KL per utterance, and both parts for metrics.
+
+    Args:
+      model: the student.
+      inputs: the batch's numeric inputs.
+      outputs: the student's outputs (training=True).
+
+    Returns:
+      (total [B], {'rnnt_loss_per_utterance': [B], 'kl_per_utterance': [B]}).
+    """
+    kd = self.task_config.distillation
+    if kd.kind == 'none':
+      rnnt_nll = self.per_example_loss(model, inputs, outputs)
+      return rnnt_nll, {'rnnt_loss_per_utterance': rnnt_nll,
+                        'kl_per_utterance': tf.zeros_like(rnnt_nll)}
+    if self._teacher is None:
+      raise ValueError('DistillationTask.build_model must run before '
+                       'training (it restores the teacher).')
+    teacher_inputs = dict(inputs)
+    teacher_inputs['features'] = self.teacher_features(inputs['features'])
+    teacher_outputs = tf.nest.map_structure(
+        tf.stop_gradient, self._teacher(teacher_inputs, training=False))
+    loss_config = self.task_config.loss
+    common = dict(
+        labels=inputs['labels'],
+        logit_lengths=outputs['encoder_lengths'],
+        label_lengths=inputs['label_lengths'],
+        kind=kd.kind, alpha=kd.alpha, temperature=kd.temperature,
+        scale_by_temperature_squared=kd.scale_by_temperature_squared,
+        blank=self.tokenizer.blank_id,
+        teacher_lengths=teacher_outputs['encoder_lengths'],
+        teacher_frame_ratio=self._teacher_frame_ratio,
+        teacher_right_shift=kd.teacher_right_shift,
+        rnnt_options=dict(fastemit_lambda=loss_config.fastemit_lambda,
+                          zero_infinity=loss_config.zero_infinity))
+    if loss_config.fused:
+      loss = distillation_lib.distillation_loss_from_joint(
+          outputs['encoder_outputs'], outputs['prediction_outputs'],
+          model.joint_fn, teacher_outputs['encoder_outputs'],
+          teacher_outputs['prediction_outputs'], self._teacher.joint_fn,
+          time_chunk_size=loss_config.time_chunk_size, **common)
+    else:
+      loss = distillation_lib.distillation_loss(
+          _full_logits(model, outputs), _full_logits(self._teacher,
+                                                     teacher_outputs),
+          **common)
+    return loss.total, {'rnnt_loss_per_utterance': loss.rnnt,
+                        'kl_per_utterance': loss.kl}
+
+
+def _full_logits(model: rnnt_model.RnntModel,
+                 outputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+  """[B, T, U + 1, V] joint logits of a model's outputs."""
+  return model.joint_fn(outputs['encoder_outputs'][:, :, tf.newaxis],
+                        outputs['prediction_outputs'][:, tf.newaxis])

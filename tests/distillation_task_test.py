@@ -1,0 +1,332 @@
+"""Tests for asr_kd.tasks.distillation_task (online frozen teacher)."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from official.core import exp_factory
+from official.core import train_utils
+from official.modeling import hyperparams
+
+from asr_kd import registry_imports  # pylint: disable=unused-import
+from asr_kd.configs import distillation_experiments
+from asr_kd.dataloaders import features as features_lib
+from asr_kd.dataloaders import tokenizer as tokenizer_lib
+from asr_kd.losses import rnnt as rnnt_lib
+from asr_kd.modeling import rnnt_model
+from asr_kd.tasks import distillation_task
+from asr_kd.tasks import rnnt_task
+from tests import testing_utils
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _log_softmax64(logits, temperature):
+  scaled = np.asarray(logits, np.float64) / temperature
+  scaled -= scaled.max(-1, keepdims=True)
+  return scaled - np.log(np.exp(scaled).sum(-1, keepdims=True))
+
+
+def _reference_kl(student_logits, teacher_logits, labels, logit_lengths,
+                  label_lengths, kind, temperature, blank=0):
+  """float64 per-example KL(teacher || student) summed over lattice nodes."""
+  student = np.exp(_log_softmax64(student_logits, temperature))
+  teacher = np.exp(_log_softmax64(teacher_logits, temperature))
+  batch, num_frames, num_rows, _ = student.shape
+  kl = np.zeros(batch)
+  for b in range(batch):
+    for t in range(min(logit_lengths[b], num_frames)):
+      for u in range(label_lengths[b] + 1):
+        p_teacher, p_student = teacher[b, t, u], student[b, t, u]
+        if kind == 'three_class':
+          groups = [[blank]]
+          if u < label_lengths[b]:
+            groups.append([labels[b, u]])
+          taken = {i for group in groups for i in group}
+          groups.append([i for i in range(len(p_teacher)) if i not in taken])
+          p_teacher = np.array([p_teacher[g].sum() for g in groups])
+          p_student = np.array([p_student[g].sum() for g in groups])
+        kl[b] += np.sum(p_teacher * (np.log(p_teacher) - np.log(p_student)))
+  del num_rows
+  return kl * temperature**2
+
+
+def _write_model_dir(model_dir, experiment, seed):
+  """A model_dir like asr_kd.bin.train writes: params.yaml + ckpt-1.
+
+  The weights are a seeded random initialization: the plumbing under test
+  does not need a trained teacher.
+  """
+  task = rnnt_task.RnntTask(experiment.task)
+  tf_keras.utils.set_random_seed(seed)
+  model = task.build_model()
+  train_utils.serialize_config(experiment, model_dir)
+  tf.train.Checkpoint(model=model).save(os.path.join(model_dir, 'ckpt'))
+  return model
+
+
+def _teacher_model_config():
+  """Full-context, wider than the student (weights cannot be confused)."""
+  config = testing_utils.tiny_model_config(causal=False)
+  config.encoder.model_dim = 24
+  config.joint.joint_dim = 20
+  return config
+
+
+class DistillationTaskTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.work_dir = tempfile.mkdtemp()
+    cls.corpus = testing_utils.write_tiny_corpus(
+        os.path.join(cls.work_dir, 'corpus'))
+    teacher_experiment = testing_utils.tiny_experiment(cls.corpus)
+    teacher_experiment.task.model = _teacher_model_config()
+    cls.teacher_dir = os.path.join(cls.work_dir, 'teacher')
+    cls.teacher_weights = [
+        w.numpy() for w in
+        _write_model_dir(cls.teacher_dir, teacher_experiment, seed=7).weights]
+
+  def _experiment(self, kind='full', **task_overrides):
+    """tiny_experiment with a streaming student and the teacher above."""
+    experiment = testing_utils.tiny_experiment(self.corpus, causal=True)
+    task = distillation_experiments.DistillationTaskConfig()
+    task.override(experiment.task.as_dict(), is_strict=True)
+    task.override({'teacher_model_dir': self.teacher_dir,
+                   'distillation': {'kind': kind}, 'jit_compile': False},
+                  is_strict=True)
+    task.override(task_overrides, is_strict=True)
+    experiment.task = task
+    return experiment
+
+  def _build(self, experiment):
+    task = distillation_task.DistillationTask(experiment.task)
+    model = task.build_model()
+    optimizer = task.create_optimizer(experiment.trainer.optimizer_config,
+                                      experiment.runtime)
+    return task, model, optimizer, task.build_metrics(training=True)
+
+  def _batch(self, task, experiment):
+    return next(iter(task.build_inputs(experiment.task.train_data)))
+
+  def test_training_updates_the_student_only(self):
+    experiment = self._experiment()
+    task, model, optimizer, metrics = self._build(experiment)
+    by_name = {metric.name: metric for metric in metrics}
+    batch = self._batch(task, experiment)
+    expected_total, _ = task.per_example_losses(
+        model, batch, model(batch, training=True))
+    student_before = [w.numpy() for w in model.trainable_weights]
+
+    logs = task.train_step(batch, model, optimizer, metrics)
+    task.train_step(batch, model, optimizer, metrics)
+
+    # The step's loss is the mean of the per-utterance distillation loss.
+    self.assertAllClose(logs[task.loss], np.mean(expected_total), rtol=1e-5)
+    self.assertGreater(float(by_name['kl_per_utterance'].result()), 0.0)
+    self.assertGreater(float(by_name['rnnt_loss_per_utterance'].result()),
+                       0.0)
+    self.assertEqual(float(by_name['nonfinite_steps'].result()), 0.0)
+    self.assertTrue(any(
+        not np.array_equal(old, new.numpy())
+        for old, new in zip(student_before, model.trainable_weights)))
+    # The restored teacher is frozen and untouched by the steps.
+    self.assertFalse(task.teacher.trainable_weights)
+    self.assertLen(task.teacher.weights, len(self.teacher_weights))
+    for expected, actual in zip(self.teacher_weights, task.teacher.weights):
+      self.assertAllEqual(expected, actual.numpy())
+    teacher_refs = {w.ref() for w in task.teacher.weights}
+    self.assertFalse(teacher_refs & {w.ref() for w in model.weights})
+    self.assertFalse(teacher_refs & {w.ref() for w in optimizer.variables()})
+    # The student checkpoint (as Model Garden writes it) holds the student's
+    # variables only.
+    prefix = tf.train.Checkpoint(model=model, optimizer=optimizer).save(
+        os.path.join(self.get_temp_dir(), 'student'))
+    model_values = [name for name, _ in tf.train.list_variables(prefix)
+                    if name.startswith('model/') and
+                    name.endswith('.ATTRIBUTES/VARIABLE_VALUE') and
+                    'OPTIMIZER_SLOT' not in name]
+    self.assertLen(model_values, len(model.weights))
+
+  def test_loss_is_rnnt_plus_alpha_kl_against_numpy(self):
+    alpha, temperature = 0.3, 2.0
+    for kind in ('full', 'three_class'):
+      for fused in (True, False):
+        with self.subTest(kind=kind, fused=fused):
+          experiment = self._experiment(
+              kind, distillation={'alpha': alpha, 'temperature': temperature},
+              loss={'fused': fused})
+          task, model, _, _ = self._build(experiment)
+          batch = self._batch(task, experiment)
+          outputs = model(batch, training=True)
+          total, reported = task.per_example_losses(model, batch, outputs)
+          teacher_outputs = task.teacher(batch, training=False)
+          student_logits = model.joint_fn(
+              outputs['encoder_outputs'][:, :, None],
+              outputs['prediction_outputs'][:, None])
+          teacher_logits = task.teacher.joint_fn(
+              teacher_outputs['encoder_outputs'][:, :, None],
+              teacher_outputs['prediction_outputs'][:, None])
+          lengths = outputs['encoder_lengths'].numpy()
+          self.assertAllEqual(lengths,
+                              teacher_outputs['encoder_lengths'].numpy())
+          expected_kl = _reference_kl(
+              student_logits.numpy(), teacher_logits.numpy(),
+              batch['labels'].numpy(), lengths,
+              batch['label_lengths'].numpy(), kind, temperature)
+          expected_rnnt = rnnt_lib.rnnt_loss(
+              student_logits, batch['labels'], lengths,
+              batch['label_lengths']).numpy()
+          self.assertAllClose(reported['kl_per_utterance'], expected_kl,
+                              rtol=1e-4, atol=1e-5)
+          self.assertAllClose(reported['rnnt_loss_per_utterance'],
+                              expected_rnnt, rtol=1e-5)
+          self.assertAllClose(total, expected_rnnt + alpha * expected_kl,
+                              rtol=1e-5)
+
+  def test_three_class_none_and_right_shift_train(self):
+    for kind, shift in (('three_class', 0), ('full', 2), ('none', 0)):
+      with self.subTest(kind=kind, shift=shift):
+        experiment = self._experiment(
+            kind, distillation={'teacher_right_shift': shift})
+        task, model, optimizer, metrics = self._build(experiment)
+        by_name = {metric.name: metric for metric in metrics}
+        logs = task.train_step(self._batch(task, experiment), model,
+                               optimizer, metrics)
+        self.assertTrue(np.isfinite(float(logs[task.loss])))
+        kl = float(by_name['kl_per_utterance'].result())
+        if kind == 'none':
+          self.assertIsNone(task.teacher)
+          self.assertEqual(kl, 0.0)
+        else:
+          self.assertGreater(kl, 0.0)
+
+  def test_teacher_at_twice_the_student_frame_rate(self):
+    experiment = self._experiment(
+        'full', model={'encoder': {'subsampling_factor': 8}},
+        distillation={'teacher_right_shift': 1})
+    task, model, optimizer, metrics = self._build(experiment)
+    self.assertEqual(task.teacher_frame_ratio, 2)
+    batch = self._batch(task, experiment)
+    outputs = model(batch, training=True)
+    teacher_lengths = task.teacher(batch)['encoder_lengths']
+    self.assertAllLessEqual(
+        np.abs(teacher_lengths.numpy() - 2 * outputs['encoder_lengths']), 1)
+    fused_total, _ = task.per_example_losses(model, batch, outputs)
+    task.task_config.loss.fused = False
+    unfused_total, _ = task.per_example_losses(model, batch, outputs)
+    self.assertAllClose(fused_total, unfused_total, rtol=1e-5)
+    logs = task.train_step(batch, model, optimizer, metrics)
+    self.assertTrue(np.isfinite(float(logs[task.loss])))
+
+  def test_teacher_features_are_renormalized_exactly(self):
+    mean, stddev = features_lib.load_feature_stats(
+        self.corpus['feature_stats'])
+    rng = np.random.default_rng(3)
+    student_stats = os.path.join(self.get_temp_dir(), 'student_stats.json')
+    with open(student_stats, 'w') as stats_file:
+      json.dump({'mean': (mean + rng.normal(size=mean.shape)).tolist(),
+                 'stddev': (stddev * rng.uniform(0.5, 2.0, stddev.shape)
+                           ).tolist()}, stats_file)
+    experiment = self._experiment(
+        validation_data={'feature_stats_file': student_stats})
+    experiment.task.train_data.feature_stats_file = student_stats
+    task, model, _, _ = self._build(experiment)
+    self.assertFalse(task._teacher_features.is_identity)  # pylint: disable=protected-access
+    student_batch = next(iter(task.build_inputs(
+        experiment.task.validation_data)))
+    teacher_data = experiment.task.validation_data.replace(
+        feature_stats_file=self.corpus['feature_stats'])
+    teacher_batch = next(iter(task.build_inputs(teacher_data)))
+    converted = task.teacher_features(student_batch['features']).numpy()
+    lengths = student_batch['feature_lengths'].numpy()
+    for b, length in enumerate(lengths):
+      self.assertAllClose(converted[b, :length],
+                          teacher_batch['features'][b, :length], atol=1e-4)
+    # Against float64 arithmetic on random features.
+    features = rng.normal(size=(2, 5, mean.shape[0])).astype(np.float32)
+    student_mean = model.feature_mean.numpy().astype(np.float64)
+    student_stddev = model.feature_stddev.numpy().astype(np.float64)
+    expected = ((features * student_stddev + student_mean - mean) / stddev)
+    self.assertAllClose(task.teacher_features(tf.constant(features)),
+                        expected, atol=1e-5)
+    # Same statistics: the features pass through untouched.
+    same = distillation_task.FeatureConverter(mean, stddev, mean, stddev)
+    self.assertTrue(same.is_identity)
+    self.assertIs(same(student_batch['features']), student_batch['features'])
+
+  def test_bad_configurations_fail_clearly(self):
+    with self.assertRaisesRegex(ValueError, 'does not divide'):
+      self._build(self._experiment(
+          model={'encoder': {'subsampling_factor': 6}}))
+    with self.assertRaisesRegex(ValueError, 'teacher_model_dir is required'):
+      self._build(self._experiment(teacher_model_dir=''))
+    with self.assertRaisesRegex(FileNotFoundError, 'teacher model_dir not'):
+      self._build(self._experiment(teacher_model_dir='/no/such/dir'))
+    with self.assertRaisesRegex(FileNotFoundError, 'checkpoint not found'):
+      self._build(self._experiment(teacher_checkpoint='/no/such/ckpt-3'))
+    with self.assertRaisesRegex(ValueError, 'kind must be one of'):
+      self._build(self._experiment(distillation={'kind': 'softest'}))
+    with self.assertRaisesRegex(ValueError, 'integer'):
+      distillation_experiments.teacher_frame_ratio(8, 4)
+
+  def test_experiments_registered(self):
+    for name in ('kd_demo_student_none', 'kd_demo_student_hard',
+                 'kd_demo_self_hard'):
+      config = exp_factory.get_exp_config(name)
+      self.assertTrue(config.task.model.encoder.causal)
+      self.assertNotIsInstance(config.task,
+                               distillation_experiments.DistillationTaskConfig)
+    self.assertEqual(
+        exp_factory.get_exp_config('kd_demo_student_hard'
+                                  ).task.train_data.label_source,
+        'pseudo_label')
+    for name, kind, teacher in (
+        ('kd_demo_student_soft_full', 'full', 'demo_run/teacher'),
+        ('kd_demo_student_soft_3class', 'three_class', 'demo_run/teacher'),
+        ('kd_demo_self_soft', 'full', 'demo_run/self_teacher')):
+      config = exp_factory.get_exp_config(name)
+      config.validate()
+      config.task.validate()
+      self.assertEqual(config.task.distillation.kind, kind)
+      self.assertEqual(config.task.teacher_model_dir, teacher)
+      self.assertTrue(config.task.model.encoder.causal)
+
+  def test_train_binary_distills_the_tiny_student(self):
+    experiment = self._experiment(jit_compile=True)
+    experiment.trainer.train_steps = 2
+    experiment.trainer.validation_steps = 1
+    config_path = os.path.join(self.get_temp_dir(), 'kd.yaml')
+    hyperparams.save_params_dict_to_yaml(experiment, config_path)
+    model_dir = os.path.join(self.get_temp_dir(), 'student')
+    result = subprocess.run(
+        [sys.executable, '-m', 'asr_kd.bin.train',
+         '--experiment=kd_demo_student_soft_full',
+         f'--config_file={config_path}', '--mode=train',
+         f'--model_dir={model_dir}'],
+        cwd=_REPO_ROOT, capture_output=True, text=True, timeout=300,
+        check=False)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertIsNotNone(tf.train.latest_checkpoint(model_dir))
+    # The run's params.yaml names the teacher, and its checkpoint holds a
+    # student of the configured size (restorable as a plain RnntModel).
+    with open(os.path.join(model_dir, 'params.yaml')) as params_file:
+      self.assertIn(self.teacher_dir, params_file.read())
+    student = rnnt_model.RnntModel(
+        experiment.task.model,
+        vocab_size=tokenizer_lib.Tokenizer(self.corpus['tokenizer']).vocab_size)
+    student.build_for_checkpoint()
+    status = tf.train.Checkpoint(model=student).restore(
+        tf.train.latest_checkpoint(model_dir))
+    status.expect_partial().assert_existing_objects_matched()
+
+
+if __name__ == '__main__':
+  tf.test.main()
