@@ -72,10 +72,12 @@ def main(_):
       sys.exit(f'train: {rnnt_task.NONFINITE_MESSAGE}; stopped because '
                'task.nonfinite_policy=stop.')
     raise
-  except (tf.errors.NotFoundError, FileNotFoundError, OSError) as error:
-    # Missing tokenizer, feature stats or TFRecords.
-    message = getattr(error, 'message', None) or str(error)
-    sys.exit(f'train: {message.splitlines()[0] if message else error}')
+  except (tf.errors.NotFoundError, OSError, ValueError) as error:
+    # Missing or bad tokenizer, feature stats or TFRecords: one line for the
+    # user, the traceback only with --verbosity=1.
+    logging.debug('train failed', exc_info=True)
+    message = (getattr(error, 'message', None) or str(error)).strip()
+    sys.exit(f'train: {message.splitlines()[0] if message else repr(error)}')
   if eval_logs:
     logging.info('Final evaluation: %s', {
         key: float(value) for key, value in eval_logs.items()})
