@@ -1,28 +1,25 @@
 r"""Times the soft-target KD loss (forward + backward) and its peak memory.
 
-For each (kind, mode) the parent process starts one child process, so that the
-child's RSS high-water mark (`resource.getrusage`) is that mode's own peak
-(TF has no CPU memory counter: get_memory_info('CPU:0') reports zeros). Each
-child prints its figures as one JSON line; the parent prints a table.
-
 Modes:
   unfused: `full_vocab_kl` / `three_class_kl` on both models' [B, T, U+1, V]
     logits; the whole forward + backward step is one XLA-compiled function
-    (as in a jit-compiled train step). Time is given as a ratio to one NumPy
-    read pass (np.sum) over the two logits tensors, timed in the same process.
+    (as in a jit-compiled train step). Its time is also given as a ratio to
+    one NumPy read pass (np.sum) over the two logits tensors, timed
+    interleaved with it in the same process (the machine is shared).
   fused: `*_kl_from_joint` with `--time_chunk_size`, both joints a small
-    tanh MLP with `--joint_dim` hidden units (the joints' matmuls are part of
-    its time, so its ratio is not comparable with unfused).
+    tanh MLP with `--joint_dim` hidden units; its time includes the joints'
+    matmuls (forward, recompute, backward), so it has no read-pass ratio.
+
+Memory: growth of the peak bytes held by TensorFlow's CPU allocator during
+one step (inputs already allocated), as a ratio to one float32 logits
+tensor; for unfused it includes the returned gradient (1x by itself).
 
 Usage:
   .venv/bin/python -m benchmarks.distillation_loss \
       --batch_size=8 --frames=200 --labels=50 --vocab=1024
 """
 
-import json
 import os
-import resource
-import subprocess
 import sys
 import time
 
@@ -40,15 +37,11 @@ _MODES = flags.DEFINE_list('modes', ['unfused', 'fused'], 'Modes to run.')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed runs after warm-up.')
 _TIME_CHUNK_SIZE = flags.DEFINE_integer('time_chunk_size', 20,
                                         'Frames per chunk in fused mode.')
+_JIT_STEP = flags.DEFINE_bool(
+    'jit_step', True, 'Compile the whole fwd+bwd step with XLA (else a plain '
+    'tf.function around the XLA-compiled kernels).')
 _JOINT_DIM = flags.DEFINE_integer('joint_dim', 256,
                                   'Hidden size of the fused mode joints.')
-_CHILD = flags.DEFINE_string('child', None,
-                             'Internal: "kind,mode" to run in this process.')
-
-
-def _max_rss_bytes() -> int:
-  # ru_maxrss is in KiB on Linux.
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _median_seconds(fns, repeats: int):
@@ -77,7 +70,7 @@ def _unfused_step(tf, distillation, kind, shape, lengths):
                                        minval=1, maxval=vocab, dtype=tf.int32)
   logit_lengths, label_lengths = lengths
 
-  @tf.function(jit_compile=True)
+  @tf.function(jit_compile=_JIT_STEP.value)
   def step(student_logits, teacher_logits):
     with tf.GradientTape() as tape:
       tape.watch(student_logits)
@@ -130,7 +123,7 @@ def _fused_step(tf, distillation, kind, shape, lengths):
   options = dict(logit_lengths=logit_lengths, label_lengths=label_lengths,
                  time_chunk_size=_TIME_CHUNK_SIZE.value)
 
-  @tf.function(jit_compile=True)
+  @tf.function(jit_compile=_JIT_STEP.value)
   def step(student_encoder_out, student_pred_out):
     with tf.GradientTape() as tape:
       tape.watch([student_encoder_out, student_pred_out])
@@ -148,12 +141,21 @@ def _fused_step(tf, distillation, kind, shape, lengths):
   return lambda: step(student_encoder_out, student_pred_out), ()
 
 
-def _run_child(kind: str, mode: str) -> dict:
-  """Runs one (kind, mode) in this process and returns its figures."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from asr_kd.losses import distillation  # pylint: disable=g-import-not-at-top
+def _peak_growth_bytes(tf, step) -> int:
+  """Peak minus starting bytes held by TF's CPU allocator during one step.
 
+  XLA's CPU executables allocate their temporaries and outputs from that
+  allocator; it keeps freed blocks, so process RSS says nothing about one
+  step (the method of benchmarks/rnnt_loss.py).
+  """
+  tf.config.experimental.reset_memory_stats('CPU:0')
+  before = tf.config.experimental.get_memory_info('CPU:0')['current']
+  step()
+  return tf.config.experimental.get_memory_info('CPU:0')['peak'] - before
+
+
+def _measure(tf, np, distillation, kind: str, mode: str) -> dict:
+  """Times one (kind, mode) and measures its peak memory growth."""
   shape = (_BATCH_SIZE.value, _FRAMES.value, _LABELS.value + 1, _VOCAB.value)
   # Ragged lengths, as in a real batch: the longest example fills the tensor.
   batch_size = shape[0]
@@ -164,16 +166,13 @@ def _run_child(kind: str, mode: str) -> dict:
   make_step = _unfused_step if mode == 'unfused' else _fused_step
   step, logits = make_step(tf, distillation, kind, shape, lengths)
   arrays = [tensor.numpy() for tensor in logits]
-  rss_before = _max_rss_bytes()
-  timed = [lambda: [tensor.numpy() for tensor in tf.nest.flatten(step())]]
+  timed = [step]
   if arrays:
     timed.append(lambda: [float(np.sum(array)) for array in arrays])
   seconds = _median_seconds(timed, _REPEATS.value)
-  peak_extra = _max_rss_bytes() - rss_before
   result = dict(kind=kind, mode=mode, step_seconds=seconds[0],
-                peak_rss_bytes=_max_rss_bytes(),
-                peak_extra_rss_bytes=peak_extra,
-                logits_bytes=int(np.prod(shape)) * 4)
+                logits_bytes=int(np.prod(shape)) * 4,
+                peak_growth_bytes=_peak_growth_bytes(tf, step))
   if arrays:
     result.update(read_pass_seconds=seconds[1],
                   ratio_to_read_pass=seconds[0] / seconds[1])
@@ -185,43 +184,36 @@ def _format(result: dict) -> str:
   ratio_text = f'{ratio:6.2f}x' if ratio is not None else '    n/a'
   read_ms = result.get('read_pass_seconds')
   read_text = f'{read_ms * 1e3:8.1f}' if read_ms is not None else '     n/a'
+  growth = result['peak_growth_bytes']
   return (f"{result['kind']:12s} {result['mode']:8s} "
           f"{result['step_seconds'] * 1e3:10.1f} {read_text} {ratio_text} "
-          f"{result['peak_rss_bytes'] / 2**20:10.0f} "
-          f"{result['peak_extra_rss_bytes'] / 2**20:10.0f} "
-          f"{result['peak_extra_rss_bytes'] / result['logits_bytes']:8.2f}")
+          f"{growth / 2**20:10.1f} {growth / result['logits_bytes']:8.3f}")
 
 
 def main(argv):
   del argv
-  if _CHILD.value:
-    kind, mode = _CHILD.value.split(',')
-    print(json.dumps(_run_child(kind, mode)))
-    return 0
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from asr_kd.losses import distillation  # pylint: disable=g-import-not-at-top
+
   for kind in _KINDS.value:
     if kind not in ('full', 'three_class'):
       sys.exit(f'error: unknown kind {kind!r} (full, three_class).')
   for mode in _MODES.value:
     if mode not in ('unfused', 'fused'):
       sys.exit(f'error: unknown mode {mode!r} (unfused, fused).')
-  print(f'B={_BATCH_SIZE.value} T={_FRAMES.value} U={_LABELS.value} '
-        f'V={_VOCAB.value}; one logits tensor = '
-        f'{_BATCH_SIZE.value * _FRAMES.value * (_LABELS.value + 1) * _VOCAB.value * 4 / 2**20:.0f} MiB; '
-        f'median of {_REPEATS.value}')
+  logits_mib = (_BATCH_SIZE.value * _FRAMES.value * (_LABELS.value + 1) *
+                _VOCAB.value * 4 / 2**20)
+  print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, XLA CPU; '
+        f'B={_BATCH_SIZE.value} T={_FRAMES.value} U={_LABELS.value} '
+        f'V={_VOCAB.value}; one float32 logits tensor = {logits_mib:.1f} MiB; '
+        f'median of {_REPEATS.value}; jit_step={_JIT_STEP.value}; fused: time_chunk_size='
+        f'{_TIME_CHUNK_SIZE.value}, joint_dim={_JOINT_DIM.value}')
   print(f"{'kind':12s} {'mode':8s} {'fwd+bwd ms':>10s} {'read ms':>8s} "
-        f"{'ratio':>7s} {'peak MiB':>10s} {'extra MiB':>10s} "
-        f"{'/logits':>8s}")
-  flag_args = [arg for arg in sys.argv[1:] if not arg.startswith('--child')]
-  for kind in _KINDS.value:
-    for mode in _MODES.value:
-      child = subprocess.run(
-          [sys.executable, '-m', 'benchmarks.distillation_loss',
-           f'--child={kind},{mode}'] + flag_args,
-          capture_output=True, text=True, check=False,
-          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
-      if child.returncode != 0:
-        sys.exit(f'error: {kind}/{mode} failed:\n{child.stderr[-2000:]}')
-      print(_format(json.loads(child.stdout.strip().splitlines()[-1])))
+        f"{'ratio':>7s} {'peak+ MiB':>10s} {'/logits':>8s}")
+  for mode in _MODES.value:
+    for kind in _KINDS.value:
+      print(_format(_measure(tf, np, distillation, kind, mode)), flush=True)
   return 0
 
 

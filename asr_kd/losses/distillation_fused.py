@@ -76,6 +76,11 @@ def _chunked_kl_from_joint(kernel, student_encoder_out, student_pred_out,
 
   @tf.custom_gradient
   def fused_kl(encoder_out, pred_out):
+    # Gradients come from grad_fn only; cut the inputs so that an eager tape
+    # does not record the forward chunks (it still records the joint's
+    # variable reads: the O(chunk) memory bound holds inside tf.function).
+    encoder_out = tf.stop_gradient(encoder_out)
+    pred_out = tf.stop_gradient(pred_out)
     padded_encoder_out = tf.pad(
         encoder_out,
         [[0, 0], [0, num_chunks * time_chunk_size - num_frames], [0, 0]])

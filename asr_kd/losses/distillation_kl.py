@@ -359,12 +359,16 @@ def kl_with_analytic_gradient(kernel: KlKernel, student_logits: tf.Tensor,
 
   @tf.custom_gradient
   def kl_of_student(logits):
-    kl, residuals = kernel.forward(logits, teacher_scores, node_mask)
+    # Eager custom_gradient keeps recording inner ops on the tape; a watched
+    # input would make the kernels' tf.functions keep every intermediate for
+    # a backward pass that never runs (6x the logits, measured).
+    constant_logits = tf.stop_gradient(logits)
+    kl, residuals = kernel.forward(constant_logits, teacher_scores, node_mask)
 
     def grad_fn(upstream):
       return tf.cast(
-          kernel.backward(logits, teacher_scores, node_mask, residuals,
-                          upstream), logits.dtype)
+          kernel.backward(constant_logits, teacher_scores, node_mask,
+                          residuals, upstream), logits.dtype)
 
     return kl, grad_fn
 
