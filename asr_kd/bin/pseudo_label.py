@@ -36,6 +36,11 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_string('checkpoint', None, 'Teacher checkpoint prefix '
                       '(default: the latest in --model_dir).',
                       flag_values=flag_values)
+  flags.DEFINE_string('experiment', model_loader.DEFAULT_EXPERIMENT,
+                      'Registered experiment whose config class holds the '
+                      "teacher's params.yaml (e.g. kd_demo_student_soft_full "
+                      'for a student trained with soft targets).',
+                      flag_values=flag_values)
   flags.DEFINE_string('input', None, 'Comma-separated TFRecord globs in the '
                       'corpus schema.', flag_values=flag_values)
   flags.DEFINE_string('output_dir', None, 'Folder for shards, rejects and '
@@ -83,7 +88,8 @@ def main(argv: List[str],
         compression=flag_values.compression,
         beam_size=flag_values.beam_size, batch_size=flag_values.batch_size,
         checkpoint=flag_values.checkpoint,
-        keep_transcripts=flag_values.keep_transcripts, beam_args=argv[1:])
+        keep_transcripts=flag_values.keep_transcripts,
+        experiment=flag_values.experiment, beam_args=argv[1:])
   except model_loader.ModelLoadError as error:
     _fail(str(error))
   except ValueError as error:  # --input matches nothing.

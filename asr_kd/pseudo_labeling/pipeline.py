@@ -114,9 +114,11 @@ class LabelBatchFn(beam.DoFn):
   (utterance_id, serialized labeled record, num_samples, confidence).
   """
 
-  def __init__(self, model_dir: str, checkpoint: str, beam_size: int,
-               keep_transcripts: bool):
+  def __init__(self, model_dir: str, checkpoint: Optional[str],
+               beam_size: int, keep_transcripts: bool,
+               experiment: str = model_loader.DEFAULT_EXPERIMENT):
     super().__init__()
+    self._experiment = experiment
     self._model_dir = model_dir
     self._checkpoint = checkpoint
     self._beam_size = beam_size
@@ -126,7 +128,7 @@ class LabelBatchFn(beam.DoFn):
 
   def setup(self):
     self._teacher = teacher_lib.Teacher.from_model_dir(
-        self._model_dir, self._checkpoint, self._beam_size)
+        self._model_dir, self._checkpoint, self._beam_size, self._experiment)
 
   def process(self, utterances) -> Iterable[tuple]:
     """Labels one batch (a list of ParseRecordFn dicts)."""
@@ -175,7 +177,8 @@ def build_pipeline(pipeline: beam.Pipeline, files: List[str],
                    paths: Dict[str, str], model_dir: str, checkpoint: str,
                    feature_config, beam_size: int = 8, batch_size: int = 8,
                    num_shards: int = 1, compression: str = 'none',
-                   keep_transcripts: bool = False) -> None:
+                   keep_transcripts: bool = False,
+                   experiment: str = model_loader.DEFAULT_EXPERIMENT) -> None:
   """Adds the pseudo-labeling transforms to `pipeline`.
 
   Args:
@@ -191,6 +194,8 @@ def build_pipeline(pipeline: beam.Pipeline, files: List[str],
     compression: 'none' or 'gzip'.
     keep_transcripts: records with a transcript take it as their label
       (confidence 1, source 'transcript') instead of being decoded.
+    experiment: registered experiment whose config class holds the
+      teacher's params.yaml.
   """
   read = (
       pipeline
@@ -208,7 +213,7 @@ def build_pipeline(pipeline: beam.Pipeline, files: List[str],
       | 'Batch' >> beam.BatchElements(min_batch_size=1,
                                       max_batch_size=batch_size)
       | 'LabelBatch' >> beam.ParDo(LabelBatchFn(
-          model_dir, checkpoint, beam_size, keep_transcripts)))
+          model_dir, checkpoint, beam_size, keep_transcripts, experiment)))
   written = (
       labeled
       | 'DropConfidence' >> beam.Map(lambda record: record[:3])
@@ -290,6 +295,7 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
                         batch_size: int = 8,
                         checkpoint: Optional[str] = None,
                         keep_transcripts: bool = False,
+                        experiment: str = model_loader.DEFAULT_EXPERIMENT,
                         beam_args: Optional[List[str]] = None) -> dict:
   """Labels every record of `input_path` and writes `<prefix>.summary.json`.
 
@@ -307,6 +313,7 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
     checkpoint: teacher checkpoint (default: latest in model_dir, resolved
       once here so every worker restores the same one).
     keep_transcripts: see `build_pipeline`.
+    experiment: see `build_pipeline`.
     beam_args: Beam pipeline flags (see convert.make_pipeline_options).
 
   Returns:
@@ -317,7 +324,7 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
     ValueError: `input_path` matches no file.
   """
   start_time = time.time()
-  config = model_loader.load_experiment_config(model_dir)
+  config = model_loader.load_experiment_config(model_dir, experiment)
   checkpoint = model_loader.find_checkpoint(model_dir, checkpoint)
   files = input_pipeline.expand_input_path(input_path)
   source_model = teacher_lib.source_model_id(model_dir, checkpoint)
@@ -329,7 +336,7 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
       options=convert.make_pipeline_options(beam_args or []))
   build_pipeline(pipeline, files, paths, model_dir, checkpoint,
                  config.task.train_data.features, beam_size, batch_size,
-                 num_shards, compression, keep_transcripts)
+                 num_shards, compression, keep_transcripts, experiment)
   result = pipeline.run()
   result.wait_until_finish()
   summary = summarize(paths)

@@ -70,14 +70,27 @@ class Teacher:
 
   @classmethod
   def from_model_dir(cls, model_dir: str, checkpoint: Optional[str] = None,
-                     beam_size: int = 8) -> 'Teacher':
+                     beam_size: int = 8,
+                     experiment: str = model_loader.DEFAULT_EXPERIMENT
+                    ) -> 'Teacher':
     """Restores the latest (or given) checkpoint of a training run.
+
+    Args:
+      model_dir: the training run's folder.
+      checkpoint: checkpoint prefix (default: latest in model_dir).
+      beam_size: beam search width.
+      experiment: registered experiment whose config class holds the run's
+        params.yaml (e.g. a distillation experiment for a student trained
+        with soft targets).
+
+    Returns:
+      The teacher.
 
     Raises:
       model_loader.ModelLoadError: unusable model_dir or checkpoint.
     """
-    return cls(model_loader.load_model(model_dir, checkpoint), model_dir,
-               beam_size)
+    return cls(model_loader.load_model(model_dir, checkpoint, experiment),
+               model_dir, beam_size)
 
   def _label_graph(self, waveforms: tf.Tensor, num_samples: tf.Tensor):
     """(texts [B], confidences [B]) for zero-padded float waveforms [B, N]."""

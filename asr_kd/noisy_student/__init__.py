@@ -1,0 +1,1 @@
+"""Noisy Student Training: generations of pseudo-labeling and student training."""
