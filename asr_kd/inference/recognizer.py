@@ -2,18 +2,26 @@
 
 waveform (int16 or float) -> log-mel -> normalization with the model's
 stored statistics -> encoder -> decoder (greedy or beam, per DecodingConfig)
--> detokenized text. The graph part is one `tf.function` whose input
+-> detokenized text. The graph part (features to token ids) is one
+`tf.function` whose input
 signature has unknown batch and sample dimensions, so it is traced once; the
 Python side still sorts utterances by length and pads each batch to one of a
 few lengths (a geometric grid), which keeps padding waste small and the set
 of shapes the runtime sees small.
+
+Token ids become text in Python with the SentencePiece library rather than
+with the Tokenizer's TF op: that op's model lives in a kernel-owned resource
+which TF deletes whenever the eager kernel cache is cleared (for example by
+`tf.random.set_seed`), after which a traced graph that uses it fails. Both
+run SentencePiece's own DecodeIds, so the text is the same.
 """
 
 import dataclasses
 import math
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
+import sentencepiece as spm
 import tensorflow as tf
 
 from asr_kd.configs import data_config
@@ -92,7 +100,9 @@ class Recognizer:
                        'audio; audio decoding gives '
                        f'{audio_decoding.TARGET_SAMPLE_RATE} Hz')
     self._model = model
-    self._tokenizer = tokenizer
+    self._blank_id = tokenizer.blank_id
+    self._sentencepiece = spm.SentencePieceProcessor(
+        model_proto=tokenizer.model_bytes)
     self._feature_config = feature_config
     self._decoding_config = decoding_config
     self.batch_size = batch_size
@@ -103,8 +113,13 @@ class Recognizer:
                          tf.TensorSpec([None], tf.int32)])
 
   def _recognize_graph(self, waveforms: tf.Tensor,
-                       num_samples: tf.Tensor) -> tf.Tensor:
-    """Texts [B] for zero-padded float waveforms [B, N] of given lengths."""
+                       num_samples: tf.Tensor) -> Tuple[tf.Tensor,
+                                                        tf.Tensor]:
+    """Token ids for zero-padded float waveforms [B, N] of given lengths.
+
+    Returns:
+      (tokens int32 [B, L] 0-padded, token_lengths int32 [B]).
+    """
     self.trace_count += 1  # Python side effect: runs only while tracing.
     features = self._model.normalize(
         features_lib.log_mel(waveforms, self._feature_config))
@@ -113,12 +128,10 @@ class Recognizer:
     outputs = self._model({'features': features,
                            'feature_lengths': feature_lengths},
                           training=False)
-    tokens, token_lengths = decoder.decode(
+    return decoder.decode(
         outputs['encoder_outputs'], outputs['encoder_lengths'],
         self._model.prediction_network, self._model.joint_network,
         self._decoding_config)
-    return self._tokenizer.detokenize(
-        tf.RaggedTensor.from_tensor(tokens, lengths=token_lengths))
 
   def warm_up(self) -> None:
     """Traces the graph with one second of silence (keeps timings clean)."""
@@ -144,9 +157,15 @@ class Recognizer:
         np.float32)
     for row, waveform in enumerate(float_waveforms):
       padded[row, :waveform.shape[0]] = waveform
-    texts = self._recognize_padded(tf.constant(padded),
-                                   tf.constant(lengths, tf.int32))
-    return [text.decode('utf-8') for text in texts.numpy()]
+    tokens, token_lengths = self._recognize_padded(
+        tf.constant(padded), tf.constant(lengths, tf.int32))
+    return [self.detokenize(row[:length]) for row, length in
+            zip(tokens.numpy(), token_lengths.numpy())]
+
+  def detokenize(self, token_ids: Sequence[int]) -> str:
+    """Text of decoded token ids (blank ids, if any, are skipped)."""
+    return self._sentencepiece.decode_ids(
+        [int(i) for i in token_ids if i != self._blank_id])
 
   def recognize(self, waveforms: Sequence[np.ndarray],
                 progress: Optional[Callable[[int, int], None]] = None
