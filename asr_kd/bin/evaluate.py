@@ -291,7 +291,7 @@ def _print_summary(summary: dict) -> None:
           f'{summary["insertions"]}  deletions: {summary["deletions"]}')
   if summary['real_time_factor'] is not None:
     print(f'real-time factor: {summary["real_time_factor"]:.4f} '
-          f'({summary["decode_seconds"]:.1f} s for '
+          f'({summary["decode_seconds"]:.2f} s for '
           f'{summary["audio_seconds"]:.1f} s of audio)')
   print(wer_line(summary))
 
