@@ -207,8 +207,9 @@ def main(argv):
   print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, XLA CPU; '
         f'B={_BATCH_SIZE.value} T={_FRAMES.value} U={_LABELS.value} '
         f'V={_VOCAB.value}; one float32 logits tensor = {logits_mib:.1f} MiB; '
-        f'median of {_REPEATS.value}; jit_step={_JIT_STEP.value}; fused: time_chunk_size='
-        f'{_TIME_CHUNK_SIZE.value}, joint_dim={_JOINT_DIM.value}')
+        f'median of {_REPEATS.value}; jit_step={_JIT_STEP.value}; fused: '
+        f'time_chunk_size={_TIME_CHUNK_SIZE.value}, '
+        f'joint_dim={_JOINT_DIM.value}')
   print(f"{'kind':12s} {'mode':8s} {'fwd+bwd ms':>10s} {'read ms':>8s} "
         f"{'ratio':>7s} {'peak+ MiB':>10s} {'/logits':>8s}")
   for mode in _MODES.value:

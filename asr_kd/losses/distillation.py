@@ -9,9 +9,9 @@ distributions collapsed to {y_(u+1), blank, rest} (`kind='three_class'`).
 See docs/distillation.md ("Losses") for the definitions, gradients and the
 teacher-to-student frame mapping.
 
-`distillation_loss` takes both models' full logits; `distillation_loss_from_joint`
-takes encoder and prediction network outputs and computes the logits chunk by
-chunk (no B*T*(U+1)*V tensor is kept).
+`distillation_loss` takes both models' full logits;
+`distillation_loss_from_joint` takes encoder and prediction network outputs and
+computes the logits chunk by chunk (no B*T*(U+1)*V tensor is kept).
 
 The KL terms themselves live in `distillation_kl` (unfused),
 `distillation_fused` (chunked) and `distillation_frames` (frame-rate mapping);
