@@ -45,7 +45,8 @@ def flatten_named(structure: Any, prefix: str = '') -> Dict[str, tf.Tensor]:
   """Flattens nested dicts/lists of tensors into {'a_b_0': tensor}."""
   if isinstance(structure, collections.abc.Mapping):
     items = sorted(structure.items())
-  elif isinstance(structure, collections.abc.Sequence):
+  elif isinstance(structure, collections.abc.Sequence) and not isinstance(
+      structure, (str, bytes)):
     items = list(enumerate(structure))
   else:
     return {prefix: structure}
@@ -69,7 +70,8 @@ def unflatten_named(template: Any, flat: Dict[str, tf.Tensor],
   if isinstance(template, collections.abc.Mapping):
     return {key: unflatten_named(value, flat, child(key))
             for key, value in template.items()}
-  if isinstance(template, collections.abc.Sequence):
+  if isinstance(template, collections.abc.Sequence) and not isinstance(
+      template, (str, bytes)):
     return [unflatten_named(value, flat, child(index))
             for index, value in enumerate(template)]
   return flat[prefix]

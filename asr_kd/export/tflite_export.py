@@ -137,6 +137,10 @@ def read_vocab(path: str) -> List[str]:
 
 
 def detokenize(token_ids: Iterable[int], pieces: List[str]) -> str:
-  """Host-side SentencePiece detokenization: join pieces, '▁' is a space."""
+  """Host-side SentencePiece detokenization.
+
+  Joins the pieces, turns '▁' into spaces and drops leading spaces (the
+  dummy prefix), as SentencePiece's own decoder does for ordinary pieces.
+  """
   text = ''.join(pieces[token] for token in token_ids if token != 0)
-  return ' '.join(text.replace('\u2581', ' ').split())
+  return text.replace('\u2581', ' ').lstrip(' ')

@@ -1,0 +1,186 @@
+"""Tests for the streaming TFLite export (asr_kd/export/tflite_export.py)."""
+
+import contextlib
+import io
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from asr_kd.dataloaders import features as features_lib
+from asr_kd.dataloaders import tokenizer as tokenizer_lib
+from asr_kd.decoding import greedy
+from asr_kd.export import streaming
+from asr_kd.export import streaming_reference
+from asr_kd.export import tflite_export
+from asr_kd.export import tflite_runtime
+from asr_kd.modeling import rnnt_model
+from tests import testing_utils
+
+MAX_SYMBOLS = 2
+
+
+def build_streaming_model(corpus: dict, vocab_size: int,
+                          seed: int = 3) -> rnnt_model.RnntModel:
+  """The tiny causal model with random weights and the corpus stats.
+
+  Untrained weights emit many tokens, so token parity is not vacuous.
+  """
+  tf.keras.utils.set_random_seed(seed)
+  model = rnnt_model.RnntModel(testing_utils.tiny_model_config(causal=True),
+                               vocab_size=vocab_size)
+  model.build_for_checkpoint()
+  model.set_feature_stats(
+      *features_lib.load_feature_stats(corpus['feature_stats']))
+  return model
+
+
+class ExportTfliteTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.dir = tempfile.mkdtemp()
+    cls.corpus = testing_utils.write_tiny_corpus(
+        os.path.join(cls.dir, 'corpus'), num_utterances=4)
+    cls.tokenizer = tokenizer_lib.Tokenizer(cls.corpus['tokenizer'])
+    cls.model = build_streaming_model(cls.corpus, cls.tokenizer.vocab_size)
+    # Two encoder chunks per call: exercises the per-call step loop.
+    cls.recognizer = streaming.StreamingRecognizer(
+        cls.model, chunk_ms=2 * cls.model.encoder.chunk_frames_in * 10,
+        max_symbols_per_frame=MAX_SYMBOLS)
+    cls.model_path = os.path.join(cls.dir, 'student.tflite')
+    with open(cls.model_path, 'wb') as model_file:
+      model_file.write(tflite_export.convert(cls.recognizer, 'none'))
+    tflite_export.write_vocab(tflite_export.vocab_path_for(cls.model_path),
+                              cls.tokenizer.id_to_piece)
+    cls.waveforms = tflite_export.read_record_waveforms(
+        cls.corpus['tfrecords'], 4)
+
+  def setUp(self):
+    super().setUp()
+    # tf.test.TestCase clears TF resources between tests: the in-graph
+    # SentencePiece resource of a class-level tokenizer would be gone.
+    self.tokenizer = tokenizer_lib.Tokenizer(self.corpus['tokenizer'])
+
+  def reference(self, samples):
+    return streaming_reference.streaming_greedy_reference(
+        self.model, samples, self.recognizer.chunk_samples,
+        self.recognizer.tail_samples, MAX_SYMBOLS)
+
+  def test_signatures_and_builtin_ops_only(self):
+    interpreter = tf.lite.Interpreter(model_path=self.model_path)
+    signatures = interpreter.get_signature_list()
+    self.assertCountEqual(signatures, ['initial_state', 'stream_step'])
+    self.assertCountEqual(
+        signatures['stream_step']['inputs'],
+        ['audio_chunk', 'num_valid_samples'] + self.recognizer.state_names)
+    analysis = io.StringIO()
+    with contextlib.redirect_stdout(analysis):
+      tf.lite.experimental.Analyzer.analyze(model_path=self.model_path)
+    report = analysis.getvalue()
+    self.assertIn('WHILE', report)  # the greedy loop, as a builtin.
+    self.assertNotIn('Flex', report)
+    self.assertNotIn('CUSTOM', report)
+    details = interpreter.get_signature_runner(
+        'stream_step').get_input_details()
+    self.assertEqual(details['audio_chunk']['dtype'], np.int16)
+    self.assertEqual(list(details['audio_chunk']['shape']),
+                     [self.recognizer.chunk_samples])
+
+  def test_tflite_stream_matches_keras_streaming_reference(self):
+    streamer = tflite_runtime.TfliteStreamer(self.model_path)
+    total_tokens = 0
+    # Whole corpus utterances (partial last chunk) and an exact multiple.
+    cases = list(self.waveforms[:3]) + [
+        self.waveforms[3][:3 * self.recognizer.chunk_samples]]
+    for samples in cases:
+      output = streamer.transcribe(samples)
+      expected = self.reference(samples)
+      self.assertAllEqual(output.tokens, expected.tokens)
+      self.assertAllClose(output.encoder_outputs, expected.encoder_outputs,
+                          atol=1e-4, rtol=0)
+      self.assertEqual(
+          output.text, self.tokenizer.detokenize(expected.tokens).numpy()
+          .decode('utf-8'))
+      total_tokens += len(expected.tokens)
+    self.assertGreater(total_tokens, 0)
+
+  def test_reference_equals_offline_recognition_of_zero_prefixed_audio(self):
+    # The documented stream semantics: the utterance preceded by
+    # tail_samples zeros, recognized by the causal encoder + greedy search.
+    samples = self.waveforms[0]
+    tail = self.recognizer.tail_samples
+    prefixed = np.concatenate([np.zeros([tail], np.int16), samples])
+    features = self.model.normalize(features_lib.log_mel(
+        features_lib.waveform_to_float(prefixed[np.newaxis])))
+    num_frames = features.shape[1]
+    encoder_outputs, encoder_lengths = self.model.encoder(
+        features, tf.constant([num_frames]))
+    tokens, lengths = greedy.greedy_decode(
+        encoder_outputs, encoder_lengths, self.model.prediction_network,
+        self.model.joint_network, max_symbols_per_frame=MAX_SYMBOLS)
+    expected = self.reference(samples)
+    valid = int(encoder_lengths[0])
+    self.assertAllClose(expected.encoder_outputs[:valid],
+                        encoder_outputs[0, :valid], atol=1e-4, rtol=0)
+    self.assertAllEqual(expected.encoder_outputs[valid:],
+                        np.zeros_like(expected.encoder_outputs[valid:]))
+    self.assertAllEqual(expected.tokens, tokens[0, :int(lengths[0])])
+
+  def test_dynamic_int8_is_smaller_and_runs(self):
+    flatbuffer = tflite_export.convert(self.recognizer, 'dynamic_int8')
+    self.assertLess(len(flatbuffer), os.path.getsize(self.model_path))
+    interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+    runner = interpreter.get_signature_runner('stream_step')
+    state = interpreter.get_signature_runner('initial_state')()
+    outputs = runner(
+        audio_chunk=self.waveforms[0][:self.recognizer.chunk_samples],
+        num_valid_samples=np.int32(self.recognizer.chunk_samples), **state)
+    expected = self.reference(
+        self.waveforms[0][:self.recognizer.chunk_samples])
+    self.assertEqual(outputs['encoder_outputs'].shape,
+                     expected.encoder_outputs.shape)
+    self.assertTrue(np.all(np.isfinite(outputs['encoder_outputs'])))
+
+  def test_bad_arguments(self):
+    with self.assertRaisesRegex(ValueError, 'multiple of the encoder chunk'):
+      streaming.StreamingRecognizer(self.model, chunk_ms=30)
+    with self.assertRaisesRegex(ValueError, 'quantization must be one of'):
+      tflite_export.convert(self.recognizer, 'int4')
+    with self.assertRaisesRegex(ValueError, 'calibration audio'):
+      tflite_export.convert(self.recognizer, 'full_int8')
+    offline = rnnt_model.RnntModel(testing_utils.tiny_model_config(),
+                                   vocab_size=self.tokenizer.vocab_size)
+    with self.assertRaisesRegex(ValueError, 'not causal'):
+      streaming.StreamingRecognizer(offline)
+    streamer = tflite_runtime.TfliteStreamer(self.model_path)
+    with self.assertRaisesRegex(ValueError, '1-D int16'):
+      streamer.transcribe(self.waveforms[0].astype(np.float32))
+    with self.assertRaisesRegex(ValueError, 'not found'):
+      tflite_runtime.TfliteStreamer(os.path.join(self.dir, 'missing.tflite'))
+
+  def test_host_detokenize_matches_sentencepiece(self):
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+      # Ids >= 2 are ordinary pieces (0 blank, 1 unk), '▁' included.
+      ids = rng.integers(2, self.tokenizer.vocab_size, size=12)
+      self.assertEqual(
+          tflite_export.detokenize(ids, self.tokenizer.id_to_piece),
+          self.tokenizer.detokenize(tf.constant(ids, tf.int32)).numpy()
+          .decode('utf-8'))
+
+  def test_flatten_round_trip(self):
+    state = self.recognizer.initial_state()
+    self.assertEqual(sorted(state), self.recognizer.state_names)
+    nested = streaming.unflatten_named(
+        {'a': [[1, 2]], 'b': {'c': 3}},
+        {'a_0_0': 'x', 'a_0_1': 'y', 'b_c': 'z'})
+    self.assertEqual(nested, {'a': [['x', 'y']], 'b': {'c': 'z'}})
+    self.assertEqual(streaming.flatten_named(nested),
+                     {'a_0_0': 'x', 'a_0_1': 'y', 'b_c': 'z'})
+
+
+if __name__ == '__main__':
+  tf.test.main()
