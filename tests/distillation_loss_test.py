@@ -61,7 +61,10 @@ def _np_node_kl_fn(kind, labels, label_lengths, blank, temperature):
   def node_kl(student_node, teacher_node, b, u):
     if kind == 'full':
       return _np_node_full_kl(student_node, teacher_node, temperature)
-    label = labels[b, u] if u < label_lengths[b] else None
+    # Rows without a next label (the last row, or a label equal to blank)
+    # have the classes {blank, rest}.
+    has_label = u < label_lengths[b] and labels[b, u] != blank
+    label = labels[b, u] if has_label else None
     return _np_node_three_class_kl(student_node, teacher_node, label, blank,
                                    temperature)
 
@@ -185,6 +188,42 @@ class SoftTargetKlTest(tf.test.TestCase):
     self.assertAllClose(student_grad,
                         expected_grad * upstream[:, None, None, None],
                         rtol=_RTOL, atol=_ATOL)
+
+  def test_three_class_label_equal_to_blank_counts_as_no_label(self):
+    case = _random_case(np.random.default_rng(7), max_labels=4, max_vocab=6,
+                        min_vocab=3)
+    case['label_lengths'][:] = case['labels'].shape[1]
+    case['labels'][:, ::2] = 0  # blank
+    (kl, student_grad, _), upstream = _tf_kl('three_class', case, 1.0, True)
+    expected_kl, expected_grad = _np_kl_and_grad(
+        'three_class', case['student_logits'], case['teacher_logits'],
+        case['logit_lengths'], case['label_lengths'], 1.0, 1.0,
+        labels=case['labels'])
+    self.assertAllClose(kl, expected_kl, rtol=_RTOL, atol=_ATOL)
+    self.assertAllClose(student_grad,
+                        expected_grad * upstream[:, None, None, None],
+                        rtol=_RTOL, atol=_ATOL)
+
+  def test_low_precision_logits_get_gradient_in_their_dtype(self):
+    case = _random_case(np.random.default_rng(8))
+    student_logits = tf.constant(case['student_logits'], tf.bfloat16)
+    teacher_logits = tf.constant(case['teacher_logits'], tf.bfloat16)
+    with tf.GradientTape() as tape:
+      tape.watch(student_logits)
+      kl = distillation_kl.full_vocab_kl(student_logits, teacher_logits,
+                                         case['logit_lengths'],
+                                         case['label_lengths'])
+    grad = tape.gradient(kl, student_logits)
+    self.assertEqual(kl.dtype, tf.float32)
+    self.assertEqual(grad.dtype, tf.bfloat16)
+    # The float32 math runs on the bfloat16-rounded values.
+    expected_kl, expected_grad = _np_kl_and_grad(
+        'full', tf.cast(student_logits, tf.float64).numpy(),
+        tf.cast(teacher_logits, tf.float64).numpy(), case['logit_lengths'],
+        case['label_lengths'], 1.0, 1.0)
+    self.assertAllClose(kl, expected_kl, rtol=_RTOL, atol=_ATOL)
+    self.assertAllClose(tf.cast(grad, tf.float64), expected_grad, rtol=1e-2,
+                        atol=1e-2)
 
   def test_padded_nodes_get_zero_gradient_even_with_nan_padding(self):
     rng = np.random.default_rng(3)
