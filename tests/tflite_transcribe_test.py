@@ -1,0 +1,100 @@
+"""Tests for the on-device harness binary asr_kd.bin.tflite_transcribe."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import soundfile
+import tensorflow as tf
+
+from asr_kd.dataloaders import features as features_lib
+from asr_kd.dataloaders import tokenizer as tokenizer_lib
+from asr_kd.export import streaming
+from asr_kd.export import streaming_reference
+from asr_kd.export import tflite_export
+from tests import export_tflite_test
+from tests import testing_utils
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_harness(*args):
+  return subprocess.run(
+      [sys.executable, '-m', 'asr_kd.bin.tflite_transcribe', *args],
+      cwd=REPO, capture_output=True, text=True, check=False)
+
+
+class TfliteTranscribeTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.dir = tempfile.mkdtemp()
+    corpus = testing_utils.write_tiny_corpus(os.path.join(cls.dir, 'corpus'),
+                                             num_utterances=4)
+    cls.tokenizer_path = corpus['tokenizer']
+    tokenizer = tokenizer_lib.Tokenizer(corpus['tokenizer'])
+    cls.model = export_tflite_test.build_streaming_model(
+        corpus, tokenizer.vocab_size)
+    cls.recognizer = streaming.StreamingRecognizer(
+        cls.model, max_symbols_per_frame=export_tflite_test.MAX_SYMBOLS)
+    cls.model_path = os.path.join(cls.dir, 'student.tflite')
+    with open(cls.model_path, 'wb') as model_file:
+      model_file.write(tflite_export.convert(cls.recognizer, 'none'))
+    tflite_export.write_vocab(tflite_export.vocab_path_for(cls.model_path),
+                              tokenizer.id_to_piece)
+    cls.waveforms = tflite_export.read_record_waveforms(
+        corpus['tfrecords'], 2)
+    cls.wav_paths = []
+    for index, samples in enumerate(cls.waveforms):
+      path = os.path.join(cls.dir, f'utt{index}.wav')
+      soundfile.write(path, samples, 16000, subtype='PCM_16')
+      cls.wav_paths.append(path)
+
+  def test_prints_reference_transcript_rtf_and_latency(self):
+    result = run_harness(f'--model={self.model_path}', '--threads=1',
+                         *self.wav_paths)
+    self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+    lines = result.stdout.strip().split('\n')
+    self.assertLen(lines, 2)
+    pieces = tokenizer_lib.Tokenizer(self.tokenizer_path).id_to_piece
+    for line, path, samples in zip(lines, self.wav_paths, self.waveforms):
+      expected = streaming_reference.streaming_greedy_reference(
+          self.model, samples, self.recognizer.chunk_samples,
+          self.recognizer.tail_samples, export_tflite_test.MAX_SYMBOLS)
+      file_name, text, stats = line.split('\t')
+      self.assertEqual(file_name, path)
+      self.assertEqual(text, tflite_export.detokenize(expected.tokens,
+                                                      pieces))
+      chunks = streaming_reference.num_chunks(len(samples),
+                                              self.recognizer.chunk_samples)
+      self.assertIn(f'{chunks} chunks', stats)
+      self.assertRegex(stats, r'RTF \d+\.\d+, .*p50 \d+\.\d+ ms p95')
+      self.assertIn(f'audio {len(samples) / 16000:.2f} s', stats)
+
+  def test_user_errors_are_one_line(self):
+    missing_model = run_harness(
+        f'--model={os.path.join(self.dir, "none.tflite")}', self.wav_paths[0])
+    self.assertNotEqual(missing_model.returncode, 0)
+    self.assertIn('TFLite model not found', missing_model.stderr)
+    self.assertNotIn('Traceback', missing_model.stderr)
+    missing_audio = run_harness(f'--model={self.model_path}',
+                                os.path.join(self.dir, 'missing.wav'))
+    self.assertNotEqual(missing_audio.returncode, 0)
+    self.assertIn('could not be read', missing_audio.stderr)
+    self.assertNotIn('Traceback', missing_audio.stderr)
+
+  def test_frontend_tail_is_whole_hops(self):
+    # The zero prefix must be whole hops covering window - hop samples.
+    hop = features_lib.frame_step_samples(
+        features_lib.data_config.FeatureConfig())
+    tail = self.recognizer.tail_samples
+    self.assertEqual(tail % hop, 0)
+    self.assertGreaterEqual(tail, 400 - hop)
+    self.assertLess(tail, 400)
+
+
+if __name__ == '__main__':
+  tf.test.main()
