@@ -1,0 +1,103 @@
+r"""TFLite student benchmark and parity report per quantization.
+
+  python -m benchmarks.tflite_student --model_dir=demo_run/student \
+      --records='demo_run/tfrecords/test-*' --max_utterances=200 \
+      --quantizations=none,float16,dynamic_int8,full_int8 --threads=1
+
+For each quantization: model size, RTF on --threads threads, per-chunk
+latency p50/p95, peak RSS of this process, the share of utterances whose
+tokens equal the Keras streaming greedy reference, and WER of both against
+the transcripts.
+"""
+
+import os
+import resource
+import sys
+import tempfile
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow as tf
+
+from asr_kd.dataloaders import tfrecord_schema
+from asr_kd.decoding import wer as wer_lib
+from asr_kd.export import model_loading
+from asr_kd.export import streaming
+from asr_kd.export import streaming_reference
+from asr_kd.export import tflite_export
+from asr_kd.export import tflite_runtime
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_string('model_dir', None, 'Streaming student model_dir.')
+  flags.DEFINE_string('records', None, 'TFRecord glob of the test subset.')
+  flags.DEFINE_integer('max_utterances', 200, 'Utterances to evaluate.')
+  flags.DEFINE_list('quantizations', ['none', 'dynamic_int8'],
+                    'Subset of none,float16,dynamic_int8,full_int8.')
+  flags.DEFINE_integer('threads', 1, 'Interpreter threads.')
+
+
+def read_test_set(pattern: str, limit: int):
+  dataset = tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(pattern))).map(
+      tfrecord_schema.parse_example)
+  return [(record['audio'], record[tfrecord_schema.TRANSCRIPT].decode())
+          for record in dataset.take(limit).as_numpy_iterator()]
+
+
+def main(argv):
+  del argv
+  if not FLAGS.model_dir or not FLAGS.records:
+    sys.exit('tflite_student: --model_dir and --records are required.')
+  try:
+    loaded = model_loading.load_model_dir(FLAGS.model_dir)
+    test_set = read_test_set(FLAGS.records, FLAGS.max_utterances)
+  except ValueError as error:
+    sys.exit(f'tflite_student: {error}')
+  max_symbols = loaded.task_config.decoding.max_symbols_per_frame
+  recognizer = streaming.StreamingRecognizer(
+      loaded.model, loaded.task_config.validation_data.features,
+      max_symbols_per_frame=max_symbols)
+  pieces = loaded.tokenizer.id_to_piece
+  references = [streaming_reference.streaming_greedy_reference(
+      loaded.model, audio, recognizer.chunk_samples, recognizer.tail_samples,
+      max_symbols).tokens for audio, _ in test_set]
+  transcripts = [text for _, text in test_set]
+  keras_texts = [tflite_export.detokenize(t, pieces) for t in references]
+  print(f'Keras streaming greedy WER {wer_lib.corpus_wer(keras_texts, transcripts):.4f}'
+        f' on {len(test_set)} utterances')
+  print('| quantization | size MB | RTF | p50 ms | p95 ms | peak RSS MB '
+        '| identical | WER |')
+  print('|---|---|---|---|---|---|---|---|')
+  work_dir = tempfile.mkdtemp()
+  for quantization in FLAGS.quantizations:
+    path = os.path.join(work_dir, f'student_{quantization}.tflite')
+    calibration = None
+    if quantization == 'full_int8':
+      calibration = tflite_export.read_record_waveforms(
+          loaded.task_config.train_data.input_path, 20)
+    with open(path, 'wb') as model_file:
+      model_file.write(tflite_export.convert(recognizer, quantization,
+                                             calibration))
+    tflite_export.write_vocab(tflite_export.vocab_path_for(path), pieces)
+    streamer = tflite_runtime.TfliteStreamer(path, FLAGS.threads)
+    texts, seconds, identical, audio_seconds = [], [], 0, 0.0
+    for (audio, _), reference in zip(test_set, references):
+      output = streamer.transcribe(audio)
+      texts.append(output.text)
+      seconds.extend(output.chunk_seconds)
+      identical += int(np.array_equal(output.tokens, reference))
+      audio_seconds += len(audio) / tfrecord_schema.SAMPLE_RATE
+    p50, p95 = np.percentile(np.asarray(seconds) * 1e3, [50, 95])
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f'| {quantization} | {os.path.getsize(path) / 1e6:.2f} | '
+          f'{np.sum(seconds) / audio_seconds:.4f} | {p50:.2f} | {p95:.2f} | '
+          f'{peak_mb:.0f} | {identical / len(test_set):.3f} | '
+          f'{wer_lib.corpus_wer(texts, transcripts):.4f} |', flush=True)
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)
