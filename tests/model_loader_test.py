@@ -126,6 +126,25 @@ class ModelLoaderTest(tf.test.TestCase):
     with self.assertRaisesRegex(model_loader.ModelLoadError, 'does not fit'):
       model_loader.load_experiment_config(bad_dir)
 
+  def test_experiment_recorded_in_model_dir_reads_params_yaml(self):
+    recorded_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    shutil.copy(os.path.join(self.model_dir, 'params.yaml'), recorded_dir)
+    self.assertEqual(model_loader.recorded_experiment(recorded_dir),
+                     model_loader.DEFAULT_EXPERIMENT)
+    with open(os.path.join(recorded_dir, model_loader.EXPERIMENT_FILE),
+              'w') as experiment_file:
+      experiment_file.write('no_such_experiment\n')
+    self.assertEqual(model_loader.recorded_experiment(recorded_dir),
+                     'no_such_experiment')
+    with self.assertRaisesRegex(model_loader.ModelLoadError,
+                                "unknown experiment 'no_such_experiment'"):
+      model_loader.load_experiment_config(recorded_dir)
+    # An explicit experiment wins over the recorded one.
+    config = model_loader.load_experiment_config(
+        recorded_dir, experiment='rnnt_demo_student_streaming')
+    self.assertEqual(config.task.tokenizer_model_path,
+                     self.run_info['config'].task.tokenizer_model_path)
+
   def test_checkpoint_of_another_architecture_is_rejected(self):
     other_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
     config = self.run_info['config']

@@ -48,7 +48,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_string('checkpoint', None, 'Checkpoint prefix to restore '
                       '(default: the latest in --model_dir).',
                       flag_values=flag_values)
-  flags.DEFINE_string('experiment', model_loader.DEFAULT_EXPERIMENT,
+  flags.DEFINE_string('experiment', None,
+                      'Default: the one recorded in MODEL_DIR/experiment.txt. '
                       'Registered experiment whose config schema reads '
                       'params.yaml.', flag_values=flag_values)
   flags.DEFINE_string('tfrecords', None, 'Comma-separated TFRecord globs.',

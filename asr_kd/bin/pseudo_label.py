@@ -36,7 +36,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_string('checkpoint', None, 'Teacher checkpoint prefix '
                       '(default: the latest in --model_dir).',
                       flag_values=flag_values)
-  flags.DEFINE_string('experiment', model_loader.DEFAULT_EXPERIMENT,
+  flags.DEFINE_string('experiment', None,
+                      'Default: the one recorded in MODEL_DIR/experiment.txt. '
                       'Registered experiment whose config class holds the '
                       "teacher's params.yaml (e.g. kd_demo_student_soft_full "
                       'for a student trained with soft targets).',

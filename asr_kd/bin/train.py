@@ -9,6 +9,7 @@ written to MODEL_DIR/params.yaml; running the same command again resumes
 from the last checkpoint in MODEL_DIR.
 """
 
+import os
 import sys
 
 from absl import app
@@ -25,6 +26,7 @@ from official.core import train_utils
 from official.modeling import performance
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
+from asr_kd.inference import model_loader
 from asr_kd.tasks import rnnt_task
 
 FLAGS = flags.FLAGS
@@ -61,6 +63,9 @@ def main(_):
   if 'train' in FLAGS.mode and _is_chief(strategy):
     # Eval-only jobs must not race a training job writing the same file.
     train_utils.serialize_config(params, model_dir)
+    with tf.io.gfile.GFile(
+        os.path.join(model_dir, model_loader.EXPERIMENT_FILE), 'w') as f:
+      f.write(FLAGS.experiment + '\n')
   try:
     with strategy.scope():
       task = task_factory.get_task(params.task, logging_dir=model_dir)

@@ -23,8 +23,12 @@ from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.modeling import rnnt_model
 
 PARAMS_FILE = 'params.yaml'
-# Every RNN-T experiment shares RnntTaskConfig, so any of them can hold a
-# params.yaml written for another; this one is only the schema.
+# Written by asr_kd.bin.train: the registered experiment whose config class
+# reads params.yaml (a DistillationTaskConfig has fields an RnntTaskConfig
+# lacks).
+EXPERIMENT_FILE = 'experiment.txt'
+# For model_dirs without EXPERIMENT_FILE; any RNN-T experiment's schema holds
+# a plain RnntTaskConfig params.yaml.
 DEFAULT_EXPERIMENT = 'rnnt_demo_teacher'
 
 
@@ -49,14 +53,24 @@ class LoadedModel:
   checkpoint_path: str
 
 
+def recorded_experiment(model_dir: str) -> str:
+  """The experiment named in MODEL_DIR/experiment.txt, else the default."""
+  path = os.path.join(model_dir, EXPERIMENT_FILE)
+  if tf.io.gfile.exists(path):
+    with tf.io.gfile.GFile(path) as experiment_file:
+      return experiment_file.read().strip()
+  return DEFAULT_EXPERIMENT
+
+
 def load_experiment_config(model_dir: str,
-                           experiment: str = DEFAULT_EXPERIMENT
+                           experiment: Optional[str] = None
                           ) -> cfg.ExperimentConfig:
   """Reads MODEL_DIR/params.yaml into the registered experiment config.
 
   Args:
     model_dir: a training run's folder.
-    experiment: registered experiment whose config class holds the yaml.
+    experiment: registered experiment whose config class holds the yaml;
+      None reads it from MODEL_DIR/experiment.txt.
 
   Returns:
     The experiment config, validated and locked.
@@ -70,9 +84,10 @@ def load_experiment_config(model_dir: str,
     raise ModelLoadError(
         f'{params_path} not found; --model_dir must be a folder written by '
         'python -m asr_kd.bin.train')
+  experiment = experiment or recorded_experiment(model_dir)
   try:
     config = exp_factory.get_exp_config(experiment)
-  except KeyError as error:
+  except LookupError as error:
     raise ModelLoadError(f'unknown experiment {experiment!r}') from error
   try:
     config = hyperparams.override_params_dict(config, params_path,
@@ -116,7 +131,7 @@ def find_checkpoint(model_dir: str, checkpoint: Optional[str] = None) -> str:
 
 
 def load_model(model_dir: str, checkpoint: Optional[str] = None,
-               experiment: str = DEFAULT_EXPERIMENT) -> LoadedModel:
+               experiment: Optional[str] = None) -> LoadedModel:
   """Builds the model described by params.yaml and restores its weights.
 
   Args:

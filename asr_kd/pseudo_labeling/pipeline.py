@@ -116,7 +116,7 @@ class LabelBatchFn(beam.DoFn):
 
   def __init__(self, model_dir: str, checkpoint: Optional[str],
                beam_size: int, keep_transcripts: bool,
-               experiment: str = model_loader.DEFAULT_EXPERIMENT):
+               experiment: Optional[str] = None):
     super().__init__()
     self._experiment = experiment
     self._model_dir = model_dir
@@ -178,7 +178,7 @@ def build_pipeline(pipeline: beam.Pipeline, files: List[str],
                    feature_config, beam_size: int = 8, batch_size: int = 8,
                    num_shards: int = 1, compression: str = 'none',
                    keep_transcripts: bool = False,
-                   experiment: str = model_loader.DEFAULT_EXPERIMENT) -> None:
+                   experiment: Optional[str] = None) -> None:
   """Adds the pseudo-labeling transforms to `pipeline`.
 
   Args:
@@ -295,7 +295,7 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
                         batch_size: int = 8,
                         checkpoint: Optional[str] = None,
                         keep_transcripts: bool = False,
-                        experiment: str = model_loader.DEFAULT_EXPERIMENT,
+                        experiment: Optional[str] = None,
                         beam_args: Optional[List[str]] = None) -> dict:
   """Labels every record of `input_path` and writes `<prefix>.summary.json`.
 

@@ -71,7 +71,7 @@ class Teacher:
   @classmethod
   def from_model_dir(cls, model_dir: str, checkpoint: Optional[str] = None,
                      beam_size: int = 8,
-                     experiment: str = model_loader.DEFAULT_EXPERIMENT
+                     experiment: Optional[str] = None
                     ) -> 'Teacher':
     """Restores the latest (or given) checkpoint of a training run.
 
