@@ -8,12 +8,14 @@ is skipped, so an interrupted demo continues where it stopped; delete
 --work_dir (or one stage's folder) to redo it.
 """
 
+import glob
+import json
 import os
 import shlex
 import subprocess
 import sys
 import time
-from typing import Callable, List, NamedTuple
+from typing import Callable, List, NamedTuple, Optional
 
 from absl import app
 from absl import flags
@@ -21,13 +23,24 @@ from absl import flags
 FLAGS = flags.FLAGS
 
 
-def define_flags():
-  flags.DEFINE_string('work_dir', 'demo_run', 'Where every stage writes.')
-  flags.DEFINE_integer('num_train', 8000, 'Training utterances to synthesize.')
-  flags.DEFINE_integer('seed', 0, 'Corpus seed.')
-  flags.DEFINE_integer('num_shards', 8, 'TFRecord shards per split.')
+def define_flags(flag_values: flags.FlagValues = FLAGS):
+  flags.DEFINE_string('work_dir', 'demo_run', 'Where every stage writes.',
+                      flag_values=flag_values)
+  flags.DEFINE_integer('num_train', 8000, 'Training utterances to synthesize.',
+                       flag_values=flag_values)
+  flags.DEFINE_integer('seed', 0, 'Corpus seed.',
+                       flag_values=flag_values)
+  flags.DEFINE_integer('num_shards', 8, 'TFRecord shards per split.',
+                       flag_values=flag_values)
   flags.DEFINE_integer('teacher_train_steps', None,
-                       'Override the teacher config\'s trainer.train_steps.')
+                       'Override the teacher config\'s trainer.train_steps.',
+                       flag_values=flag_values)
+  flags.DEFINE_integer('student_train_steps', None,
+                       'Override the student config\'s trainer.train_steps.',
+                       flag_values=flag_values)
+  flags.DEFINE_integer('num_harness_files', 3,
+                       'Test files streamed through the TFLite harness.',
+                       flag_values=flag_values)
 
 
 class Stage(NamedTuple):
@@ -49,36 +62,74 @@ def python_module(module: str, *args: str) -> List[str]:
   return [sys.executable, '-m', module, *args]
 
 
-def build_stages(work_dir: str) -> List[Stage]:
-  """The demo's stages, in order."""
+def data_overrides(work_dir: str) -> str:
+  """--params_override pointing an experiment at this demo's files."""
+  records = os.path.join(work_dir, 'tfrecords')
+  stats = os.path.join(work_dir, 'feature_stats.json')
+  return ','.join([
+      f'task.tokenizer_model_path={work_dir}/tokenizer/spm.model',
+      f'task.train_data.input_path={records}/train-*.tfrecord*',
+      f'task.train_data.feature_stats_file={stats}',
+      f'task.validation_data.input_path={records}/dev-*.tfrecord*',
+      f'task.validation_data.feature_stats_file={stats}',
+  ])
+
+
+def train_command(experiment: str, config_file: str, model_dir: str,
+                  overrides: str, train_steps: Optional[int]) -> List[str]:
+  if train_steps:
+    overrides += f',trainer.train_steps={train_steps}'
+  return python_module('asr_kd.bin.train', f'--experiment={experiment}',
+                       f'--config_file={config_file}', '--mode=train',
+                       f'--model_dir={model_dir}',
+                       f'--params_override={overrides}')
+
+
+def evaluate_command(model_dir: str, records: str) -> List[str]:
+  return python_module(
+      'asr_kd.bin.evaluate', f'--model_dir={model_dir}',
+      f'--tfrecords={records}/test-*', '--decoder=greedy',
+      f'--output={model_dir}/test_hypotheses.jsonl',
+      f'--summary_output={model_dir}/test_summary.json')
+
+
+def harness_files(corpus: str, count: int) -> List[str]:
+  """The first `count` test-split audio files, in a stable order."""
+  return sorted(glob.glob(os.path.join(corpus, 'test', '*', '*',
+                                       '*.flac')))[:count]
+
+
+def build_stages(work_dir: str,
+                 options: flags.FlagValues = FLAGS) -> List[Stage]:
+  """The demo's stages, in order, for the flag values in `options`."""
   corpus = os.path.join(work_dir, 'corpus')
   records = os.path.join(work_dir, 'tfrecords')
+  teacher = os.path.join(work_dir, 'teacher')
+  student = os.path.join(work_dir, 'student')
+  tflite = os.path.join(work_dir, 'export', 'student.tflite')
   splits = ('train', 'dev', 'test')
 
   def convert():
+    # in_memory: at demo size, starting a TensorFlow process per worker
+    # costs more than the conversion itself (docs/data_tools.md).
     commands = [python_module(
         'tfrecords_tools.convert', f'--input={corpus}/{split}',
         '--format=librispeech', f'--output_dir={records}',
-        f'--output_prefix={split}', f'--num_shards={FLAGS.num_shards}',
-        '--direct_running_mode=in_memory')
-                for split in splits]
+        f'--output_prefix={split}', f'--num_shards={options.num_shards}',
+        '--direct_running_mode=in_memory') for split in splits]
     commands.append(python_module(
         'tfrecords_tools.convert', f'--input={corpus}/unlabeled',
         '--format=audio_dir', f'--output_dir={records}',
-        '--output_prefix=unlabeled', f'--num_shards={FLAGS.num_shards}',
+        '--output_prefix=unlabeled', f'--num_shards={options.num_shards}',
         '--direct_running_mode=in_memory'))
     return commands
 
-  teacher_overrides = []
-  if FLAGS.teacher_train_steps:
-    teacher_overrides = [
-        f'--params_override=trainer.train_steps={FLAGS.teacher_train_steps}']
   return [
       Stage('Synthesize the demo corpus (eSpeak NG)',
             os.path.join(corpus, 'corpus_info.json'),
             lambda: [python_module(
                 'tfrecords_tools.make_demo_corpus', f'--output_dir={corpus}',
-                f'--num_train={FLAGS.num_train}', f'--seed={FLAGS.seed}',
+                f'--num_train={options.num_train}', f'--seed={options.seed}',
                 '--overwrite')]),
       Stage('Convert to TFRecords (Apache Beam)',
             os.path.join(records, 'unlabeled.summary.json'), convert),
@@ -98,18 +149,47 @@ def build_stages(work_dir: str) -> List[Stage]:
                 'tfrecords_tools.compute_feature_stats',
                 f'--input={records}/train-*',
                 f'--output={work_dir}/feature_stats.json')]),
-      Stage('Train the Conformer teacher', '',
+      # Training stages always run: train_lib resumes from the last
+      # checkpoint and returns at once when the run is complete.
+      Stage('Train the full-context Conformer teacher', '',
+            lambda: [train_command(
+                'rnnt_demo_teacher', 'configs/rnnt_demo_teacher.yaml',
+                teacher, data_overrides(work_dir),
+                options.teacher_train_steps)]),
+      Stage('Evaluate the teacher on the test split',
+            os.path.join(teacher, 'test_summary.json'),
+            lambda: [evaluate_command(teacher, records)]),
+      Stage('Distill the streaming student (online soft targets)', '',
+            lambda: [train_command(
+                'kd_demo_student_soft_full',
+                'configs/experiments/kd_demo_student_soft_full.yaml',
+                student,
+                data_overrides(work_dir) + f',task.teacher_model_dir={teacher}',
+                options.student_train_steps)]),
+      Stage('Evaluate the student on the test split',
+            os.path.join(student, 'test_summary.json'),
+            lambda: [evaluate_command(student, records)]),
+      Stage('Export the student to streaming TFLite', tflite,
             lambda: [python_module(
-                'asr_kd.bin.train', '--experiment=rnnt_demo_teacher',
-                '--config_file=configs/rnnt_demo_teacher.yaml',
-                '--mode=train', f'--model_dir={work_dir}/teacher',
-                *teacher_overrides)]),
-      Stage('Evaluate the teacher on the test split', '',
+                'asr_kd.bin.export_tflite', f'--model_dir={student}',
+                f'--output={tflite}', '--quantization=none')]),
+      Stage('Stream test files through the TFLite harness', '',
             lambda: [python_module(
-                'asr_kd.bin.evaluate', f'--model_dir={work_dir}/teacher',
-                f'--tfrecords={records}/test-*', '--decoder=greedy',
-                f'--output={work_dir}/teacher/test_hypotheses.jsonl')]),
+                'asr_kd.bin.tflite_transcribe', f'--model={tflite}',
+                '--threads=1',
+                *harness_files(corpus, options.num_harness_files))]),
   ]
+
+
+def report_wers(work_dir: str):
+  """Prints the teacher's and the student's test WER side by side."""
+  for name in ('teacher', 'student'):
+    path = os.path.join(work_dir, name, 'test_summary.json')
+    if os.path.exists(path):
+      with open(path) as summary_file:
+        summary = json.load(summary_file)
+      print(f'{name:8s} test WER {100.0 * summary["wer"]:6.2f}%  '
+            f'({summary["utterances"]} utterances)', flush=True)
 
 
 def main(argv):
@@ -126,6 +206,7 @@ def main(argv):
     print(f'{header} ({time.time() - start:.0f} s elapsed)', flush=True)
     for command in stage.commands():
       run_command(command)
+  report_wers(work_dir)
   print(f'demo: finished in {time.time() - start:.0f} s; outputs in '
         f'{work_dir}/', flush=True)
 
