@@ -240,7 +240,6 @@ class DistillationTaskTest(tf.test.TestCase):
         validation_data={'feature_stats_file': student_stats})
     experiment.task.train_data.feature_stats_file = student_stats
     task, model, _, _ = self._build(experiment)
-    self.assertFalse(task._teacher_features.is_identity)  # pylint: disable=protected-access
     student_batch = next(iter(task.build_inputs(
         experiment.task.validation_data)))
     teacher_data = experiment.task.validation_data.replace(
