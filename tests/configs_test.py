@@ -9,6 +9,7 @@ from official.core import exp_factory
 from official.modeling import hyperparams
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
+from asr_kd.noisy_student import config as noisy_student_config
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,6 +45,26 @@ class ConfigsTest(tf.test.TestCase):
     self.assertTrue(student.task.model.encoder.causal)
     self.assertEqual(teacher.task.model.encoder.subsampling_factor,
                      student.task.model.encoder.subsampling_factor)
+
+  def test_experiment_comparison_yamls_load_onto_their_experiments(self):
+    paths = sorted(glob.glob(os.path.join(REPO_ROOT, 'configs', 'experiments',
+                                          '*.yaml')))
+    self.assertGreaterEqual(len(paths), 6)
+    for path in paths:
+      experiment = os.path.splitext(os.path.basename(path))[0]
+      with self.subTest(experiment=experiment):
+        config = hyperparams.override_params_dict(
+            exp_factory.get_exp_config(experiment), path, is_strict=True)
+        config.validate()
+
+  def test_noisy_student_run_configs_load(self):
+    paths = glob.glob(os.path.join(REPO_ROOT, 'configs', 'noisy_student',
+                                   '*.yaml'))
+    self.assertNotEmpty(paths)
+    for path in paths:
+      with self.subTest(path=path):
+        config = noisy_student_config.load_config(path)
+        self.assertGreaterEqual(config.num_generations, 1)
 
   def test_unknown_yaml_key_is_rejected(self):
     config = exp_factory.get_exp_config('rnnt_demo_teacher')

@@ -1,6 +1,6 @@
 r"""Runs Noisy Student Training generations from a YAML config.
 
-  python -m asr_kd.bin.noisy_student --config_file=configs/noisy_student_demo.yaml
+  python -m asr_kd.bin.noisy_student --config_file=configs/noisy_student/demo.yaml
 
 Each generation: the teacher pseudo-labels the unlabeled (and labeled)
 audio, a student trains on the labels with SpecAugment (hard targets, or
