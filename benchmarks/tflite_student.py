@@ -22,11 +22,11 @@ import tensorflow as tf
 
 from asr_kd.dataloaders import tfrecord_schema
 from asr_kd.decoding import wer as wer_lib
-from asr_kd.export import model_loading
 from asr_kd.export import streaming
 from asr_kd.export import streaming_reference
 from asr_kd.export import tflite_export
 from asr_kd.export import tflite_runtime
+from asr_kd.inference import model_loader
 
 FLAGS = flags.FLAGS
 
@@ -52,9 +52,9 @@ def main(argv):
   if not FLAGS.model_dir or not FLAGS.records:
     sys.exit('tflite_student: --model_dir and --records are required.')
   try:
-    loaded = model_loading.load_model_dir(FLAGS.model_dir)
+    loaded = model_loader.load_model(FLAGS.model_dir)
     test_set = read_test_set(FLAGS.records, FLAGS.max_utterances)
-  except ValueError as error:
+  except (ValueError, model_loader.ModelLoadError) as error:
     sys.exit(f'tflite_student: {error}')
   max_symbols = loaded.task_config.decoding.max_symbols_per_frame
   recognizer = streaming.StreamingRecognizer(

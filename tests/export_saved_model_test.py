@@ -14,7 +14,7 @@ from official.core import train_utils
 from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.decoding import decoder as decoder_lib
-from asr_kd.export import model_loading
+from asr_kd.inference import model_loader
 from asr_kd.export import saved_model_export
 from asr_kd.export import streaming_reference
 from asr_kd.export import tflite_export
@@ -40,7 +40,7 @@ class ExportSavedModelTest(tf.test.TestCase):
         mode='train', params=config, model_dir=cls.model_dir)
     cls.export_dir = os.path.join(cls.dir, 'saved_model')
     saved_model_export.export_saved_model(
-        model_loading.load_model_dir(cls.model_dir), cls.export_dir)
+        model_loader.load_model(cls.model_dir), cls.export_dir)
     waveforms = tflite_export.read_record_waveforms(corpus['tfrecords'], 3)
     cls.lengths = np.asarray([len(w) for w in waveforms], np.int32)
     cls.int16_batch = np.zeros([3, cls.lengths.max()], np.int16)
@@ -49,7 +49,7 @@ class ExportSavedModelTest(tf.test.TestCase):
 
   def setUp(self):
     super().setUp()
-    self.loaded = model_loading.load_model_dir(self.model_dir)
+    self.loaded = model_loader.load_model(self.model_dir)
     self.exported = tf.saved_model.load(self.export_dir)
 
   def keras_transcribe(self, int16_batch, lengths):
@@ -140,8 +140,9 @@ class ExportSavedModelTest(tf.test.TestCase):
   def test_export_refuses_non_empty_output_and_missing_model_dir(self):
     with self.assertRaisesRegex(ValueError, 'not empty'):
       saved_model_export.export_saved_model(self.loaded, self.export_dir)
-    with self.assertRaisesRegex(ValueError, 'Model dir not found'):
-      model_loading.load_model_dir(os.path.join(self.dir, 'missing'))
+    with self.assertRaisesRegex(model_loader.ModelLoadError,
+                                'params.yaml not found'):
+      model_loader.load_model(os.path.join(self.dir, 'missing'))
 
 
 if __name__ == '__main__':

@@ -11,8 +11,8 @@ import sys
 from absl import app
 from absl import flags
 
-from asr_kd.export import model_loading
 from asr_kd.export import saved_model_export
+from asr_kd.inference import model_loader
 
 FLAGS = flags.FLAGS
 
@@ -34,10 +34,10 @@ def main(argv):
   if not FLAGS.model_dir or not FLAGS.output_dir:
     sys.exit('export_saved_model: --model_dir and --output_dir are required.')
   try:
-    loaded = model_loading.load_model_dir(FLAGS.model_dir, FLAGS.checkpoint)
+    loaded = model_loader.load_model(FLAGS.model_dir, FLAGS.checkpoint)
     module = saved_model_export.export_saved_model(
         loaded, FLAGS.output_dir, chunk_ms=FLAGS.chunk_ms)
-  except ValueError as error:
+  except (ValueError, model_loader.ModelLoadError) as error:
     sys.exit(f'export_saved_model: {error}')
   signatures = sorted(module.signatures())
   print(f'Wrote {FLAGS.output_dir} (checkpoint {loaded.checkpoint_path}); '

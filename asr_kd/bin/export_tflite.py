@@ -14,9 +14,9 @@ import sys
 from absl import app
 from absl import flags
 
-from asr_kd.export import model_loading
 from asr_kd.export import streaming
 from asr_kd.export import tflite_export
+from asr_kd.inference import model_loader
 
 FLAGS = flags.FLAGS
 
@@ -46,7 +46,7 @@ def main(argv):
   if not FLAGS.model_dir or not FLAGS.output:
     sys.exit('export_tflite: --model_dir and --output are required.')
   try:
-    loaded = model_loading.load_model_dir(FLAGS.model_dir, FLAGS.checkpoint)
+    loaded = model_loader.load_model(FLAGS.model_dir, FLAGS.checkpoint)
     max_symbols = (FLAGS.max_symbols_per_frame or
                    loaded.task_config.decoding.max_symbols_per_frame)
     recognizer = streaming.StreamingRecognizer(
@@ -60,7 +60,7 @@ def main(argv):
           pattern, FLAGS.num_calibration_utterances)
     flatbuffer = tflite_export.convert(recognizer, FLAGS.quantization,
                                        calibration)
-  except ValueError as error:
+  except (ValueError, model_loader.ModelLoadError) as error:
     sys.exit(f'export_tflite: {error}')
   output_dir = os.path.dirname(os.path.abspath(FLAGS.output))
   os.makedirs(output_dir, exist_ok=True)

@@ -20,19 +20,19 @@ import tensorflow as tf
 
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.decoding import decoder as decoder_lib
-from asr_kd.export import model_loading
+from asr_kd.inference import model_loader
 from asr_kd.export import streaming
 
 
 class ServingModule(tf.Module):
   """Batch transcription and encoding from raw waveforms."""
 
-  def __init__(self, loaded: model_loading.LoadedModel,
+  def __init__(self, loaded: model_loader.LoadedModel,
                chunk_ms: Optional[int] = None, name: str = 'serving'):
     """Wraps a loaded model.
 
     Args:
-      loaded: model, tokenizer and config from `model_loading`.
+      loaded: model, tokenizer and config from `model_loader.load_model`.
       chunk_ms: audio per streaming call (streaming models only).
       name: tf.Module name.
     """
@@ -138,7 +138,7 @@ class ServingModule(tf.Module):
     return functions
 
 
-def export_saved_model(loaded: model_loading.LoadedModel, output_dir: str,
+def export_saved_model(loaded: model_loader.LoadedModel, output_dir: str,
                        chunk_ms: Optional[int] = None) -> ServingModule:
   """Writes the SavedModel; returns the module that was saved.
 

@@ -46,11 +46,21 @@ class LoadedModel:
       statistics included).
     tokenizer: the tokenizer named by `config.task.tokenizer_model_path`.
     checkpoint_path: the checkpoint the weights came from.
+    model_dir: the folder it was loaded from (params_path is inside).
   """
   config: cfg.ExperimentConfig
   model: rnnt_model.RnntModel
   tokenizer: tokenizer_lib.Tokenizer
   checkpoint_path: str
+  model_dir: str = ''
+
+  @property
+  def task_config(self):
+    return self.config.task
+
+  @property
+  def params_path(self) -> str:
+    return os.path.join(self.model_dir, PARAMS_FILE)
 
 
 def recorded_experiment(model_dir: str) -> str:
@@ -166,4 +176,4 @@ def load_model(model_dir: str, checkpoint: Optional[str] = None,
         f'{checkpoint_path} does not match the model in params.yaml: '
         f'{str(error).splitlines()[0]}') from error
   return LoadedModel(config=config, model=model, tokenizer=tokenizer,
-                     checkpoint_path=checkpoint_path)
+                     checkpoint_path=checkpoint_path, model_dir=model_dir)
