@@ -270,7 +270,8 @@ class DistillationTaskTest(tf.test.TestCase):
       self._build(self._experiment(teacher_model_dir=''))
     with self.assertRaisesRegex(FileNotFoundError, 'teacher model_dir not'):
       self._build(self._experiment(teacher_model_dir='/no/such/dir'))
-    with self.assertRaisesRegex(FileNotFoundError, 'checkpoint not found'):
+    with self.assertRaisesRegex(FileNotFoundError,
+                                r'teacher checkpoint \S+ not found'):
       self._build(self._experiment(teacher_checkpoint='/no/such/ckpt-3'))
     with self.assertRaisesRegex(ValueError, 'kind must be one of'):
       self._build(self._experiment(distillation={'kind': 'softest'}))

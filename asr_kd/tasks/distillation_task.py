@@ -12,84 +12,25 @@ variables are in no student checkpoint, get no gradient and no optimizer
 slot. See docs/distillation.md, "Online teacher (DistillationTask)".
 """
 
-import os
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
-import yaml
 
 from official.core import task_factory
 
 from asr_kd.configs import distillation_experiments
-from asr_kd.configs import rnnt_experiments
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
+from asr_kd.inference import model_loader
 from asr_kd.losses import distillation as distillation_lib
 from asr_kd.modeling import rnnt_model
 from asr_kd.tasks import rnnt_task
 
-PARAMS_FILE = 'params.yaml'
-
-
-def read_teacher_config(model_dir: str) -> Tuple[
-    rnnt_experiments.RnntModelConfig, str]:
-  """The model config and tokenizer path of a training run's params.yaml.
-
-  Only `task.model` (strictly: a typo there describes another network) and
-  `task.tokenizer_model_path` are read, so a teacher trained by any RNN-T
-  task (plain, distilled, noisy student) can be loaded.
-
-  Args:
-    model_dir: a folder written by `python -m asr_kd.bin.train`.
-
-  Returns:
-    (model config, tokenizer model path).
-
-  Raises:
-    FileNotFoundError: model_dir or its params.yaml is missing.
-    ValueError: params.yaml has no usable task.model section.
-  """
-  params_path = os.path.join(model_dir, PARAMS_FILE)
-  if not tf.io.gfile.isdir(model_dir):
-    raise FileNotFoundError(f'teacher model_dir not found: {model_dir}')
-  if not tf.io.gfile.exists(params_path):
-    raise FileNotFoundError(
-        f'{params_path} not found; the teacher model_dir must be written by '
-        'python -m asr_kd.bin.train')
-  with tf.io.gfile.GFile(params_path, 'r') as params_file:
-    task_params = (yaml.safe_load(params_file) or {}).get('task') or {}
-  if not task_params.get('model'):
-    raise ValueError(f'{params_path} has no task.model section.')
-  model_config = rnnt_experiments.RnntModelConfig()
-  try:
-    model_config.override(task_params['model'], is_strict=True)
-  except (KeyError, ValueError, AttributeError, TypeError) as error:
-    raise ValueError(f'{params_path}: bad task.model: {error}') from error
-  return model_config, task_params.get('tokenizer_model_path', '')
-
-
-def find_teacher_checkpoint(model_dir: str, checkpoint: str = '') -> str:
-  """`checkpoint` if given (it must exist), else the latest in model_dir.
-
-  Raises:
-    FileNotFoundError: there is no such checkpoint.
-  """
-  if checkpoint:
-    if not tf.io.gfile.exists(checkpoint + '.index'):
-      raise FileNotFoundError(f'teacher checkpoint not found: {checkpoint} '
-                              f'(no {checkpoint}.index)')
-    return checkpoint
-  latest = tf.train.latest_checkpoint(model_dir)
-  if not latest:
-    raise FileNotFoundError(f'no checkpoint in teacher model_dir {model_dir}')
-  return latest
-
-
 def load_teacher(model_dir: str, checkpoint: str,
                  tokenizer: tokenizer_lib.Tokenizer) -> rnnt_model.RnntModel:
-  """Builds the teacher of `model_dir`, restores it and freezes it.
+  """Restores the teacher of `model_dir` (any RNN-T training run), frozen.
 
   Args:
     model_dir: the teacher's training folder.
@@ -101,33 +42,27 @@ def load_teacher(model_dir: str, checkpoint: str,
     The teacher, `trainable=False`, feature statistics restored.
 
   Raises:
-    FileNotFoundError: missing folder, params.yaml or checkpoint.
-    ValueError: another tokenizer, or a checkpoint that does not fit the
-      model in params.yaml.
+    FileNotFoundError: missing folder or checkpoint.
+    ValueError: another tokenizer, or a params.yaml or checkpoint that does
+      not describe a usable model.
   """
-  model_config, tokenizer_path = read_teacher_config(model_dir)
-  checkpoint = find_teacher_checkpoint(model_dir, checkpoint)
-  if tokenizer_path and tf.io.gfile.exists(tokenizer_path):
-    teacher_pieces = tokenizer_lib.Tokenizer(tokenizer_path).id_to_piece
-    if teacher_pieces != tokenizer.id_to_piece:
-      raise ValueError(
-          f'the teacher ({model_dir}) was trained with tokenizer '
-          f'{tokenizer_path}, whose vocabulary differs from the student\'s.')
-  teacher = rnnt_model.RnntModel(model_config,
-                                 vocab_size=tokenizer.vocab_size,
-                                 name='teacher')
-  teacher.build_for_checkpoint()
-  status = tf.train.Checkpoint(model=teacher).restore(checkpoint)
-  # Training checkpoints also hold the optimizer and the step.
-  status.expect_partial()
+  if not tf.io.gfile.isdir(model_dir):
+    raise FileNotFoundError(f'teacher model_dir not found: {model_dir}')
   try:
-    status.assert_existing_objects_matched()
-  except AssertionError as error:
+    checkpoint = model_loader.find_checkpoint(model_dir, checkpoint or None)
+  except model_loader.ModelLoadError as error:
+    raise FileNotFoundError(f'teacher {error}') from error
+  try:
+    loaded = model_loader.load_model(model_dir, checkpoint)
+  except model_loader.ModelLoadError as error:
+    raise ValueError(f'teacher: {error}') from error
+  if loaded.tokenizer.id_to_piece != tokenizer.id_to_piece:
     raise ValueError(
-        f'teacher checkpoint {checkpoint} does not match the model in '
-        f'{model_dir}/{PARAMS_FILE}: {str(error).splitlines()[0]}') from error
-  teacher.trainable = False
-  return teacher
+        f'the teacher ({model_dir}) was trained with tokenizer '
+        f'{loaded.config.task.tokenizer_model_path}, whose vocabulary '
+        'differs from the student\'s.')
+  loaded.model.trainable = False
+  return loaded.model
 
 
 class FeatureConverter:
