@@ -35,6 +35,10 @@ def define_flags():
   flags.DEFINE_float('audio_seconds', 4.0, 'Audio per utterance.')
   flags.DEFINE_integer('num_tokens', 40, 'Labels per utterance.')
   flags.DEFINE_integer('vocab_size', 256, 'Output vocabulary (blank too).')
+  flags.DEFINE_integer('distinct_batches', 4, 'Batches cycled through; they '
+                       'differ in label values, as real batches do.')
+  flags.DEFINE_list('jit_compile', ['false'], 'task.jit_compile values to '
+                    'time (e.g. false,true).')
   flags.DEFINE_boolean('compare_fused', True,
                        'Also time the unfused loss for the teacher.')
 
@@ -64,40 +68,47 @@ def synthetic_batch(batch_size: int, frames: int, num_tokens: int,
   }
 
 
-def audio_seconds_per_second(experiment: str, fused: bool) -> float:
+def audio_seconds_per_second(experiment: str, fused: bool,
+                             jit_compile: bool) -> float:
   """Timed training throughput of one experiment's model."""
   config = rnnt_experiments.rnnt_demo_teacher() if experiment == (
       'rnnt_demo_teacher') else rnnt_experiments.rnnt_demo_student_streaming()
   config.task.loss.fused = fused
+  config.task.jit_compile = jit_compile
   task = _NoTokenizerTask(config.task)
   model = rnnt_model.RnntModel(config.task.model, FLAGS.vocab_size)
   model.build_for_checkpoint()
   optimizer = task.create_optimizer(config.trainer.optimizer_config,
                                     config.runtime)
   frames = int(FLAGS.audio_seconds * FRAMES_PER_SECOND)
-  batch = synthetic_batch(FLAGS.batch_size, frames, FLAGS.num_tokens,
-                          FLAGS.vocab_size)
+  batches = [synthetic_batch(FLAGS.batch_size, frames, FLAGS.num_tokens,
+                             FLAGS.vocab_size, seed)
+             for seed in range(FLAGS.distinct_batches)]
   step = tf.function(lambda b: task.train_step(b, model, optimizer))
-  float(step(batch)[task.loss])  # Compile.
+  float(step(batches[0])[task.loss])  # Trace and compile.
   start = time.perf_counter()
-  for _ in range(FLAGS.steps):
-    loss = step(batch)[task.loss]
+  for index in range(FLAGS.steps):
+    loss = step(batches[index % len(batches)])[task.loss]
   float(loss)
   elapsed = time.perf_counter() - start
   return FLAGS.steps * FLAGS.batch_size * FLAGS.audio_seconds / elapsed
 
 
 def main(_):
-  runs = [('rnnt_demo_teacher', True), ('rnnt_demo_student_streaming', True)]
+  jit_values = [value.lower() == 'true' for value in FLAGS.jit_compile]
+  runs = [('rnnt_demo_teacher', True, jit_values[0]),
+          ('rnnt_demo_student_streaming', True, jit_values[0])]
   if FLAGS.compare_fused:
-    runs.append(('rnnt_demo_teacher', False))
+    runs.append(('rnnt_demo_teacher', False, jit_values[0]))
+  runs += [('rnnt_demo_teacher', True, jit) for jit in jit_values[1:]]
   results = {}
-  for experiment, fused in runs:
-    results[(experiment, fused)] = audio_seconds_per_second(experiment, fused)
-    print(f'{experiment:30s} fused={fused!s:5s} '
-          f'{results[(experiment, fused)]:8.2f} audio-s/s', flush=True)
-  ratio = (results[('rnnt_demo_student_streaming', True)] /
-           results[('rnnt_demo_teacher', True)])
+  for experiment, fused, jit in runs:
+    results[(experiment, fused, jit)] = audio_seconds_per_second(
+        experiment, fused, jit)
+    print(f'{experiment:30s} fused={fused!s:5s} jit_compile={jit!s:5s} '
+          f'{results[(experiment, fused, jit)]:8.2f} audio-s/s', flush=True)
+  ratio = (results[('rnnt_demo_student_streaming', True, jit_values[0])] /
+           results[('rnnt_demo_teacher', True, jit_values[0])])
   print(f'student/teacher throughput ratio: {ratio:.2f}')
 
 
