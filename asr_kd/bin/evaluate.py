@@ -42,16 +42,7 @@ _PROGRESS_EVERY_SECONDS = 10.0
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """Defines the binary's flags (only when run as one)."""
-  flags.DEFINE_string('model_dir', None,
-                      'Training folder with params.yaml and checkpoints.',
-                      flag_values=flag_values)
-  flags.DEFINE_string('checkpoint', None, 'Checkpoint prefix to restore '
-                      '(default: the latest in --model_dir).',
-                      flag_values=flag_values)
-  flags.DEFINE_string('experiment', None,
-                      'Default: the one recorded in MODEL_DIR/experiment.txt. '
-                      'Registered experiment whose config schema reads '
-                      'params.yaml.', flag_values=flag_values)
+  model_loader.define_model_flags(flag_values)
   flags.DEFINE_string('tfrecords', None, 'Comma-separated TFRecord globs.',
                       flag_values=flag_values)
   flags.DEFINE_string('manifest', None, 'JSON-lines manifest with '

@@ -12,6 +12,7 @@ import dataclasses
 import os
 from typing import Optional
 
+from absl import flags
 import tensorflow as tf
 
 from official.core import config_definitions as cfg
@@ -30,6 +31,20 @@ EXPERIMENT_FILE = 'experiment.txt'
 # For model_dirs without EXPERIMENT_FILE; any RNN-T experiment's schema holds
 # a plain RnntTaskConfig params.yaml.
 DEFAULT_EXPERIMENT = 'rnnt_demo_teacher'
+
+
+def define_model_flags(flag_values: flags.FlagValues) -> None:
+  """--model_dir, --checkpoint, --experiment: what `load_model` takes."""
+  flags.DEFINE_string('model_dir', None,
+                      'Training folder with params.yaml and checkpoints.',
+                      flag_values=flag_values)
+  flags.DEFINE_string('checkpoint', None, 'Checkpoint prefix to restore '
+                      '(default: the latest in --model_dir).',
+                      flag_values=flag_values)
+  flags.DEFINE_string('experiment', None,
+                      'Default: the one recorded in MODEL_DIR/experiment.txt. '
+                      'Registered experiment whose config schema reads '
+                      'params.yaml.', flag_values=flag_values)
 
 
 class ModelLoadError(Exception):
