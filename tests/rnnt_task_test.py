@@ -109,6 +109,37 @@ class RnntTaskTest(tf.test.TestCase):
     self.assertGreater(float(by_name['audio_seconds_per_second'].result()),
                        0.0)
 
+  def test_auxiliary_ctc_adds_weighted_loss_and_trains_its_head(self):
+    config = self._config()
+    config.task.loss.ctc_weight = 0.5
+    task, model, optimizer, metrics = _build(config)
+    self.assertIsNotNone(model.ctc_head)
+    batch = self._batch(task, config)
+    by_name = {metric.name: metric for metric in metrics}
+    loss, reported, grads = task._forward_backward(model, batch, optimizer)  # pylint: disable=protected-access
+    self.assertAllClose(
+        loss, np.mean(reported['rnnt_loss_per_utterance'] +
+                      0.5 * reported['ctc_loss_per_utterance']), rtol=1e-5)
+    self.assertTrue(np.all(reported['ctc_loss_per_utterance'].numpy() >= 0))
+    head_grads = [g for g, v in zip(grads, model.trainable_variables)
+                  if 'ctc_head' in v.name]
+    self.assertLen(head_grads, 2)
+    self.assertGreater(float(tf.linalg.global_norm(head_grads)), 0.0)
+    task.train_step(batch, model, optimizer, metrics)
+    self.assertGreater(float(by_name['ctc_loss_per_utterance'].result()), 0.0)
+
+  def test_ctc_head_is_absent_by_default_and_weight_is_checked(self):
+    config = self._config()
+    task, model, _, metrics = _build(config)
+    self.assertIsNone(model.ctc_head)
+    self.assertNotIn('ctc_loss_per_utterance', [m.name for m in metrics])
+    with self.assertRaisesRegex(ValueError, 'ctc_head=True'):
+      model.ctc_logits(tf.zeros([1, 2, model.encoder.output_dim]))
+    del task
+    config.task.loss.ctc_weight = -0.1
+    with self.assertRaisesRegex(ValueError, 'ctc_weight must be >= 0'):
+      rnnt_task.RnntTask(config.task)
+
   def test_mixed_bfloat16_step_has_float32_loss(self):
     config = self._config()
     config.runtime.mixed_precision_dtype = 'mixed_bfloat16'

@@ -20,13 +20,19 @@ class RnntModel(tf_keras.Model):
   the loss evaluates the joint itself (in time chunks when fused), and
   decoders call the joint one step at a time.
 
+  With `ctc_head=True` the model also holds a linear CTC head over the
+  encoder outputs (`ctc_logits`), trained by the auxiliary CTC loss
+  (`task.loss.ctc_weight`); decoding and export do not use it, and models
+  restored for inference are built without it (its checkpoint entries are
+  then skipped).
+
   The global feature statistics the input pipeline normalizes with are kept
   as non-trainable weights (`feature_mean`, `feature_stddev`), so checkpoints
   and exports carry the whole frontend.
   """
 
   def __init__(self, config: rnnt_experiments.RnntModelConfig,
-               vocab_size: int, **kwargs):
+               vocab_size: int, ctc_head: bool = False, **kwargs):
     super().__init__(**kwargs)
     self._config = config.replace(
         prediction={'vocab_size': vocab_size},
@@ -38,6 +44,8 @@ class RnntModel(tf_keras.Model):
         self._config.prediction, name='prediction_network')
     self.joint_network = joint_lib.JointNetwork(self._config.joint,
                                                 name='joint_network')
+    self.ctc_head = tf_keras.layers.Dense(
+        vocab_size, name='ctc_head') if ctc_head else None
     num_bins = self._config.encoder.input_dim
     self.feature_mean = self.add_weight(
         'feature_mean', shape=[num_bins], trainable=False,
@@ -89,6 +97,13 @@ class RnntModel(tf_keras.Model):
         self.joint_network.project_encoder(encoder_outputs),
         self.joint_network.project_prediction(prediction_outputs))
 
+  def ctc_logits(self, encoder_outputs: tf.Tensor) -> tf.Tensor:
+    """[B, T', V] CTC logits (only for a model built with ctc_head=True)."""
+    if self.ctc_head is None:
+      raise ValueError('RnntModel: ctc_logits needs a model built with '
+                       'ctc_head=True (task.loss.ctc_weight > 0).')
+    return self.ctc_head(encoder_outputs)
+
   def build_for_checkpoint(self):
     """Creates every variable by running one tiny batch."""
     num_frames = self.encoder.chunk_frames_in if self.encoder.is_streaming \
@@ -100,3 +115,5 @@ class RnntModel(tf_keras.Model):
           'label_lengths': tf.ones([1], tf.int32)}, training=False)
     self.joint_fn(tf.zeros([1, 1, 1, self.encoder.output_dim]),
                   tf.zeros([1, 1, 1, self.prediction_network.output_dim]))
+    if self.ctc_head is not None:
+      self.ctc_logits(tf.zeros([1, 1, self.encoder.output_dim]))

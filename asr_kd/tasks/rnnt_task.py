@@ -15,6 +15,7 @@ from asr_kd.dataloaders import input_pipeline
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.decoding import decoder
 from asr_kd.decoding import wer as wer_lib
+from asr_kd.losses import ctc as ctc_lib
 from asr_kd.losses import rnnt as rnnt_lib
 from asr_kd.modeling import rnnt_model
 from asr_kd.tasks import task_metrics
@@ -112,9 +113,9 @@ class RnntTask(base_task.Task):
     return optimizer
 
   def build_model(self) -> rnnt_model.RnntModel:
-    model = rnnt_model.RnntModel(self.task_config.model,
-                                 vocab_size=self.tokenizer.vocab_size,
-                                 name='rnnt')
+    model = rnnt_model.RnntModel(
+        self.task_config.model, vocab_size=self.tokenizer.vocab_size,
+        ctc_head=self.task_config.loss.ctc_weight > 0, name='rnnt')
     model.build_for_checkpoint()
     stats_file = self.task_config.train_data.feature_stats_file
     if stats_file:
@@ -174,6 +175,8 @@ class RnntTask(base_task.Task):
   def build_metrics(self, training: bool = True) -> List[tf_keras.metrics.Metric]:
     metrics = [tf_keras.metrics.Mean('rnnt_loss_per_utterance')]
     if training:
+      if self.task_config.loss.ctc_weight:
+        metrics.append(tf_keras.metrics.Mean('ctc_loss_per_utterance'))
       metrics += [
           tf_keras.metrics.Mean('gradient_norm'),
           tf_keras.metrics.Sum('nonfinite_steps'),
@@ -197,6 +200,14 @@ class RnntTask(base_task.Task):
           outputs = model(inputs, training=True)
           per_example, reported = self.per_example_losses(
               model, inputs, outputs)
+          ctc_weight = self.task_config.loss.ctc_weight
+          if ctc_weight:
+            ctc = ctc_lib.ctc_loss(
+                model.ctc_logits(outputs['encoder_outputs']),
+                inputs['labels'], outputs['encoder_lengths'],
+                inputs['label_lengths'], blank=self.tokenizer.blank_id)
+            per_example = tf.cast(per_example, tf.float32) + ctc_weight * ctc
+            reported = dict(reported, ctc_loss_per_utterance=ctc)
           reported = {name: tf.cast(values, tf.float32)
                       for name, values in reported.items()}
           loss = tf.reduce_mean(tf.cast(per_example, tf.float32))
