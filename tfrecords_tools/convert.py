@@ -18,9 +18,7 @@ import logging as std_logging
 import os
 import sys
 import time
-import uuid
-import zlib
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional
 
 from absl import app
 from absl import flags
@@ -33,6 +31,7 @@ import tensorflow as tf
 from asr_kd.dataloaders import audio_decoding
 from asr_kd.dataloaders import tfrecord_schema
 from tfrecords_tools import corpus_readers
+from tfrecords_tools import sharded_sink
 
 # Reject reasons decided here (the others come from the reader and decoder).
 TOO_LONG = 'too_long'
@@ -156,57 +155,6 @@ class ConvertUtteranceFn(beam.DoFn):
            int(samples.shape[0]))
 
 
-class WriteShardFn(beam.DoFn):
-  """Writes one shard's records with TensorFlow's TFRecord writer.
-
-  Beam's own WriteToTFRecord needs a crc32c package (google-crc32c, crcmod
-  or python-snappy) that this environment does not ship; TensorFlow's writer
-  has native crc32c and GZIP, and tf.io.gfile reaches the same remote
-  filesystems. Each shard is written to a temporary name and renamed, so a
-  retried bundle never leaves a half-written shard behind.
-  Output: (records_written, samples_written) for the summary.
-  """
-
-  def __init__(self, shard_prefix: str, shard_suffix: str, num_shards: int,
-               compression: str):
-    super().__init__()
-    self._shard_prefix = shard_prefix
-    self._shard_suffix = shard_suffix
-    self._num_shards = num_shards
-    self._options = 'GZIP' if compression == 'gzip' else None
-
-  def process(self, keyed_records: Tuple[int, Iterable[Optional[tuple]]]
-             ) -> Iterable[Tuple[int, int]]:
-    shard_index, records = keyed_records
-    path = (f'{self._shard_prefix}-{shard_index:05d}-of-'
-            f'{self._num_shards:05d}{self._shard_suffix}')
-    temporary_path = f'{path}.incomplete-{uuid.uuid4().hex}'
-    num_records = num_samples = 0
-    with tf.io.TFRecordWriter(temporary_path, options=self._options) as writer:
-      for record in records:
-        if record is None:
-          continue  # Placeholder that makes empty shards exist too.
-        _, serialized, record_samples = record
-        writer.write(serialized)
-        num_records += 1
-        num_samples += record_samples
-    tf.io.gfile.rename(temporary_path, path, overwrite=True)
-    yield num_records, num_samples
-
-
-def _shard_of(utterance_id: str, num_shards: int) -> int:
-  # A stable hash (not Python's salted hash()) so reruns shard identically.
-  return zlib.crc32(utterance_id.encode('utf-8')) % num_shards
-
-
-def _sum_pairs(pairs: Iterable[Tuple[int, int]]) -> Tuple[int, int]:
-  records = samples = 0
-  for pair_records, pair_samples in pairs:
-    records += pair_records
-    samples += pair_samples
-  return records, samples
-
-
 def build_pipeline(pipeline: beam.Pipeline,
                    utterances: List[corpus_readers.Utterance],
                    paths: Dict[str, str], num_shards: int, compression: str,
@@ -230,20 +178,11 @@ def build_pipeline(pipeline: beam.Pipeline,
       | 'DecodeAndSerialize' >> beam.ParDo(
           ConvertUtteranceFn(min_duration_s, max_duration_s)).with_outputs(
               'rejected', main='ok'))
-  keyed_records = outputs.ok | 'KeyByShard' >> beam.Map(
-      lambda record: (_shard_of(record[0], num_shards), record))
-  empty_shards = (
-      pipeline
-      | 'ListShards' >> beam.Create(list(range(num_shards)))
-      | 'EmptyShard' >> beam.Map(lambda shard_index: (shard_index, None)))
   _ = (
-      (keyed_records, empty_shards)
-      | 'AllShards' >> beam.Flatten()
-      | 'GroupByShard' >> beam.GroupByKey()
-      | 'WriteShards' >> beam.ParDo(
-          WriteShardFn(paths['shard_prefix'], paths['shard_suffix'],
-                       num_shards, compression))
-      | 'SumWritten' >> beam.CombineGlobally(_sum_pairs)
+      outputs.ok
+      | 'WriteShards' >> sharded_sink.WriteShardedTFRecords(
+          paths['shard_prefix'], paths['shard_suffix'], num_shards,
+          compression)
       | 'StatsToJson' >> beam.Map(
           lambda pair: json.dumps({'written': pair[0], 'samples': pair[1]}))
       | 'WriteStats' >> beam.io.WriteToText(paths['stats'],
@@ -401,13 +340,23 @@ def main(argv: List[str],
           f'rejected ({reasons}); see {summary["rejects_file"]}')
 
 
-def parse_flags(argv: List[str],
-                flag_values: flags.FlagValues = flags.FLAGS) -> List[str]:
-  """absl parses its flags; everything else is left for Beam."""
+def parse_known_flags(argv: List[str], flag_values: flags.FlagValues,
+                      program: str) -> List[str]:
+  """absl parses its flags; everything else is left for Beam.
+
+  Shared by the Beam binaries (this one, asr_kd.bin.pseudo_label): a bad
+  absl flag exits with `PROGRAM: error: ...` instead of a traceback.
+  """
   try:
     return flag_values(argv, known_only=True)
   except flags.Error as error:
-    _fail(str(error))
+    print(f'{program}: error: {error}', file=sys.stderr)
+    sys.exit(1)
+
+
+def parse_flags(argv: List[str],
+                flag_values: flags.FlagValues = flags.FLAGS) -> List[str]:
+  return parse_known_flags(argv, flag_values, 'convert')
 
 
 if __name__ == '__main__':

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from asr_kd.inference import model_loader
 from asr_kd.pseudo_labeling import pipeline
+from tfrecords_tools import convert
 
 DECODERS = ('beam',)
 
@@ -109,11 +110,7 @@ def main(argv: List[str],
 
 def parse_flags(argv: List[str],
                 flag_values: flags.FlagValues = flags.FLAGS) -> List[str]:
-  """absl parses its flags; everything else is left for Beam."""
-  try:
-    return flag_values(argv, known_only=True)
-  except flags.Error as error:
-    _fail(str(error))
+  return convert.parse_known_flags(argv, flag_values, 'pseudo_label')
 
 
 if __name__ == '__main__':

@@ -30,9 +30,9 @@ from asr_kd.dataloaders import features as features_lib
 from asr_kd.dataloaders import input_pipeline
 from asr_kd.dataloaders import tfrecord_schema
 from asr_kd.inference import model_loader
-from asr_kd.pseudo_labeling import sharded_sink
 from asr_kd.pseudo_labeling import teacher as teacher_lib
 from tfrecords_tools import convert
+from tfrecords_tools import sharded_sink
 
 # Reject reasons.
 UNREADABLE_FILE = 'unreadable_file'
