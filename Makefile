@@ -5,10 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_run
+# Seeds of each row of `make experiments` (e.g. SEEDS=0 for one pass).
+SEEDS ?= 0,1,2
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bazel-test venv clean-demo
+.PHONY: demo experiments test bazel-test venv clean-demo
 
 venv: $(STAMP)
 
@@ -23,6 +25,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m asr_kd.bin.demo --work_dir=$(DEMO_DIR)
+
+# After `make demo`: the soft- vs hard-target comparison (docs/distillation.md).
+experiments: $(STAMP)
+	$(PY) -m asr_kd.bin.experiments --work_dir=$(DEMO_DIR) --seeds=$(SEEDS)
 
 bazel-test: $(STAMP)
 	./tools/bazel_test.sh

@@ -47,6 +47,18 @@ class Stage(NamedTuple):
   name: str
   done_marker: str  # Path that exists once the stage has finished.
   commands: Callable[[], List[List[str]]]
+  # JSON file that accumulates the stage's wall seconds ({'seconds': s})
+  # over runs, so a resumed stage reports its whole time.
+  time_file: str = ''
+
+
+def add_wall_time(path: str, seconds: float):
+  if os.path.exists(path):
+    with open(path) as time_file:
+      seconds += json.load(time_file)['seconds']
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+  with open(path, 'w') as time_file:
+    json.dump({'seconds': seconds}, time_file)
 
 
 def run_command(command: List[str]):
@@ -56,6 +68,21 @@ def run_command(command: List[str]):
   if result.returncode != 0:
     sys.exit(f'demo: stage command failed with exit code {result.returncode}:'
              f' {" ".join(command)}')
+
+
+def run_stages(stages: List[Stage], start: float):
+  """Runs the stages in order, skipping those whose done_marker exists."""
+  for number, stage in enumerate(stages, 1):
+    header = f'[{number}/{len(stages)}] {stage.name}'
+    if stage.done_marker and os.path.exists(stage.done_marker):
+      print(f'{header}: done already ({stage.done_marker})', flush=True)
+      continue
+    print(f'{header} ({time.time() - start:.0f} s elapsed)', flush=True)
+    stage_start = time.time()
+    for command in stage.commands():
+      run_command(command)
+    if stage.time_file:
+      add_wall_time(stage.time_file, time.time() - stage_start)
 
 
 def python_module(module: str, *args: str) -> List[str]:
@@ -198,14 +225,7 @@ def main(argv):
   os.makedirs(work_dir, exist_ok=True)
   stages = build_stages(work_dir)
   start = time.time()
-  for number, stage in enumerate(stages, 1):
-    header = f'[{number}/{len(stages)}] {stage.name}'
-    if stage.done_marker and os.path.exists(stage.done_marker):
-      print(f'{header}: done already ({stage.done_marker})', flush=True)
-      continue
-    print(f'{header} ({time.time() - start:.0f} s elapsed)', flush=True)
-    for command in stage.commands():
-      run_command(command)
+  run_stages(stages, start)
   report_wers(work_dir)
   print(f'demo: finished in {time.time() - start:.0f} s; outputs in '
         f'{work_dir}/', flush=True)
