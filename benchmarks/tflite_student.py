@@ -6,8 +6,11 @@ r"""TFLite student benchmark and parity report per quantization.
 
 For each quantization: model size, RTF on --threads threads, per-chunk
 latency p50/p95, peak RSS of this process, the share of utterances whose
-tokens equal the Keras streaming greedy reference, and WER of both against
-the transcripts.
+tokens equal the Keras streaming greedy reference, the token error rate
+against that float reference (edit distance over token ids / reference
+tokens: the quantization loss, meaningful even for a barely trained model),
+and WER of both against the transcripts. full_int8 is calibrated on
+--num_calibration_utterances of the training TFRecords (params.yaml).
 """
 
 import os
@@ -38,6 +41,8 @@ def define_flags():
   flags.DEFINE_list('quantizations', ['none', 'dynamic_int8'],
                     'Subset of none,float16,dynamic_int8,full_int8.')
   flags.DEFINE_integer('threads', 1, 'Interpreter threads.')
+  flags.DEFINE_integer('num_calibration_utterances', 20,
+                       'Training utterances streamed to calibrate full_int8.')
 
 
 def read_test_set(pattern: str, limit: int):
@@ -45,6 +50,11 @@ def read_test_set(pattern: str, limit: int):
       tfrecord_schema.parse_example)
   return [(record['audio'], record[tfrecord_schema.TRANSCRIPT].decode())
           for record in dataset.take(limit).as_numpy_iterator()]
+
+
+def token_strings(token_lists):
+  """Token id sequences as space-separated words (for corpus_wer)."""
+  return [' '.join(str(token) for token in tokens) for tokens in token_lists]
 
 
 def main(argv):
@@ -69,32 +79,37 @@ def main(argv):
   print(f'Keras streaming greedy WER {wer_lib.corpus_wer(keras_texts, transcripts):.4f}'
         f' on {len(test_set)} utterances')
   print('| quantization | size MB | RTF | p50 ms | p95 ms | peak RSS MB '
-        '| identical | WER |')
-  print('|---|---|---|---|---|---|---|---|')
+        '| identical | token ER vs float | WER |')
+  print('|---|---|---|---|---|---|---|---|---|')
   work_dir = tempfile.mkdtemp()
   for quantization in FLAGS.quantizations:
     path = os.path.join(work_dir, f'student_{quantization}.tflite')
     calibration = None
     if quantization == 'full_int8':
       calibration = tflite_export.read_record_waveforms(
-          loaded.task_config.train_data.input_path, 20)
+          loaded.task_config.train_data.input_path,
+          FLAGS.num_calibration_utterances)
     with open(path, 'wb') as model_file:
       model_file.write(tflite_export.convert(recognizer, quantization,
                                              calibration))
     tflite_export.write_vocab(tflite_export.vocab_path_for(path), pieces)
     streamer = tflite_runtime.TfliteStreamer(path, FLAGS.threads)
-    texts, seconds, identical, audio_seconds = [], [], 0, 0.0
+    texts, tokens, seconds, identical, audio_seconds = [], [], [], 0, 0.0
     for (audio, _), reference in zip(test_set, references):
       output = streamer.transcribe(audio)
       texts.append(output.text)
+      tokens.append(output.tokens)
       seconds.extend(output.chunk_seconds)
       identical += int(np.array_equal(output.tokens, reference))
       audio_seconds += len(audio) / tfrecord_schema.SAMPLE_RATE
     p50, p95 = np.percentile(np.asarray(seconds) * 1e3, [50, 95])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    token_error_rate = wer_lib.corpus_wer(token_strings(tokens),
+                                          token_strings(references))
     print(f'| {quantization} | {os.path.getsize(path) / 1e6:.2f} | '
           f'{np.sum(seconds) / audio_seconds:.4f} | {p50:.2f} | {p95:.2f} | '
           f'{peak_mb:.0f} | {identical / len(test_set):.3f} | '
+          f'{token_error_rate:.4f} | '
           f'{wer_lib.corpus_wer(texts, transcripts):.4f} |', flush=True)
 
 

@@ -27,10 +27,13 @@ from typing import Any, Dict, List, Optional, Tuple
 import tensorflow as tf
 
 from asr_kd.configs import data_config
+from asr_kd.configs import rnnt_config
 from asr_kd.dataloaders import features as features_lib
+from asr_kd.decoding import greedy
 from asr_kd.decoding import streaming_greedy
 
 AUDIO_TAIL = 'audio_tail'
+FRONTEND_SCOPE = 'frontend'
 STATE_SEPARATOR = '_'
 
 
@@ -111,6 +114,7 @@ class StreamingRecognizer(tf.Module):
     self._model = model
     self._feature_config = feature_config or data_config.FeatureConfig()
     self._encoder = model.encoder
+    self._max_symbols_per_frame = max_symbols_per_frame
     self._decoder = streaming_greedy.StreamingGreedyDecoder(
         model.prediction_network, model.joint_network,
         max_symbols_per_frame=max_symbols_per_frame)
@@ -141,7 +145,7 @@ class StreamingRecognizer(tf.Module):
 
   def _initial_state_structure(self) -> Dict[str, Any]:
     return {
-        AUDIO_TAIL: tf.zeros([1, self.tail_samples], tf.float32),
+        AUDIO_TAIL: tf.zeros([1, self.tail_samples], tf.int16),
         'encoder': self._encoder.initial_state(1),
         'decoder': self._decoder.initial_decoder_state(1),
     }
@@ -151,13 +155,16 @@ class StreamingRecognizer(tf.Module):
     return flatten_named(self._initial_state_structure())
 
   def stream_step(self, audio_chunk: tf.Tensor, num_valid_samples: tf.Tensor,
-                  state: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+                  state: Dict[str, tf.Tensor],
+                  unrolled_search: bool = False) -> Dict[str, tf.Tensor]:
     """Consumes one chunk of audio.
 
     Args:
       audio_chunk: int16 [chunk_samples]; a last partial chunk zero-padded.
       num_valid_samples: int32 scalar, real samples in `audio_chunk`.
       state: flat state from `initial_state` or the previous call.
+      unrolled_search: decode with `unrolled_greedy_chunk` (no WHILE loop,
+        same tokens) instead of the decoder's `tf.while_loop`.
 
     Returns:
       {'tokens': int32 [max_tokens_per_call] (0-padded),
@@ -166,11 +173,13 @@ class StreamingRecognizer(tf.Module):
          the valid frames), and every state name: its new value}.
     """
     nested = unflatten_named(self._state_template, state)
-    waveform = tf.concat(
-        [nested[AUDIO_TAIL],
-         features_lib.waveform_to_float(audio_chunk)[tf.newaxis]], axis=1)
-    normalized = self._model.normalize(
-        features_lib.log_mel(waveform, self._feature_config))
+    # The tail stays int16 (raw samples, exact in every quantization mode)
+    # and the name scope lets full_int8 keep the frontend float
+    # (tflite_export._quantize_full_int8).
+    samples = tf.concat([nested[AUDIO_TAIL], audio_chunk[tf.newaxis]], axis=1)
+    with tf.name_scope(FRONTEND_SCOPE):
+      normalized = self._model.normalize(features_lib.log_mel(
+          features_lib.waveform_to_float(samples), self._feature_config))
     valid_frames = tf.minimum(
         features_lib.num_frames(
             self.tail_samples + tf.cast(num_valid_samples, tf.int32),
@@ -187,15 +196,21 @@ class StreamingRecognizer(tf.Module):
       encoder_chunk, encoder_state = self._encoder.stream_step(
           normalized[:, step * frames_in:(step + 1) * frames_in],
           encoder_state, features_chunk_lengths=step_lengths)
-      step_tokens, step_counts, decoder_state = self._decoder.decode_chunk(
-          encoder_chunk, decoder_state,
-          chunk_lengths=self._encoder.output_lengths(step_lengths))
+      encoder_lengths = self._encoder.output_lengths(step_lengths)
+      if unrolled_search:
+        step_tokens, step_counts, decoder_state = unrolled_greedy_chunk(
+            encoder_chunk, decoder_state, encoder_lengths,
+            self._model.prediction_network, self._model.joint_network,
+            self._max_symbols_per_frame)
+      else:
+        step_tokens, step_counts, decoder_state = self._decoder.decode_chunk(
+            encoder_chunk, decoder_state, chunk_lengths=encoder_lengths)
       tokens += _place_tokens(step_tokens[0], step_counts[0], num_tokens,
                               self.max_tokens_per_call)
       num_tokens += step_counts[0]
       encoder_chunks.append(encoder_chunk[0])
     new_state = flatten_named({
-        AUDIO_TAIL: waveform[:, -self.tail_samples:],
+        AUDIO_TAIL: samples[:, -self.tail_samples:],
         'encoder': encoder_state,
         'decoder': decoder_state,
     })
@@ -204,14 +219,16 @@ class StreamingRecognizer(tf.Module):
     outputs.update(new_state)
     return outputs
 
-  def signature_functions(self, initial_state_dummy_input: bool = False
+  def signature_functions(self, int8_calibratable: bool = False
                          ) -> Tuple[Any, Any]:
     """(initial_state, stream_step) tf.functions with flat named signatures.
 
     Args:
-      initial_state_dummy_input: give `initial_state` an unused int32
-        scalar input `unused` (the TFLite full-int8 calibrator cannot parse
-        a signature without inputs).
+      int8_calibratable: the variant the TF 2.17 TFLite int8 calibrator
+        can run: `initial_state` gets an unused int32 scalar input `unused`
+        (the calibrator cannot feed a signature without inputs) and
+        `stream_step` uses the unrolled greedy search (the calibrator
+        segfaults on WHILE loops, see `unrolled_greedy_chunk`).
 
     Returns:
       The two tf.functions. `stream_step` takes `audio_chunk`,
@@ -220,7 +237,7 @@ class StreamingRecognizer(tf.Module):
     """
     state_names = self.state_names
 
-    if initial_state_dummy_input:
+    if int8_calibratable:
       @tf.function(input_signature=[
           tf.TensorSpec([], tf.int32, name='unused')])
       def initial_state(unused):
@@ -237,7 +254,8 @@ class StreamingRecognizer(tf.Module):
     ] + list(self.state_specs.values()))
     def stream_step(audio_chunk, num_valid_samples, *state_tensors):
       return self.stream_step(audio_chunk, num_valid_samples,
-                              dict(zip(state_names, state_tensors)))
+                              dict(zip(state_names, state_tensors)),
+                              unrolled_search=int8_calibratable)
 
     return initial_state, stream_step
 
@@ -251,3 +269,55 @@ def _place_tokens(step_tokens: tf.Tensor, step_count: tf.Tensor,
   # A one-hot of an index >= buffer_size is all zeros: that token drops out.
   placement = tf.one_hot(targets, buffer_size, dtype=tf.int32)
   return tf.reduce_sum(placement * step_tokens[:, tf.newaxis], axis=0)
+
+
+def unrolled_greedy_chunk(encoder_chunk: tf.Tensor,
+                          decoder_state: Dict[str, Any],
+                          chunk_lengths: tf.Tensor, prediction_network,
+                          joint_network, max_symbols_per_frame: int
+                         ) -> Tuple[tf.Tensor, tf.Tensor, Dict[str, Any]]:
+  """`StreamingGreedyDecoder.decode_chunk` without a `tf.while_loop`.
+
+  Same arguments, results and tokens, for a static chunk length C: the frame
+  and symbol loops are Python loops, so the graph has C * K joint and
+  prediction steps (K = max_symbols_per_frame) and no WHILE op. A row that
+  emits blank (or a frame past `chunk_lengths`) turns inactive and its
+  remaining symbol steps leave the state unchanged, as the early exit of the
+  loop in `greedy.greedy_search_frames` does.
+
+  Why: TF 2.17's TFLite calibrator (full int8) reads the outputs of every
+  op after it runs; a WHILE whose body passes a loop variable through
+  unchanged (the captured encoder projections do) frees that output, and
+  the calibrator's min/max logging reads freed memory and segfaults
+  (github.com/tensorflow/tensorflow/issues/75140). The cost is the C * K
+  steps being always computed, instead of 1 + emitted tokens per frame.
+  """
+  encoder_projections = joint_network.project_encoder(encoder_chunk)
+  batch_size = tf.shape(encoder_chunk)[0]
+  num_frames = encoder_chunk.shape[1]
+  buffer_size = num_frames * max_symbols_per_frame
+  projections = decoder_state['prediction_projection']
+  prediction_state = decoder_state['prediction_state']
+  last_tokens = decoder_state['last_token']
+  tokens = tf.zeros([batch_size, buffer_size], tf.int32)
+  counts = tf.zeros([batch_size], tf.int32)
+  for frame in range(num_frames):
+    active = frame < tf.cast(chunk_lengths, tf.int32)
+    for _ in range(max_symbols_per_frame):
+      logits = joint_network.joint_from_projections(
+          encoder_projections[:, frame], projections)
+      best = tf.argmax(logits, axis=-1, output_type=tf.int32)
+      active = tf.logical_and(active,
+                              tf.not_equal(best, rnnt_config.BLANK_ID))
+      tokens += tf.one_hot(counts, buffer_size, dtype=tf.int32) * tf.where(
+          active, best, 0)[:, tf.newaxis]
+      counts += tf.cast(active, tf.int32)
+      step_outputs, step_state = prediction_network.step(best,
+                                                         prediction_state)
+      projections, prediction_state, last_tokens = greedy.select_rows(
+          active,
+          (joint_network.project_prediction(step_outputs), step_state, best),
+          (projections, prediction_state, last_tokens))
+  return tokens, counts, {'prediction_state': prediction_state,
+                          'prediction_projection': projections,
+                          'last_token': last_tokens}
