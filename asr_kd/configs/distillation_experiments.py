@@ -30,8 +30,9 @@ DEMO_SELF_TEACHER_DIR = 'demo_run/self_teacher'
 # Pseudo-labelled TFRecords (`python -m asr_kd.bin.pseudo_label`) of the
 # train and unlabeled splits, one folder per teacher.
 DEMO_PSEUDO_LABELS = 'demo_run/pseudo_labels/{teacher}/*.tfrecord*'
-# Steps of every comparison run, fewer than the baselines' 3000 because each
-# row is repeated per seed (override: --params_override=trainer.train_steps=N).
+# Steps of every comparison run: the schedule of rnnt_demo_student_streaming
+# (override: --params_override=trainer.train_steps=N, or
+# `asr_kd.bin.experiments --train_steps=N`).
 DEMO_KD_TRAIN_STEPS = 2000
 
 
