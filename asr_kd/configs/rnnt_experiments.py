@@ -218,7 +218,7 @@ def rnnt_demo_student_streaming() -> cfg.ExperimentConfig:
       train_data=_demo_data('train', is_training=True),
       validation_data=_demo_data('dev', is_training=False))
   return _experiment(task, train_steps=3000,
-                     optimizer=adam_inverse_sqrt(1e-3, warmup_steps=500))
+                     optimizer=adam_inverse_sqrt(1.5e-3, warmup_steps=300))
 
 
 @exp_factory.register_config_factory('rnnt_librispeech_conformer_l')
