@@ -1,7 +1,7 @@
 r"""The soft- vs hard-target comparison on the demo corpus (`make experiments`).
 
   python -m asr_kd.bin.experiments --work_dir=demo_run --seeds=0,1,2 \
-      [--train_steps=N] [--pseudo_label_decoder=beam --beam_size=8]
+      [--train_steps=N] [--beam_size=8]
 
 Needs the demo's teacher, tokenizer and TFRecords (`make demo`). Runs, with
 the configs under configs/experiments/:
@@ -43,10 +43,8 @@ def define_flags(flag_values: flags.FlagValues = FLAGS):
                     'kd_demo_student_none,kd_demo_student_hard.', flag_values=flag_values)
   flags.DEFINE_integer('train_steps', None, 'Override every run\'s '
                        'trainer.train_steps.', flag_values=flag_values)
-  flags.DEFINE_enum('pseudo_label_decoder', 'beam', ['greedy', 'beam'],
-                    'Decoder that makes the hard targets.',
-                    flag_values=flag_values)
-  flags.DEFINE_integer('beam_size', 8, 'Beam width of the pseudo-labeler.',
+  flags.DEFINE_integer('beam_size', 8, 'Beam width of the pseudo-labeler '
+                       '(beam search makes the hard targets).',
                        flag_values=flag_values)
 
 
@@ -105,8 +103,7 @@ def pseudo_label_stage(work_dir: str, teacher: str, seeds: List[str],
           f'--model_dir={teacher_dir(work_dir, teacher, seeds)}',
           f'--input={records}/train-*,{records}/unlabeled-*',
           f'--output_dir={output_dir}', '--num_shards=8',
-          f'--decoder={options.pseudo_label_decoder}',
-          f'--beam_size={options.beam_size}')])
+          '--decoder=beam', f'--beam_size={options.beam_size}')])
 
 
 def row_overrides(work_dir: str, row: Row, seed: str, seeds: List[str]) -> str:
