@@ -30,6 +30,7 @@ from asr_kd.export import streaming_reference
 from asr_kd.export import tflite_export
 from asr_kd.export import tflite_runtime
 from asr_kd.inference import model_loader
+from asr_kd.text import normalization
 
 FLAGS = flags.FLAGS
 
@@ -46,9 +47,15 @@ def define_flags():
 
 
 def read_test_set(pattern: str, limit: int):
+  """(int16 audio, reference) pairs; references normalized as `evaluate`'s.
+
+  Corpus transcripts keep their original case and punctuation (LibriSpeech
+  is upper case); hypotheses come out normalized, so WER needs both alike.
+  """
   dataset = tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(pattern))).map(
       tfrecord_schema.parse_example)
-  return [(record['audio'], record[tfrecord_schema.TRANSCRIPT].decode())
+  return [(record['audio'], normalization.normalize_text(
+      record[tfrecord_schema.TRANSCRIPT].decode()))
           for record in dataset.take(limit).as_numpy_iterator()]
 
 
