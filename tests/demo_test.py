@@ -5,19 +5,16 @@ import os
 import subprocess
 import sys
 
-from absl import flags
 import tensorflow as tf
 
 from asr_kd.bin import demo
+from tests import testing_utils
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def parsed_flags(*args):
-  flag_values = flags.FlagValues()
-  demo.define_flags(flag_values)
-  flag_values(['demo', *args])
-  return flag_values
+  return testing_utils.parsed_flags(demo.define_flags, 'demo', *args)
 
 
 class DemoPlanTest(tf.test.TestCase):

@@ -6,21 +6,19 @@ import subprocess
 import sys
 import tempfile
 
-from absl import flags
 import numpy as np
 import tensorflow as tf
 
 from asr_kd.bin import demo
 from asr_kd.bin import experiments
+from tests import testing_utils
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def parsed_flags(*args):
-  flag_values = flags.FlagValues()
-  experiments.define_flags(flag_values)
-  flag_values(['experiments', *args])
-  return flag_values
+  return testing_utils.parsed_flags(experiments.define_flags, 'experiments',
+                                    *args)
 
 
 def flag_value(command, name):

@@ -2,6 +2,7 @@
 
 import os
 
+from absl import flags
 import numpy as np
 import tensorflow as tf
 
@@ -82,3 +83,11 @@ def tiny_experiment(corpus: dict, train_steps: int = 4,
   config.trainer.validation_steps = 2
   config.trainer.optimizer_config.warmup.linear.warmup_steps = 2
   return config
+
+
+def parsed_flags(define_flags, program: str, *args: str) -> flags.FlagValues:
+  """A binary's flags, defined on a fresh FlagValues and parsed from args."""
+  flag_values = flags.FlagValues()
+  define_flags(flag_values)
+  flag_values([program, *args])
+  return flag_values

@@ -40,7 +40,8 @@ def define_flags(flag_values: flags.FlagValues = FLAGS):
   flags.DEFINE_list('seeds', ['0', '1', '2'], 'task.seed of each repetition.',
                     flag_values=flag_values)
   flags.DEFINE_list('rows', None, 'Only these rows (default: all), e.g. '
-                    'kd_demo_student_none,kd_demo_student_hard.', flag_values=flag_values)
+                    'kd_demo_student_none,kd_demo_student_hard.',
+                    flag_values=flag_values)
   flags.DEFINE_integer('train_steps', None, 'Override every run\'s '
                        'trainer.train_steps.', flag_values=flag_values)
   flags.DEFINE_integer('beam_size', 8, 'Beam width of the pseudo-labeler '
@@ -71,6 +72,7 @@ ROWS = (
     Row('kd_demo_self_soft',
         '(b) self-training, soft targets (full vocabulary)', 'self'),
 )
+ROW_BY_NAME = {row.name: row for row in ROWS}
 # Wall seconds of a run's training + test evaluation, in its model_dir.
 TIME_FILE = 'run_time.json'
 # The self-training teacher: the first seed's run of this row.
@@ -138,12 +140,11 @@ def build_stages(work_dir: str,
   seeds = list(options.seeds)
   rows = [row for row in ROWS if not options.rows or row.name in options.rows]
   stages = []
-  if any(row.teacher == 'self' for row in rows) and SELF_TEACHER_ROW not in [
-      row.name for row in rows]:
+  if (any(row.teacher == 'self' for row in rows) and
+      ROW_BY_NAME[SELF_TEACHER_ROW] not in rows):
     # The self-training teacher must exist first (skipped once it does).
-    self_teacher_row = [row for row in ROWS if row.name == SELF_TEACHER_ROW]
-    stages.append(run_stage(work_dir, self_teacher_row[0], seeds[0], seeds,
-                            options))
+    stages.append(run_stage(work_dir, ROW_BY_NAME[SELF_TEACHER_ROW], seeds[0],
+                            seeds, options))
   teachers_labeled = set()
   for row in rows:
     if row.hard and row.teacher not in teachers_labeled:
@@ -204,10 +205,10 @@ def main(argv):
   if not os.path.exists(os.path.join(work_dir, 'teacher', 'checkpoint')):
     raise app.UsageError(f'no trained teacher in {work_dir}/teacher: run '
                          '`make demo` (or python -m asr_kd.bin.demo) first.')
-  unknown = set(FLAGS.rows or []) - {row.name for row in ROWS}
+  unknown = set(FLAGS.rows or []) - set(ROW_BY_NAME)
   if unknown:
     raise app.UsageError(f'unknown --rows {sorted(unknown)}; rows: '
-                         f'{[row.name for row in ROWS]}')
+                         f'{list(ROW_BY_NAME)}')
   start = time.time()
   demo.run_stages(build_stages(work_dir), start)
   table = summarize(work_dir, list(FLAGS.seeds))

@@ -32,17 +32,8 @@ DECODERS = ('beam',)
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """Defines the binary's flags (only when run as one)."""
-  flags.DEFINE_string('model_dir', None, 'Teacher training folder '
-                      '(params.yaml + checkpoints).', flag_values=flag_values)
-  flags.DEFINE_string('checkpoint', None, 'Teacher checkpoint prefix '
-                      '(default: the latest in --model_dir).',
-                      flag_values=flag_values)
-  flags.DEFINE_string('experiment', None,
-                      'Default: the one recorded in MODEL_DIR/experiment.txt. '
-                      'Registered experiment whose config class holds the '
-                      "teacher's params.yaml (e.g. kd_demo_student_soft_full "
-                      'for a student trained with soft targets).',
-                      flag_values=flag_values)
+  # The teacher: --model_dir, --checkpoint, --experiment.
+  model_loader.define_model_flags(flag_values)
   flags.DEFINE_string('input', None, 'Comma-separated TFRecord globs in the '
                       'corpus schema.', flag_values=flag_values)
   flags.DEFINE_string('output_dir', None, 'Folder for shards, rejects and '

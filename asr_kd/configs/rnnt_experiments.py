@@ -49,7 +49,8 @@ class RnntLossConfig(base_config.Config):
     zero_infinity: zero the loss and gradients of impossible examples.
     ctc_weight: weight of an auxiliary CTC loss on the encoder outputs
       (asr_kd/losses/ctc.py), added to the training loss only; 0 disables
-      it. It speeds up early training of a transducer trained from scratch.
+      it. Meant to give the encoder a frame-level signal early in training;
+      neutral on the demo so far (docs/results.md).
   """
   fastemit_lambda: float = 0.0
   fused: bool = True
