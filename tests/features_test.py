@@ -61,12 +61,17 @@ class FeaturesTest(tf.test.TestCase):
       waveform = self._random_waveform(num_samples)
       expected, mel_energy = _reference_log_mel(waveform.astype(np.float64),
                                                 self.config)
-      actual = features.log_mel(waveform, self.config).numpy()
-      self.assertEqual(actual.shape, expected.shape)
       significant = mel_energy > 1e-3
       self.assertGreater(significant.mean(), 0.9)
-      relative = np.abs(actual - expected) / np.maximum(np.abs(expected), 1.0)
-      self.assertLess(relative[significant].max(), 1e-4)
+      # Both ways of projecting onto the mel bins (the export's broadcast
+      # multiply-and-sum and the matmul).
+      for mel_as_matmul in (True, False):
+        actual = features.log_mel(waveform, self.config,
+                                  mel_as_matmul=mel_as_matmul).numpy()
+        self.assertEqual(actual.shape, expected.shape)
+        relative = (np.abs(actual - expected) /
+                    np.maximum(np.abs(expected), 1.0))
+        self.assertLess(relative[significant].max(), 1e-4, mel_as_matmul)
 
   def test_batched_input_matches_per_utterance(self):
     batch = np.stack([self._random_waveform(2000) for _ in range(3)])

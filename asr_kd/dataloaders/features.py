@@ -77,12 +77,18 @@ def mel_weight_matrix(config: data_config.FeatureConfig) -> tf.Tensor:
 
 
 def log_mel(waveform: tf.Tensor,
-            config: data_config.FeatureConfig = None) -> tf.Tensor:
+            config: data_config.FeatureConfig = None,
+            mel_as_matmul: bool = True) -> tf.Tensor:
   """Log-mel power features with no padding (see module docstring).
 
   Args:
     waveform: float32 [..., N] samples in [-1, 1).
     config: feature config (defaults to FeatureConfig()).
+    mel_as_matmul: project the power spectrum onto the mel bins with a
+      matmul (the fast way), else with a broadcast multiply and a sum: the
+      same values, but no constant weight matrix that TFLite's dynamic-range
+      quantizer turns into an int8 layer which also quantizes its input, the
+      power spectrum, to int8 (see tflite_export).
 
   Returns:
     float32 [..., num_frames(N), num_mel_bins].
@@ -104,7 +110,11 @@ def log_mel(waveform: tf.Tensor,
   stft = tf.signal.rfft(tf.pad(frames, padding), [config.fft_length])
   power = tf.math.square(tf.math.real(stft)) + tf.math.square(
       tf.math.imag(stft))
-  mel = tf.tensordot(power, mel_weight_matrix(config), axes=1)
+  if mel_as_matmul:
+    mel = tf.tensordot(power, mel_weight_matrix(config), axes=1)
+  else:
+    mel = tf.reduce_sum(power[..., tf.newaxis] * mel_weight_matrix(config),
+                        axis=-2)
   return tf.math.log(tf.maximum(mel, config.log_floor))
 
 

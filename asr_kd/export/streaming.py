@@ -31,9 +31,9 @@ from asr_kd.configs import rnnt_config
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.decoding import greedy
 from asr_kd.decoding import streaming_greedy
+from asr_kd.modeling import quantization_hints
 
 AUDIO_TAIL = 'audio_tail'
-FRONTEND_SCOPE = 'frontend'
 STATE_SEPARATOR = '_'
 
 
@@ -174,12 +174,12 @@ class StreamingRecognizer(tf.Module):
     """
     nested = unflatten_named(self._state_template, state)
     # The tail stays int16 (raw samples, exact in every quantization mode)
-    # and the name scope lets full_int8 keep the frontend float
-    # (tflite_export._quantize_full_int8).
+    # and the frontend stays float in full_int8 (quantization_hints).
     samples = tf.concat([nested[AUDIO_TAIL], audio_chunk[tf.newaxis]], axis=1)
-    with tf.name_scope(FRONTEND_SCOPE):
+    with tf.name_scope(quantization_hints.KEEP_FLOAT_SCOPE):
       normalized = self._model.normalize(features_lib.log_mel(
-          features_lib.waveform_to_float(samples), self._feature_config))
+          features_lib.waveform_to_float(samples), self._feature_config,
+          mel_as_matmul=False))
     valid_frames = tf.minimum(
         features_lib.num_frames(
             self.tail_samples + tf.cast(num_valid_samples, tf.int32),

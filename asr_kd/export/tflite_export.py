@@ -25,6 +25,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 
 from asr_kd.dataloaders import tfrecord_schema
 from asr_kd.export import streaming
+from asr_kd.modeling import quantization_hints
 
 QUANTIZATIONS = ('none', 'float16', 'dynamic_int8', 'full_int8')
 VOCAB_SUFFIX = '.vocab.txt'
@@ -120,8 +121,7 @@ def convert(recognizer: streaming.StreamingRecognizer,
 
 
 def float_node_names(model: bytes) -> List[str]:
-  """Output tensor names of the ops under `streaming.FRONTEND_SCOPE`."""
-  prefix = streaming.FRONTEND_SCOPE + '/'
+  """Output tensor names of the ops under `KEEP_FLOAT_SCOPE` scopes."""
   model_object = flatbuffer_utils.convert_bytearray_to_object(
       bytearray(model))
   names = set()
@@ -129,7 +129,7 @@ def float_node_names(model: bytes) -> List[str]:
     for operator in subgraph.operators or []:
       for index in operator.outputs:
         name = subgraph.tensors[index].name.decode('utf-8')
-        if name.startswith(prefix):
+        if quantization_hints.is_kept_float(name):
           names.add(name)
   return sorted(names)
 
