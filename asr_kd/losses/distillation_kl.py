@@ -188,9 +188,8 @@ def _class_log_probs(scores, class_ids, next_label, has_next_label, blank):
   """Normaliser and log class masses of softmax(scores) over the 3 classes.
 
   The label and blank classes hold one entry each and are read directly; the
-  rest class is summed in the same pass as the normaliser, relative to the
-  row maximum (never 1 - p_label - p_blank, which cancels to 0 when the
-  model is confident).
+  rest class is summed relative to the row maximum (never as
+  1 - p_label - p_blank, which cancels to 0 when the model is confident).
 
   Args:
     scores: [B, T, U + 1, V] float32 tempered logits (or log-probs).
@@ -204,20 +203,25 @@ def _class_log_probs(scores, class_ids, next_label, has_next_label, blank):
       label at the last row; no rest when V == 2).
   """
   row_max = tf.reduce_max(scores, axis=-1)
-  shifted_probs = tf.exp(scores - row_max[..., None])
-  lse = tf.math.log(tf.reduce_sum(shifted_probs, axis=-1)) + row_max
-  rest_log_prob = tf.math.log(
-      tf.reduce_sum(tf.where(class_ids == REST_CLASS, shifted_probs, 0.0),
-                    axis=-1)) + row_max - lse
   shape = tf.shape(scores)
   label_index = tf.broadcast_to(next_label[:, None, :, None],
                                 tf.concat([shape[:3], [1]], 0))
   label_score = tf.gather(scores, label_index, batch_dims=3)[..., 0]
+  blank_score = scores[..., blank]
+  # One pass over the vocabulary: the rest mass; the normaliser adds the two
+  # single-entry classes to it (all terms positive: nothing cancels).
+  rest_mass = tf.reduce_sum(
+      tf.where(class_ids == REST_CLASS, tf.exp(scores - row_max[..., None]),
+               0.0), axis=-1)
+  label_mass = tf.where(has_next_label[:, None, :],
+                        tf.exp(label_score - row_max), 0.0)
+  log_total = tf.math.log(rest_mass + label_mass +
+                          tf.exp(blank_score - row_max))
+  lse = log_total + row_max
   label_log_prob = tf.where(has_next_label[:, None, :], label_score - lse,
                             float('-inf'))
-  blank_log_prob = scores[..., blank] - lse
-  return lse, tf.stack([label_log_prob, blank_log_prob, rest_log_prob],
-                       axis=-1)
+  return lse, tf.stack([label_log_prob, blank_score - lse,
+                        tf.math.log(rest_mass) - log_total], axis=-1)
 
 
 @functools.partial(tf.function, jit_compile=True)
@@ -232,9 +236,9 @@ def three_class_forward(student_logits, teacher_scores, node_mask, labels,
 
   Returns:
     kl: [B] float32.
-    residuals: (student_lse [B, T, U + 1], log_ratio [B, T, U + 1, 3]) with
-      log_ratio = log(P_c / Q_c), -inf where the teacher gives class c no
-      mass.
+    residuals: (rest_lse [B, T, U + 1], the student's log sum exp over the
+      rest class; class_mass_gap [B, T, U + 1, 3], Q_c - P_c: student minus
+      teacher class masses).
   """
   vocab_size = tf.shape(student_logits)[-1]
   class_ids = three_class_ids(labels, label_lengths, vocab_size, blank)
@@ -248,15 +252,17 @@ def three_class_forward(student_logits, teacher_scores, node_mask, labels,
   _, teacher_class_log_probs = _class_log_probs(
       teacher_scores, class_ids, next_label, has_next_label, blank)
   teacher_class_present = teacher_class_log_probs > float('-inf')
-  # Also -inf for classes that are empty for both models (not NaN).
-  log_ratio = tf.where(teacher_class_present,
-                       teacher_class_log_probs - student_class_log_probs,
-                       float('-inf'))
   node_kl = tf.reduce_sum(
       tf.where(teacher_class_present,
-               tf.exp(teacher_class_log_probs) * log_ratio, 0.0), axis=-1)
+               tf.exp(teacher_class_log_probs) *
+               (teacher_class_log_probs - student_class_log_probs), 0.0),
+      axis=-1)
+  # -inf (an empty rest class) only when V == 2: then no entry reads it.
+  rest_lse = student_lse + student_class_log_probs[..., REST_CLASS]
+  class_mass_gap = (tf.exp(student_class_log_probs) -
+                    tf.exp(teacher_class_log_probs))
   return (_masked_sum_per_example(node_kl, node_mask, scale),
-          (student_lse, log_ratio))
+          (rest_lse, class_mass_gap))
 
 
 @functools.partial(tf.function, jit_compile=True)
@@ -265,33 +271,36 @@ def three_class_backward(student_logits, node_mask, labels, label_lengths,
   """upstream[b] * d kl_b / d student_logits for the three-class KL.
 
   With q = softmax(z / tau), Q_c = sum_{v in c} q_v and teacher class masses
-  P_c: d KL / d z_v = (q_v - P_c(v) * q_v / Q_c(v)) / tau, c(v) the class of
-  v (derivation in docs/distillation.md). P_c q_v / Q_c is evaluated as
-  exp(log q_v + log_ratio_c), so it cannot overflow.
+  P_c: d KL / d z_v = q_v (1 - P_c(v) / Q_c(v)) / tau, c(v) the class of v
+  (derivation in docs/distillation.md). The label and blank classes hold one
+  entry each (q_v = Q_c): Q_c - P_c. A rest entry's is
+  (q_v / Q_rest) (Q_rest - P_rest), where q_v / Q_rest = exp(z_v / tau -
+  lse_rest) <= 1: one exp per entry, and no overflow when the student gives
+  the rest class almost no mass.
 
   Args:
-    residuals: from `three_class_forward`.
+    residuals: (rest_lse [B, T, U + 1], class_mass_gap [B, T, U + 1, 3] =
+      Q_c - P_c) from `three_class_forward`.
     upstream: [B] gradient of the loss w.r.t. kl.
     (The others are those of `three_class_forward`.)
 
   Returns:
     [B, T, U + 1, V] float32 gradient, 0 on padded nodes.
   """
-  student_lse, log_ratio = residuals
+  rest_lse, class_mass_gap = residuals
   class_ids = three_class_ids(labels, label_lengths,
                               tf.shape(student_logits)[-1], blank)
-  student_log_probs = (tf.cast(student_logits, tf.float32) / temperature -
-                       student_lse[..., None])
-  log_ratio_of_entry = tf.where(
-      class_ids == LABEL_CLASS, log_ratio[..., LABEL_CLASS:LABEL_CLASS + 1],
+  rest_share = tf.exp(tf.cast(student_logits, tf.float32) / temperature -
+                      rest_lse[..., None])
+  entry_gradient = tf.where(
+      class_ids == LABEL_CLASS, class_mass_gap[..., LABEL_CLASS:LABEL_CLASS + 1],
       tf.where(class_ids == BLANK_CLASS,
-               log_ratio[..., BLANK_CLASS:BLANK_CLASS + 1],
-               log_ratio[..., REST_CLASS:REST_CLASS + 1]))
+               class_mass_gap[..., BLANK_CLASS:BLANK_CLASS + 1],
+               rest_share * class_mass_gap[..., REST_CLASS:REST_CLASS + 1]))
   return tf.where(
       node_mask[..., None],
-      (tf.exp(student_log_probs) -
-       tf.exp(student_log_probs + log_ratio_of_entry)) *
-      _gradient_weights(node_mask, upstream, temperature, scale), 0.0)
+      entry_gradient * _gradient_weights(node_mask, upstream, temperature,
+                                         scale), 0.0)
 
 
 class KlKernel(NamedTuple):
