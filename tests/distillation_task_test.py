@@ -18,6 +18,7 @@ from official.modeling import hyperparams
 from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.configs import distillation_experiments
 from asr_kd.dataloaders import features as features_lib
+from asr_kd.dataloaders import input_pipeline
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.losses import rnnt as rnnt_lib
 from asr_kd.modeling import rnnt_model
@@ -158,39 +159,53 @@ class DistillationTaskTest(tf.test.TestCase):
 
   def test_loss_is_rnnt_plus_alpha_kl_against_numpy(self):
     alpha, temperature = 0.3, 2.0
-    for kind in ('full', 'three_class'):
-      for fused in (True, False):
-        with self.subTest(kind=kind, fused=fused):
-          experiment = self._experiment(
-              kind, distillation={'alpha': alpha, 'temperature': temperature},
-              loss={'fused': fused})
-          task, model, _, _ = self._build(experiment)
-          batch = self._batch(task, experiment)
-          outputs = model(batch, training=True)
-          total, reported = task.per_example_losses(model, batch, outputs)
-          teacher_outputs = task.teacher(batch, training=False)
-          student_logits = model.joint_fn(
-              outputs['encoder_outputs'][:, :, None],
-              outputs['prediction_outputs'][:, None])
-          teacher_logits = task.teacher.joint_fn(
-              teacher_outputs['encoder_outputs'][:, :, None],
-              teacher_outputs['prediction_outputs'][:, None])
-          lengths = outputs['encoder_lengths'].numpy()
-          self.assertAllEqual(lengths,
-                              teacher_outputs['encoder_lengths'].numpy())
-          expected_kl = _reference_kl(
-              student_logits.numpy(), teacher_logits.numpy(),
-              batch['labels'].numpy(), lengths,
-              batch['label_lengths'].numpy(), kind, temperature)
-          expected_rnnt = rnnt_lib.rnnt_loss(
-              student_logits, batch['labels'], lengths,
-              batch['label_lengths']).numpy()
-          self.assertAllClose(reported['kl_per_utterance'], expected_kl,
-                              rtol=1e-4, atol=1e-5)
-          self.assertAllClose(reported['rnnt_loss_per_utterance'],
-                              expected_rnnt, rtol=1e-5)
-          self.assertAllClose(total, expected_rnnt + alpha * expected_kl,
-                              rtol=1e-5)
+    for kind, fused, teacher_sees_augmented in (
+        ('full', True, False), ('full', False, False),
+        ('three_class', True, False), ('three_class', False, True)):
+      with self.subTest(kind=kind, fused=fused,
+                        teacher_sees_augmented=teacher_sees_augmented):
+        experiment = self._experiment(
+            kind, distillation={
+                'alpha': alpha, 'temperature': temperature,
+                'teacher_sees_augmented_features': teacher_sees_augmented},
+            loss={'fused': fused})
+        task, model, _, _ = self._build(experiment)
+        batch = self._batch(task, experiment)
+        outputs = model(batch, training=True)
+        total, reported = task.per_example_losses(model, batch, outputs)
+        # The student trains on SpecAugmented features; the teacher sees
+        # them before SpecAugment unless told otherwise.
+        unaugmented = input_pipeline.UNAUGMENTED_FEATURES
+        if teacher_sees_augmented:
+          self.assertNotIn(unaugmented, batch)
+          teacher_features = batch['features']
+        else:
+          self.assertNotAllClose(batch[unaugmented], batch['features'])
+          teacher_features = batch[unaugmented]
+        teacher_outputs = task.teacher(
+            dict(batch, features=teacher_features), training=False)
+        student_logits = model.joint_fn(
+            outputs['encoder_outputs'][:, :, None],
+            outputs['prediction_outputs'][:, None])
+        teacher_logits = task.teacher.joint_fn(
+            teacher_outputs['encoder_outputs'][:, :, None],
+            teacher_outputs['prediction_outputs'][:, None])
+        lengths = outputs['encoder_lengths'].numpy()
+        self.assertAllEqual(lengths,
+                            teacher_outputs['encoder_lengths'].numpy())
+        expected_kl = _reference_kl(
+            student_logits.numpy(), teacher_logits.numpy(),
+            batch['labels'].numpy(), lengths,
+            batch['label_lengths'].numpy(), kind, temperature)
+        expected_rnnt = rnnt_lib.rnnt_loss(
+            student_logits, batch['labels'], lengths,
+            batch['label_lengths']).numpy()
+        self.assertAllClose(reported['kl_per_utterance'], expected_kl,
+                            rtol=1e-4, atol=1e-5)
+        self.assertAllClose(reported['rnnt_loss_per_utterance'],
+                            expected_rnnt, rtol=1e-5)
+        self.assertAllClose(total, expected_rnnt + alpha * expected_kl,
+                            rtol=1e-5)
 
   def test_three_class_with_right_shift_and_none_train(self):
     for kind, shift in (('three_class', 2), ('none', 0)):

@@ -125,6 +125,33 @@ class InputPipelineTest(tf.test.TestCase):
     self.assertCountEqual(seen, self._usable_ids())
     self.assertLen(seen, _NUM_SHARDS * _PER_SHARD)
 
+  def test_unaugmented_features_are_the_features_before_spec_augment(self):
+    config = self._config(keep_unaugmented_features=True)
+    self.assertTrue(config.spec_augment.enabled)
+    masked_entries = 0
+    for batch in input_pipeline.AsrInputPipeline(config,
+                                                 self.tokenizer)().take(4):
+      augmented = batch['features'].numpy()
+      clean = batch[input_pipeline.UNAUGMENTED_FEATURES].numpy()
+      self.assertEqual(clean.shape, augmented.shape)
+      for row, utterance_id in enumerate(batch['utterance_id'].numpy()):
+        audio = self.records[utterance_id.decode()][0]
+        length = int(batch['feature_lengths'][row])
+        # Dither (training) is the only difference from the raw log-mel.
+        expected = features_lib.log_mel(
+            features_lib.waveform_to_float(audio)).numpy()
+        self.assertAllClose(clean[row, :length], expected, atol=0.05)
+        self.assertAllEqual(clean[row, length:], 0 * clean[row, length:])
+      # SpecAugment only overwrites entries with the mask value.
+      changed = augmented != clean
+      self.assertTrue(np.all(augmented[changed] ==
+                             config.spec_augment.mask_value))
+      masked_entries += int(changed.sum())
+    self.assertGreater(masked_entries, 0)
+    plain = next(iter(input_pipeline.AsrInputPipeline(self._config(),
+                                                      self.tokenizer)()))
+    self.assertNotIn(input_pipeline.UNAUGMENTED_FEATURES, plain)
+
   def test_input_context_shards_files_without_overlap(self):
     config = self._config(is_training=False, drop_remainder=False)
     pipeline = input_pipeline.AsrInputPipeline(config, self.tokenizer)

@@ -86,6 +86,9 @@ class AsrDataConfig(cfg.DataConfig):
     repeat: repeat the data forever (default: when is_training).
     features: log-mel config.
     spec_augment: SpecAugment config (used only when is_training).
+    keep_unaugmented_features: batches also hold 'unaugmented_features',
+      the features before SpecAugment (what an online teacher sees in
+      distillation; DistillationTask sets it).
   """
   compression: str = 'auto'
   bucket_boundaries: List[int] = dataclasses.field(
@@ -101,3 +104,4 @@ class AsrDataConfig(cfg.DataConfig):
   features: FeatureConfig = dataclasses.field(default_factory=FeatureConfig)
   spec_augment: SpecAugmentConfig = dataclasses.field(
       default_factory=SpecAugmentConfig)
+  keep_unaugmented_features: bool = False

@@ -57,12 +57,17 @@ class SoftTargetConfig(base_config.Config):
     teacher_right_shift: delay, in student frames, applied to the
       teacher's distributions so they line up with a streaming student that
       emits later than a full-context teacher (0 = none).
+    teacher_sees_augmented_features: give the teacher the student's
+      SpecAugmented features instead of the same features before
+      SpecAugment (the default: the teacher's targets stay those of the
+      clean input, as in noisy student training).
   """
   kind: str = 'full'
   alpha: float = 0.01
   temperature: float = 1.0
   scale_by_temperature_squared: bool = True
   teacher_right_shift: int = 0
+  teacher_sees_augmented_features: bool = False
 
 
 @dataclasses.dataclass

@@ -32,6 +32,8 @@ from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.text import normalization
 
 LABEL_SOURCES = ('transcript', 'pseudo_label', 'none')
+# Batch key of the features before SpecAugment (keep_unaugmented_features).
+UNAUGMENTED_FEATURES = 'unaugmented_features'
 
 
 def expand_input_path(input_path: str) -> List[str]:
@@ -114,6 +116,7 @@ class AsrInputPipeline:
                        'label_length_multiple >= 0.')
     self._config = config
     self._needs_labels = config.label_source != 'none'
+    self._keeps_unaugmented_features = config.keep_unaugmented_features
     if tokenizer is None and self._needs_labels:
       if not config.tokenizer_model_path:
         raise ValueError('A tokenizer (or tokenizer_model_path) is needed for '
@@ -252,10 +255,14 @@ class AsrInputPipeline:
       utterance_features = features_lib.normalize_features(
           utterance_features, *self._feature_stats)
     num_frames = tf.shape(utterance_features)[0]
+    extra = {}
+    if self._keeps_unaugmented_features:
+      extra[UNAUGMENTED_FEATURES] = utterance_features
     if config.is_training and config.spec_augment.enabled:
       utterance_features = spec_augment_lib.spec_augment(
           utterance_features, num_frames, config.spec_augment, seeds[1])
     return {
+        **extra,
         'features': utterance_features,
         'feature_lengths': num_frames,
         'labels': example['labels'],
@@ -294,6 +301,8 @@ class AsrInputPipeline:
           'feature_lengths': [], 'labels': [None], 'label_lengths': [],
           'utterance_id': [], 'transcript': [], 'num_samples': [],
       }
+      if self._keeps_unaugmented_features:
+        padded_shapes[UNAUGMENTED_FEATURES] = padded_shapes['features']
       return examples.padded_batch(batch_sizes[bucket], padded_shapes,
                                    drop_remainder=config.drop_remainder)
 

@@ -22,6 +22,7 @@ from official.core import task_factory
 
 from asr_kd.configs import distillation_experiments
 from asr_kd.dataloaders import features as features_lib
+from asr_kd.dataloaders import input_pipeline
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.inference import model_loader
 from asr_kd.losses import distillation as distillation_lib
@@ -121,6 +122,18 @@ class DistillationTask(rnnt_task.RnntTask):
     """The batch's features as the teacher was trained to see them."""
     return self._teacher_features(student_features)
 
+  def build_inputs(self, params, input_context=None) -> tf.data.Dataset:
+    """The student's batches; for training, with the unaugmented features.
+
+    Those are what the teacher sees unless
+    distillation.teacher_sees_augmented_features.
+    """
+    kd = self.task_config.distillation
+    if (params.is_training and kd.kind != 'none' and
+        not kd.teacher_sees_augmented_features):
+      params = params.replace(keep_unaugmented_features=True)
+    return super().build_inputs(params, input_context)
+
   def build_model(self) -> rnnt_model.RnntModel:
     """The student; also restores the teacher once (kept on the task)."""
     student = super().build_model()
@@ -168,7 +181,8 @@ class DistillationTask(rnnt_task.RnntTask):
       raise ValueError('DistillationTask.build_model must run before '
                        'training (it restores the teacher).')
     teacher_inputs = dict(inputs)
-    teacher_inputs['features'] = self.teacher_features(inputs['features'])
+    teacher_inputs['features'] = self.teacher_features(inputs.get(
+        input_pipeline.UNAUGMENTED_FEATURES, inputs['features']))
     teacher_outputs = tf.nest.map_structure(
         tf.stop_gradient, self._teacher(teacher_inputs, training=False))
     loss_config = self.task_config.loss

@@ -27,8 +27,10 @@ _MIXED_PRECISION_DTYPES = {
     'float16': 'float16', 'mixed_float16': 'float16',
     'bfloat16': 'bfloat16', 'mixed_bfloat16': 'bfloat16',
 }
-# The numeric inputs of a train step (XLA takes no strings).
-MODEL_INPUT_KEYS = ('features', 'feature_lengths', 'labels', 'label_lengths')
+# The numeric inputs of a train step (XLA takes no strings); the last one
+# only in batches that have it (distillation).
+MODEL_INPUT_KEYS = ('features', 'feature_lengths', 'labels', 'label_lengths',
+                    input_pipeline.UNAUGMENTED_FEATURES)
 
 
 def canonical_mixed_precision(dtype: Optional[str]) -> Optional[str]:
@@ -225,7 +227,7 @@ class RnntTask(base_task.Task):
       self._forward_backward_fn = tf.function(
           forward_backward, jit_compile=self.task_config.jit_compile)
     return self._forward_backward_fn(
-        {key: inputs[key] for key in MODEL_INPUT_KEYS})
+        {key: inputs[key] for key in MODEL_INPUT_KEYS if key in inputs})
 
   def train_step(self, inputs, model, optimizer, metrics=None):
     """One optimizer step; non-finite steps are skipped or stop the run.
