@@ -293,7 +293,8 @@ def three_class_backward(student_logits, node_mask, labels, label_lengths,
   rest_share = tf.exp(tf.cast(student_logits, tf.float32) / temperature -
                       rest_lse[..., None])
   entry_gradient = tf.where(
-      class_ids == LABEL_CLASS, class_mass_gap[..., LABEL_CLASS:LABEL_CLASS + 1],
+      class_ids == LABEL_CLASS,
+      class_mass_gap[..., LABEL_CLASS:LABEL_CLASS + 1],
       tf.where(class_ids == BLANK_CLASS,
                class_mass_gap[..., BLANK_CLASS:BLANK_CLASS + 1],
                rest_share * class_mass_gap[..., REST_CLASS:REST_CLASS + 1]))

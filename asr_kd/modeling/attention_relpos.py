@@ -112,39 +112,49 @@ class RelativePositionMultiHeadAttention(tf_keras.layers.Layer):
       [B, Tq, D].
     """
     queries = self._query(queries_input)
-    scale = 1.0 / np.sqrt(self._head_dim)
-    # From the logits to the probabilities everything stays float in
-    # full-int8 export: the -1e9 mask would take the whole int8 range and
-    # sharp logits lose too much at 256 levels (quantization_hints).
+    # Logits to probabilities stay float in full-int8 export: the -1e9 mask
+    # would take the whole int8 range and sharp logits lose too much at 256
+    # levels (quantization_hints).
     with tf.name_scope(quantization_hints.KEEP_FLOAT_SCOPE):
-      content_logits = tf.einsum(
-          'bqhk,bthk->bhqt', queries + self._content_bias, keys)
-      positions = tf.einsum(
-          'rd,dhk->rhk', tf.cast(self._relative_embeddings, queries.dtype),
-          self._position_kernel)
-      # [Tq, 2R+1, B, heads]: one logit per query and relative distance ...
-      position_logits = tf.einsum(
-          'bqhk,rhk->qrbh', queries + self._position_bias, positions)
-      num_queries = tf.shape(queries)[1]
-      num_keys = tf.shape(keys)[1]
-      query_positions = tf.range(num_queries) + query_offset
-      key_positions = tf.range(num_keys)
-      relative_index = tf.clip_by_value(
-          key_positions[tf.newaxis, :] - query_positions[:, tf.newaxis],
-          -self._max_relative_position,
-          self._max_relative_position) + self._max_relative_position
-      # ... picked per (query, key) pair: [Tq, Tk, B, heads] -> [B, heads, Tq,
-      # Tk].
-      position_logits = tf.gather(
-          position_logits, relative_index, axis=1, batch_dims=1)
-      position_logits = tf.transpose(position_logits, [2, 3, 0, 1])
-      logits = tf.cast((content_logits + position_logits) * scale, tf.float32)
-      mask = tf.cast(attention_mask, tf.float32)[:, tf.newaxis]
-      logits += (1.0 - mask) * _MASK_LOGIT
-      probabilities = tf.cast(tf.nn.softmax(logits, axis=-1), queries.dtype)
+      probabilities = self._probabilities(queries, keys, attention_mask,
+                                          query_offset)
     probabilities = self._dropout(probabilities, training=training)
     context = tf.einsum('bhqt,bthk->bqhk', probabilities, values)
     return self._output(context)
+
+  def _probabilities(self, queries: tf.Tensor, keys: tf.Tensor,
+                     attention_mask: tf.Tensor,
+                     query_offset) -> tf.Tensor:
+    """Softmax over keys of content + relative-position logits [B, h, Tq, Tk].
+
+    Args: as `attend`'s, with `queries` already projected [B, Tq, h, k].
+    """
+    scale = 1.0 / np.sqrt(self._head_dim)
+    content_logits = tf.einsum(
+        'bqhk,bthk->bhqt', queries + self._content_bias, keys)
+    positions = tf.einsum(
+        'rd,dhk->rhk', tf.cast(self._relative_embeddings, queries.dtype),
+        self._position_kernel)
+    # [Tq, 2R+1, B, heads]: one logit per query and relative distance ...
+    position_logits = tf.einsum(
+        'bqhk,rhk->qrbh', queries + self._position_bias, positions)
+    num_queries = tf.shape(queries)[1]
+    num_keys = tf.shape(keys)[1]
+    query_positions = tf.range(num_queries) + query_offset
+    key_positions = tf.range(num_keys)
+    relative_index = tf.clip_by_value(
+        key_positions[tf.newaxis, :] - query_positions[:, tf.newaxis],
+        -self._max_relative_position,
+        self._max_relative_position) + self._max_relative_position
+    # ... picked per (query, key) pair: [Tq, Tk, B, heads] -> [B, heads, Tq,
+    # Tk].
+    position_logits = tf.gather(
+        position_logits, relative_index, axis=1, batch_dims=1)
+    position_logits = tf.transpose(position_logits, [2, 3, 0, 1])
+    logits = tf.cast((content_logits + position_logits) * scale, tf.float32)
+    mask = tf.cast(attention_mask, tf.float32)[:, tf.newaxis]
+    logits += (1.0 - mask) * _MASK_LOGIT
+    return tf.cast(tf.nn.softmax(logits, axis=-1), queries.dtype)
 
   def call(self, inputs: tf.Tensor, attention_mask: tf.Tensor,
            training=False) -> tf.Tensor:
