@@ -1,4 +1,4 @@
-"""Tests for asr_kd.decoding.beam_search."""
+"""Tests for asr_kd.decoding.beam_search against float64 path enumeration."""
 
 import collections
 import itertools
@@ -7,7 +7,6 @@ import numpy as np
 import tensorflow as tf
 
 from asr_kd.decoding import beam_search
-from asr_kd.decoding import greedy
 from tests import greedy_decoding_test
 
 ENCODER_DIM = greedy_decoding_test.ENCODER_DIM
@@ -30,36 +29,59 @@ class _ReferenceModel:
         self._joint_weights, encoder_frame, self._outputs[prefix])
 
 
-def brute_force_prefix_scores(reference, encoder_outputs, length):
-  """log P(labels) summed over all one-symbol-per-frame alignments.
+def frame_emissions(max_symbols_per_frame):
+  """Every token sequence one frame may emit before its blank."""
+  tokens = range(1, VOCAB_SIZE)
+  return [emission for count in range(max_symbols_per_frame + 1)
+          for emission in itertools.product(tokens, repeat=count)]
 
-  Enumerates every alignment (one symbol, blank included, per frame).
+
+def brute_force_prefix_scores(reference, encoder_outputs, length,
+                              max_symbols_per_frame):
+  """log P(labels) summed over every RNN-T alignment of `length` frames.
+
+  An alignment emits 0..max_symbols_per_frame tokens at each frame and then
+  blank, which moves it to the next frame.
 
   Returns:
     dict label tuple -> float64 log-probability.
   """
   path_scores = collections.defaultdict(list)
-  for alignment in itertools.product(range(VOCAB_SIZE), repeat=length):
+  emissions = frame_emissions(max_symbols_per_frame)
+  for alignment in itertools.product(emissions, repeat=length):
     prefix, path_score = (), 0.0
-    for frame, symbol in enumerate(alignment):
-      path_score += reference.log_probs(encoder_outputs[frame], prefix)[symbol]
-      if symbol:
-        prefix += (symbol,)
+    for frame, emission in enumerate(alignment):
+      for token in emission:
+        path_score += reference.log_probs(encoder_outputs[frame], prefix)[token]
+        prefix += (token,)
+      path_score += reference.log_probs(encoder_outputs[frame], prefix)[0]
     path_scores[prefix].append(path_score)
   return {prefix: np.logaddexp.reduce(scores)
           for prefix, scores in path_scores.items()}
 
 
-def greedy_path_score(reference, encoder_outputs, length):
-  """Tokens and log-prob of the one-symbol-per-frame greedy path."""
+def greedy_path(reference, encoder_outputs, length, max_symbols_per_frame):
+  """Tokens and log-prob of the greedy alignment (a blank closes each frame)."""
   prefix, path_score = (), 0.0
   for frame in range(length):
-    log_probs = reference.log_probs(encoder_outputs[frame], prefix)
-    symbol = int(np.argmax(log_probs))
-    path_score += log_probs[symbol]
-    if symbol:
-      prefix += (symbol,)
+    for _ in range(max_symbols_per_frame):
+      log_probs = reference.log_probs(encoder_outputs[frame], prefix)
+      token = int(np.argmax(log_probs))
+      if not token:
+        break
+      path_score += log_probs[token]
+      prefix += (token,)
+    path_score += reference.log_probs(encoder_outputs[frame], prefix)[0]
   return prefix, path_score
+
+
+def beam_entries(beam, index):
+  """[(label tuple, score)] of sequence `index`'s live hypotheses, in order."""
+  return [(tuple(row[:row_length]), score)
+          for row, row_length, score in zip(beam.tokens[index].numpy(),
+                                            beam.lengths[index].numpy(),
+                                            beam.scores[index].numpy())
+          if np.isfinite(score)]
 
 
 class BeamSearchTest(tf.test.TestCase):
@@ -71,52 +93,42 @@ class BeamSearchTest(tf.test.TestCase):
         np.float32)
     self._encoder_lengths = np.array([3, 2, 0], np.int32)
 
-  def test_exhaustive_beam_matches_brute_force(self):
+  def _assert_exhaustive_beam_is_exact(self, max_symbols_per_frame,
+                                       num_frames):
     prediction, joint = greedy_decoding_test.build_tiny_model('lstm')
     reference = _ReferenceModel(prediction, joint)
-    # 31 = number of label prefixes after 2 frames with 5 tokens, so no
-    # hypothesis is ever pruned and the beam must be exact.
-    beam = beam_search.beam_search(self._encoder_outputs,
-                                   self._encoder_lengths, prediction, joint,
-                                   beam_size=31)
-    for index, length in enumerate(self._encoder_lengths):
-      expected = sorted(
-          brute_force_prefix_scores(reference, self._encoder_outputs[index],
-                                    length).items(),
-          key=lambda item: -item[1])[:31]
-      found = [
-          (tuple(row[:row_length]), score)
-          for row, row_length, score in zip(beam.tokens[index].numpy(),
-                                            beam.lengths[index].numpy(),
-                                            beam.scores[index].numpy())
-          if np.isfinite(score)
-      ]
+    encoder_outputs = self._encoder_outputs[:, :num_frames]
+    encoder_lengths = np.minimum(self._encoder_lengths, num_frames)
+    # A beam as large as the number of reachable prefixes prunes nothing.
+    num_tokens = VOCAB_SIZE - 1
+    beam_size = sum(num_tokens**n for n in range(
+        num_frames * max_symbols_per_frame + 1))
+    beam = beam_search.beam_search(
+        encoder_outputs, encoder_lengths, prediction, joint,
+        beam_size=beam_size, max_symbols_per_frame=max_symbols_per_frame)
+    for index, length in enumerate(encoder_lengths):
+      expected = sorted(brute_force_prefix_scores(
+          reference, encoder_outputs[index], length,
+          max_symbols_per_frame).items(), key=lambda item: -item[1])
+      found = beam_entries(beam, index)
       self.assertLen(found, len(expected))
       self.assertEqual(dict(found).keys(), dict(expected).keys())
       for prefix, score in expected:
         self.assertAllClose(dict(found)[prefix], score, atol=1e-4)
+      # Best first.
       self.assertAllClose([score for _, score in found],
                           [score for _, score in expected], atol=1e-4)
-      # The best prefix beats (or equals) the greedy path's probability.
-      _, greedy_score = greedy_path_score(reference,
-                                          self._encoder_outputs[index], length)
-      self.assertGreaterEqual(found[0][1], greedy_score - 1e-5)
+      # Prefixes longer than the utterance has frames are found too.
+      self.assertEqual(max(len(prefix) for prefix, _ in found),
+                       length * max_symbols_per_frame)
 
-  def test_beam_one_equals_greedy(self):
-    prediction, joint = greedy_decoding_test.build_tiny_model('stateless')
-    reference = _ReferenceModel(prediction, joint)
-    tokens, lengths, scores = beam_search.beam_search_decode(
-        self._encoder_outputs, self._encoder_lengths, prediction, joint,
-        beam_size=1)
-    greedy_tokens, greedy_lengths = greedy.greedy_decode(
-        self._encoder_outputs, self._encoder_lengths, prediction, joint,
-        max_symbols_per_frame=1)
-    self.assertAllEqual(tokens, greedy_tokens[:, :tokens.shape[1]])
-    self.assertAllEqual(lengths, greedy_lengths)
-    for index, length in enumerate(self._encoder_lengths):
-      _, greedy_score = greedy_path_score(reference,
-                                          self._encoder_outputs[index], length)
-      self.assertAllClose(scores[index], greedy_score, atol=1e-4)
+  def test_exhaustive_beam_matches_brute_force_one_symbol(self):
+    self._assert_exhaustive_beam_is_exact(max_symbols_per_frame=1,
+                                          num_frames=3)
+
+  def test_exhaustive_beam_matches_brute_force_two_symbols(self):
+    self._assert_exhaustive_beam_is_exact(max_symbols_per_frame=2,
+                                          num_frames=2)
 
   def test_small_beam_compiles_and_beats_greedy_path(self):
     rng = np.random.default_rng(4)
@@ -128,19 +140,23 @@ class BeamSearchTest(tf.test.TestCase):
     @tf.function(jit_compile=True)
     def decode(encoder_outputs, encoder_lengths):
       return beam_search.beam_search_decode(
-          encoder_outputs, encoder_lengths, prediction, joint, beam_size=4)
+          encoder_outputs, encoder_lengths, prediction, joint, beam_size=4,
+          max_symbols_per_frame=2)
 
     tokens, lengths, scores = decode(encoder_outputs, encoder_lengths)
     eager = beam_search.beam_search_decode(
-        encoder_outputs, encoder_lengths, prediction, joint, beam_size=4)
+        encoder_outputs, encoder_lengths, prediction, joint, beam_size=4,
+        max_symbols_per_frame=2)
     self.assertAllEqual(tokens, eager[0])
     self.assertAllEqual(lengths, eager[1])
     self.assertAllClose(scores, eager[2], atol=1e-5)
     for index, length in enumerate(encoder_lengths):
-      greedy_prefix, greedy_score = greedy_path_score(
-          reference, encoder_outputs[index], length)
-      self.assertGreaterEqual(float(scores[index]), greedy_score - 1e-5)
+      greedy_prefix, greedy_score = greedy_path(
+          reference, encoder_outputs[index], length, max_symbols_per_frame=2)
       self.assertNotEmpty(greedy_prefix)
+      # The returned score sums over alignments, so it is at least that of
+      # the greedy alignment's prefix unless pruning lost that prefix.
+      self.assertGreaterEqual(float(scores[index]), greedy_score - 1e-5)
 
   def test_length_normalization_prefers_per_token_score(self):
     prediction, joint = greedy_decoding_test.build_tiny_model('lstm')
@@ -155,12 +171,14 @@ class BeamSearchTest(tf.test.TestCase):
     self.assertAllEqual(lengths, beam.lengths.numpy()[np.arange(3), best])
     self.assertAllClose(scores, beam.scores.numpy()[np.arange(3), best])
 
-  def test_rejects_multiple_symbols_per_frame(self):
+  def test_rejects_bad_sizes(self):
     prediction, joint = greedy_decoding_test.build_tiny_model('lstm')
-    with self.assertRaisesRegex(ValueError, 'one symbol per frame'):
-      beam_search.beam_search_decode(self._encoder_outputs,
-                                     self._encoder_lengths, prediction, joint,
-                                     max_symbols_per_frame=2)
+    for kwargs in ({'max_symbols_per_frame': 0}, {'beam_size': 0}):
+      with self.subTest(**kwargs):
+        with self.assertRaisesRegex(ValueError, 'must be >= 1'):
+          beam_search.beam_search_decode(self._encoder_outputs,
+                                         self._encoder_lengths, prediction,
+                                         joint, **kwargs)
 
 
 if __name__ == '__main__':

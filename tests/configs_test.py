@@ -7,8 +7,10 @@ import tensorflow as tf
 
 from official.core import exp_factory
 from official.modeling import hyperparams
+from official.modeling import optimization
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
+from asr_kd.configs import rnnt_experiments
 from asr_kd.noisy_student import config as noisy_student_config
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,6 +73,35 @@ class ConfigsTest(tf.test.TestCase):
     with self.assertRaises(KeyError):
       hyperparams.override_params_dict(
           config, {'task': {'no_such_field': 1}}, is_strict=True)
+
+
+class LearningRateScheduleTest(tf.test.TestCase):
+
+  def _rates(self, config, steps):
+    factory = optimization.OptimizerFactory(config.trainer.optimizer_config)
+    schedule = factory.build_learning_rate()
+    return [float(schedule(step)) for step in steps]
+
+  def test_cosine_decays_to_zero_at_the_overridden_last_step(self):
+    config = exp_factory.get_exp_config('rnnt_demo_teacher')
+    config.trainer.train_steps = 3000
+    self.assertTrue(rnnt_experiments.decay_over_train_steps(config))
+    self.assertFalse(rnnt_experiments.decay_over_train_steps(config))
+    warmup = config.trainer.optimizer_config.warmup.linear.warmup_steps
+    peak = config.trainer.optimizer_config.learning_rate.cosine.initial_learning_rate
+    middle, end, after_warmup = self._rates(config, [1500, 3000, warmup])
+    # Cosine from step 0: 0.5 * (1 + cos(pi * step / 3000)) of the peak.
+    self.assertNear(middle, 0.5 * peak, 1e-7)
+    self.assertNear(end, 0.0, 1e-9)
+    self.assertGreater(after_warmup, 0.9 * peak)
+
+  def test_inverse_sqrt_schedule_is_left_alone(self):
+    config = exp_factory.get_exp_config('rnnt_demo_student_streaming')
+    config.trainer.train_steps = 123
+    self.assertFalse(rnnt_experiments.decay_over_train_steps(config))
+    warmup = config.trainer.optimizer_config.warmup.linear.warmup_steps
+    at_warmup, later = self._rates(config, [warmup, 4 * warmup])
+    self.assertNear(later, at_warmup / 2, 1e-7)
 
 
 if __name__ == '__main__':

@@ -110,5 +110,30 @@ class TokenizerTest(tf.test.TestCase):
     self.assertNotIn('Traceback', result.stderr)
 
 
+class CharacterTokenizerTest(tf.test.TestCase):
+
+  def test_one_id_per_character_and_round_trip(self):
+    sentences = sorted({normalization.normalize_text(s)
+                        for s in _random_sentences(30, seed=2)})
+    model_path = train_tokenizer.train_sentencepiece(
+        sentences, os.path.join(self.get_temp_dir(), 'chars'),
+        vocab_size=100, model_type='char')
+    tokenizer = tokenizer_lib.Tokenizer(model_path)
+    characters = set(''.join(sentences).replace(' ', ''))
+    # blank, unk, the word boundary and each character once: 100 is a bound.
+    self.assertEqual(tokenizer.vocab_size, len(characters) + 3)
+    self.assertEqual(set(tokenizer.id_to_piece[3:]) | {'\u2581'},
+                     characters | {'\u2581'})
+    text = 'she sells sea shells'
+    ids = tokenizer.tokenize(tf.constant(text)).numpy()
+    self.assertLen(ids, len(text) + 1)  # Leading '▁' and one id per letter.
+    self.assertEqual(tokenizer.detokenize(ids).numpy().decode(), text)
+
+  def test_unknown_model_type_is_rejected(self):
+    with self.assertRaisesRegex(ValueError, 'model_type must be one of'):
+      train_tokenizer.train_sentencepiece(['a b'], os.path.join(
+          self.get_temp_dir(), 'x'), model_type='word')
+
+
 if __name__ == '__main__':
   tf.test.main()

@@ -82,6 +82,9 @@ class TrainBinaryTest(tf.test.TestCase):
     saved = hyperparams.read_yaml_to_params_dict(
         os.path.join(model_dir, 'params.yaml'))
     self.assertEqual(saved.trainer.train_steps, 4)
+    # The demo teacher's cosine schedule ends at the overridden last step.
+    self.assertEqual(
+        saved.trainer.optimizer_config.learning_rate.cosine.decay_steps, 4)
     self.assertEqual(saved.task.seed, 7)
     self.assertEqual(saved.task.tokenizer_model_path,
                      self.corpus['tokenizer'])

@@ -6,6 +6,8 @@ r"""Trains the SentencePiece tokenizer on normalized transcripts.
 
 Writes `<output_prefix>.model` and `<output_prefix>.vocab`. Id 0 is the RNN-T
 blank ('<blank>', SentencePiece's pad piece), id 1 is '<unk>', no BOS/EOS.
+`--model_type=char` gives one id per character seen in training (plus the word
+boundary '▁'); its `--vocab_size` is an upper bound, not a target.
 Sentences are normalized (asr_kd.text.normalization), deduplicated and
 sorted before training, so the same input gives the same model.
 """
@@ -25,6 +27,7 @@ from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.text import normalization
 
 FLAGS = flags.FLAGS
+MODEL_TYPES = ('unigram', 'bpe', 'char')
 
 
 def define_flags():
@@ -37,9 +40,11 @@ def define_flags():
   flags.DEFINE_string('output_prefix', None,
                       'Writes <output_prefix>.model and .vocab.')
   flags.DEFINE_integer('vocab_size', 256,
-                       'Number of ids, blank and unk included.')
-  flags.DEFINE_enum('model_type', 'unigram', ['unigram', 'bpe'],
-                    'SentencePiece model type.')
+                       'Number of ids, blank and unk included (an upper '
+                       'bound with --model_type=char).')
+  flags.DEFINE_enum('model_type', 'unigram', list(MODEL_TYPES),
+                    'SentencePiece model type: subword units (unigram, bpe) '
+                    'or characters (char).')
   flags.DEFINE_float('character_coverage', 1.0,
                      'SentencePiece character coverage.')
   flags.DEFINE_integer('num_threads', 1, 'SentencePiece trainer threads.')
@@ -85,14 +90,19 @@ def train_sentencepiece(sentences: Iterable[str],
   Args:
     sentences: normalized training sentences (order matters for determinism).
     output_prefix: writes `<output_prefix>.model` and `.vocab`.
-    vocab_size: number of ids including '<blank>' and '<unk>'.
-    model_type: 'unigram' or 'bpe'.
+    vocab_size: number of ids including '<blank>' and '<unk>'; for 'char',
+      the most ids (every character of the training text when it is large
+      enough).
+    model_type: 'unigram', 'bpe' or 'char'.
     character_coverage: fraction of characters covered by the vocabulary.
     num_threads: trainer threads.
 
   Returns:
     Path of the written `.model` file.
   """
+  if model_type not in MODEL_TYPES:
+    raise ValueError(f'model_type must be one of {MODEL_TYPES}, got '
+                     f'{model_type!r}.')
   sentences = list(sentences)
   if not sentences:
     raise ValueError('No non-empty transcripts to train the tokenizer on.')
@@ -116,6 +126,8 @@ def train_sentencepiece(sentences: Iterable[str],
       input_sentence_size=0,
       shuffle_input_sentence=False,
       num_threads=num_threads,
+      # A character vocabulary has as many ids as the text has characters.
+      hard_vocab_limit=model_type != 'char',
       minloglevel=2)
   return output_prefix + '.model'
 

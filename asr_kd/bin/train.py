@@ -4,8 +4,9 @@ r"""Trains or evaluates an experiment with Model Garden's train_lib.
       --config_file=configs/rnnt_demo_teacher.yaml --mode=train_and_eval \
       --model_dir=/tmp/teacher [--params_override=trainer.train_steps=100]
 
-Modes: train, eval, train_and_eval, continuous_eval. The resolved config is
-written to MODEL_DIR/params.yaml; running the same command again resumes
+Modes: train, eval, train_and_eval, continuous_eval. A cosine learning rate
+decays over trainer.train_steps whatever its decay_steps says. The resolved
+config is written to MODEL_DIR/params.yaml; running the same command again resumes
 from the last checkpoint in MODEL_DIR.
 """
 
@@ -26,6 +27,7 @@ from official.core import train_utils
 from official.modeling import performance
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
+from asr_kd.configs import rnnt_experiments
 from asr_kd.inference import model_loader
 from asr_kd.tasks import rnnt_task
 
@@ -45,6 +47,9 @@ def _is_chief(strategy: tf.distribute.Strategy) -> bool:
 def main(_):
   try:
     params = train_utils.parse_configuration(FLAGS)
+    if rnnt_experiments.decay_over_train_steps(params):
+      logging.info('Cosine learning rate: decay_steps set to train_steps=%d.',
+                   params.trainer.train_steps)
     mixed_precision = rnnt_task.canonical_mixed_precision(
         params.runtime.mixed_precision_dtype)
   except (KeyError, ValueError, AttributeError, TypeError) as error:

@@ -61,13 +61,14 @@ class DecodingConfig(base_config.Config):
 
   Attributes:
     method: 'greedy' or 'beam'.
-    max_symbols_per_frame: Most non-blank tokens emitted per encoder frame by
-      greedy decoding. Beam search (modified beam search) emits at most one.
+    max_symbols_per_frame: Most non-blank tokens emitted per encoder frame,
+      by greedy decoding and by each beam search hypothesis (a character
+      vocabulary needs more than one at 40 ms frames).
     beam_size: Number of hypotheses kept by beam search.
     length_normalization: If True, beam search picks the final hypothesis by
       score / max(1, length) instead of the raw log-probability.
     max_output_length: Size L of the token buffer; None means
-      T * max_symbols_per_frame (T for beam search), which can never overflow.
+      T * max_symbols_per_frame, which can never overflow.
   """
   method: str = 'greedy'
   max_symbols_per_frame: int = 3

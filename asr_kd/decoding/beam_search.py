@@ -1,27 +1,33 @@
-"""Batched RNN-T beam search ("modified beam search") in TF ops.
+"""Batched RNN-T beam search in TF ops, several symbols per frame.
 
-Each hypothesis emits at most one symbol per encoder frame: at frame t every
-hypothesis of the beam is extended by blank (same prefix) or by one token,
-giving beam_size * V candidates, and the best beam_size survive. Two
-candidates with the same label prefix (blank-extension of hypothesis "a b"
-and token-extension of "a" by "b") are merged by log-add of their scores
-before the selection, so a hypothesis' score is the log-probability of its
-label prefix summed over all its alignments in this one-symbol-per-frame
-lattice. This is the "modified beam search" of stateless transducers
-(k2/icefall); it needs one joint and one prediction step per frame for the
-whole beam, so it runs as a single `tf.while_loop` over frames with fixed
-shapes and compiles with XLA.
+Time-synchronous search in the RNN-T lattice (the "time synchronous decoding"
+of Saon et al., ICASSP 2020): at encoder frame t every hypothesis may emit up
+to `max_symbols_per_frame` tokens and then blank, which moves it to frame
+t + 1. Each frame runs `max_symbols_per_frame + 1` expansions of the "open"
+hypotheses (still at frame t): their blank-extensions join the "closed" set
+(done with frame t), their token-extensions become the next open set (the
+best `beam_size` of them). Closed hypotheses with the same label prefix are
+merged by log-add of their scores, so a hypothesis' score is the
+log-probability of its label prefix summed over all its alignments (each
+frame ending in blank) that survived pruning; with a beam wide enough to keep
+every prefix the scores are exact. The best `beam_size` closed hypotheses are
+the beam for the next frame.
+
+Several symbols per frame matter for fine output units: a character
+vocabulary at 40 ms encoder frames needs about 0.8 symbols per frame on
+average and more than one in places, which a one-symbol-per-frame search
+cannot emit. The frame loop is one `tf.while_loop` with fixed shapes (the
+expansions inside a frame are unrolled), so the search compiles with XLA.
 
 Length handling: scores are raw log-probabilities, which favour short
 outputs; `length_normalization=True` picks the final hypothesis by
 score / max(1, length) instead (the returned score stays the raw one).
 """
 
-from typing import NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple, Optional, Tuple
 
 import tensorflow as tf
 
-from asr_kd.configs import rnnt_config
 from asr_kd.decoding import greedy
 
 _NEG_INF = float('-inf')
@@ -41,54 +47,116 @@ class BeamSearchResult(NamedTuple):
   scores: tf.Tensor
 
 
-def _merge_identical_prefixes(candidate_scores: tf.Tensor, tokens: tf.Tensor,
-                              lengths: tf.Tensor,
-                              scores: tf.Tensor) -> tf.Tensor:
-  """Log-adds candidates that end with the same label prefix.
+class _Hypotheses(NamedTuple):
+  """K hypotheses per sequence; the prediction network side is flat [B*K]."""
+  tokens: tf.Tensor  # int32 [B, K, L], 0-padded.
+  lengths: tf.Tensor  # int32 [B, K].
+  prefix_hashes: tf.Tensor  # int64 [B, K], see _append_to_hash.
+  scores: tf.Tensor  # float32 [B, K]; -inf = empty slot.
+  prediction_projections: tf.Tensor  # [B * K, J].
+  prediction_state: Any  # Nest of [B * K, ...].
 
-  Within a beam of distinct prefixes, the only collision is blank-extension
-  of hypothesis i with token-extension of its "parent" j, where prefix(i) =
-  prefix(j) + [last token of i]. That token-extension's score is moved into
-  candidate (i, blank) and the token-extension itself is removed.
+
+def _gather(hypotheses: _Hypotheses, indices: tf.Tensor,
+            scores: tf.Tensor) -> _Hypotheses:
+  """Rows `indices` [B, K'] of each sequence's hypotheses, with new scores."""
+  num_rows = tf.shape(hypotheses.scores)[1]
+  flat_indices = tf.reshape(
+      indices + tf.range(tf.shape(indices)[0])[:, tf.newaxis] * num_rows, [-1])
+  projections, state = tf.nest.map_structure(
+      lambda values: tf.gather(values, flat_indices),
+      (hypotheses.prediction_projections, hypotheses.prediction_state))
+  return _Hypotheses(tf.gather(hypotheses.tokens, indices, batch_dims=1),
+                     tf.gather(hypotheses.lengths, indices, batch_dims=1),
+                     tf.gather(hypotheses.prefix_hashes, indices, batch_dims=1),
+                     scores, projections, state)
+
+
+def _concat(first: _Hypotheses, second: _Hypotheses) -> _Hypotheses:
+  """Both sets side by side: [B, K1 + K2] (flat rows interleaved per b)."""
+  batch_size = tf.shape(first.scores)[0]
+
+  def concat_flat(a, b):
+    a = tf.reshape(a, tf.concat([[batch_size, -1], tf.shape(a)[1:]], 0))
+    b = tf.reshape(b, tf.concat([[batch_size, -1], tf.shape(b)[1:]], 0))
+    both = tf.concat([a, b], axis=1)
+    return tf.reshape(both, tf.concat([[-1], tf.shape(both)[2:]], 0))
+
+  projections, state = tf.nest.map_structure(
+      concat_flat,
+      (first.prediction_projections, first.prediction_state),
+      (second.prediction_projections, second.prediction_state))
+  return _Hypotheses(
+      *[tf.concat([a, b], 1) for a, b in zip(first[:4], second[:4])],
+      projections, state)
+
+
+def _append_to_hash(prefix_hashes: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+  """Polynomial hash of a label prefix, extended by one label.
+
+  Comparing (hash, length) instead of whole [L] token rows keeps prefix
+  merging O(K^2) per expansion; int64 arithmetic wraps around, and two
+  different prefixes of one beam share a hash with probability ~K^2 / 2^64.
+  """
+  return prefix_hashes * 1000003 + tf.cast(labels, tf.int64)
+
+
+def _merge_identical_prefixes(prefix_hashes: tf.Tensor, lengths: tf.Tensor,
+                              scores: tf.Tensor) -> tf.Tensor:
+  """Log-adds the scores of hypotheses with equal label prefixes.
 
   Args:
-    candidate_scores: [B, K, V] score of extending hypothesis k by token v
-      (v = 0: blank).
-    tokens: int32 [B, K, L] current prefixes (0-padded).
-    lengths: int32 [B, K] current prefix lengths.
-    scores: [B, K] current scores (-inf for empty slots).
+    prefix_hashes: int64 [B, N] hashes of the prefixes.
+    lengths: int32 [B, N] prefix lengths.
+    scores: [B, N]; -inf marks empty slots.
 
   Returns:
-    [B, K, V] candidate scores after merging.
+    [B, N] scores: the first hypothesis of each group of equal prefixes
+    holds the group's log-sum, the others -inf.
   """
-  vocab_size = tf.shape(candidate_scores)[2]
-  max_length = tf.shape(tokens)[2]
-  last_tokens = tf.gather(tokens, tf.maximum(lengths - 1, 0), axis=2,
-                          batch_dims=2)
-  last_tokens = tf.where(lengths > 0, last_tokens, 0)  # [B, K]
-  # Token ids are > 0, so prefixes are equal iff their 0-padded rows are.
-  without_last = tokens * tf.cast(
-      tf.sequence_mask(lengths - 1, max_length), tf.int32)
-  same_prefix = tf.reduce_all(
-      tf.equal(without_last[:, :, tf.newaxis, :], tokens[:, tf.newaxis, :, :]),
-      axis=-1)  # [B, K(i), K(j)]
   is_live = tf.math.is_finite(scores)
-  is_parent = (same_prefix &
-               tf.equal(lengths[:, :, tf.newaxis], lengths[:, tf.newaxis] + 1) &
-               is_live[:, :, tf.newaxis] & is_live[:, tf.newaxis, :])
-  # parent_extension[b, j, i] = candidate_scores[b, j, last_tokens[b, i]].
-  parent_extension = tf.gather(candidate_scores, last_tokens, axis=2,
-                               batch_dims=1)
-  merged_in = tf.reduce_logsumexp(
-      tf.where(is_parent, tf.transpose(parent_extension, [0, 2, 1]), _NEG_INF),
-      axis=2)  # [B, K(i)]
-  blank_scores = tf.reduce_logsumexp(
-      tf.stack([candidate_scores[:, :, 0], merged_in]), axis=0)
-  removed = tf.einsum('bij,biv->bjv', tf.cast(is_parent, tf.float32),
-                      tf.one_hot(last_tokens, vocab_size)) > 0
-  candidate_scores = tf.where(removed, _NEG_INF, candidate_scores)
-  return tf.concat([blank_scores[:, :, tf.newaxis], candidate_scores[:, :, 1:]],
-                   axis=2)
+  same = (tf.equal(prefix_hashes[:, :, tf.newaxis],
+                   prefix_hashes[:, tf.newaxis, :]) &
+          tf.equal(lengths[:, :, tf.newaxis], lengths[:, tf.newaxis, :]) &
+          is_live[:, :, tf.newaxis] & is_live[:, tf.newaxis, :])
+  # same[b, i, j]; merged[b, j] = log-sum over i of scores[b, i].
+  merged = tf.reduce_logsumexp(
+      tf.where(same, scores[:, :, tf.newaxis], _NEG_INF), axis=1)
+  num_rows = tf.shape(scores)[1]
+  earlier = tf.linalg.band_part(tf.ones([num_rows, num_rows], tf.bool), 0, -1)
+  earlier = tf.logical_and(earlier, tf.logical_not(
+      tf.cast(tf.eye(num_rows), tf.bool)))  # [i, j]: i < j.
+  is_repeat = tf.reduce_any(same & earlier[tf.newaxis], axis=1)
+  return tf.where(is_repeat | ~is_live, _NEG_INF, merged)
+
+
+def _extend_by_tokens(hypotheses: _Hypotheses, log_probs: tf.Tensor,
+                      beam_size: int, prediction_network,
+                      joint_network) -> _Hypotheses:
+  """The best `beam_size` one-token extensions; blank is not a token here."""
+  batch_size = tf.shape(log_probs)[0]
+  num_tokens = tf.shape(log_probs)[2] - 1
+  max_length = tf.shape(hypotheses.tokens)[2]
+  candidate_scores = (hypotheses.scores[:, :, tf.newaxis] +
+                      log_probs[:, :, 1:])
+  scores, best = tf.math.top_k(
+      tf.reshape(candidate_scores, [batch_size, -1]), k=beam_size)
+  parents = best // num_tokens
+  labels = best % num_tokens + 1
+  extended = _gather(hypotheses, parents, scores)
+  # A token past the buffer end is dropped (one_hot of L is all zeros).
+  tokens = extended.tokens + tf.one_hot(
+      extended.lengths, max_length, dtype=tf.int32) * labels[:, :, tf.newaxis]
+  outputs, state = prediction_network.step(tf.reshape(labels, [-1]),
+                                           extended.prediction_state)
+  return _Hypotheses(tokens, extended.lengths + 1,
+                     _append_to_hash(extended.prefix_hashes, labels), scores,
+                     joint_network.project_prediction(outputs), state)
+
+
+def _best(hypotheses: _Hypotheses, beam_size: int) -> _Hypotheses:
+  scores, best = tf.math.top_k(hypotheses.scores, k=beam_size)
+  return _gather(hypotheses, best, scores)
 
 
 def beam_search(encoder_outputs: tf.Tensor,
@@ -96,9 +164,9 @@ def beam_search(encoder_outputs: tf.Tensor,
                 prediction_network,
                 joint_network,
                 beam_size: int = 8,
-                max_symbols_per_frame: int = 1,
+                max_symbols_per_frame: int = 3,
                 max_output_length: Optional[int] = None) -> BeamSearchResult:
-  """Runs modified beam search and returns the whole final beam.
+  """Runs the beam search and returns the whole final beam.
 
   Args:
     encoder_outputs: float [B, T, D].
@@ -106,92 +174,75 @@ def beam_search(encoder_outputs: tf.Tensor,
     prediction_network: A `PredictionNetwork`.
     joint_network: A `JointNetwork`.
     beam_size: Number K of hypotheses kept (4-8 is typical).
-    max_symbols_per_frame: Must be 1: this search emits at most one symbol
-      per hypothesis and frame (the argument exists to make that explicit).
-    max_output_length: Token buffer size L; None means T (never overflows).
-      With a smaller L, longer hypotheses are cut and may be wrongly merged.
+    max_symbols_per_frame: Most tokens a hypothesis emits at one frame (S).
+      Each frame costs S + 1 joint and S prediction-network evaluations of
+      the beam.
+    max_output_length: Token buffer size L; None means T * S (never
+      overflows). With a smaller L, longer hypotheses are cut and may be
+      wrongly merged.
 
   Returns:
     A `BeamSearchResult`, hypotheses sorted best first.
 
   Raises:
-    ValueError: If `max_symbols_per_frame` is not 1 or `beam_size` < 1.
+    ValueError: If `beam_size` or `max_symbols_per_frame` is < 1.
   """
-  if max_symbols_per_frame != 1:
-    raise ValueError('Modified beam search emits one symbol per frame; got '
-                     f'max_symbols_per_frame={max_symbols_per_frame}.')
   if beam_size < 1:
     raise ValueError(f'beam_size must be >= 1, got {beam_size}.')
+  if max_symbols_per_frame < 1:
+    raise ValueError('max_symbols_per_frame must be >= 1, got '
+                     f'{max_symbols_per_frame}.')
   batch_size = tf.shape(encoder_outputs)[0]
   num_frames = tf.shape(encoder_outputs)[1]
   if max_output_length is None:
-    max_output_length = num_frames
+    max_output_length = num_frames * max_symbols_per_frame
   encoder_lengths = tf.cast(encoder_lengths, tf.int32)
   encoder_projections = joint_network.project_encoder(encoder_outputs)
-  vocab_size = joint_network.config.vocab_size
-  flat_size = batch_size * beam_size
 
-  # The prediction network state is kept flat, [B * K, ...].
   prediction_projections, prediction_state = greedy.start_decoder(
-      flat_size, prediction_network, joint_network)
-  tokens = tf.zeros([batch_size, beam_size, max_output_length], tf.int32)
-  lengths = tf.zeros([batch_size, beam_size], tf.int32)
+      batch_size * beam_size, prediction_network, joint_network)
   # One live empty hypothesis; the other slots are empty (-inf).
   scores = tf.tile(
       tf.concat([[0.0], tf.fill([beam_size - 1], _NEG_INF)], 0)[tf.newaxis],
       [batch_size, 1])
+  beam = _Hypotheses(
+      tf.zeros([batch_size, beam_size, max_output_length], tf.int32),
+      tf.zeros([batch_size, beam_size], tf.int32),
+      tf.zeros([batch_size, beam_size], tf.int64), scores,
+      prediction_projections, prediction_state)
+  empty_scores = tf.fill([batch_size, beam_size], _NEG_INF)
 
-  def frame_body(frame, tokens, lengths, scores, prediction_projections,
-                 prediction_state):
-    frame_projection = tf.gather(encoder_projections, frame, axis=1)
-    logits = joint_network.joint_from_projections(
-        frame_projection[:, tf.newaxis, :],
-        tf.reshape(prediction_projections, [batch_size, beam_size, -1]))
-    candidate_scores = scores[:, :, tf.newaxis] + tf.nn.log_softmax(logits)
-    candidate_scores = _merge_identical_prefixes(candidate_scores, tokens,
-                                                 lengths, scores)
-    # Past its length a sequence only "extends" by blank at no cost, so the
-    # selection below reproduces its beam unchanged.
-    unchanged = tf.where(
-        tf.equal(tf.range(vocab_size), rnnt_config.BLANK_ID),
-        scores[:, :, tf.newaxis], _NEG_INF)
+  def frame_body(frame, beam):
+    frame_projection = tf.gather(encoder_projections, frame,
+                                 axis=1)[:, tf.newaxis, :]
+    closed = beam._replace(scores=empty_scores)
+    expanding = beam
+    for expansion in range(max_symbols_per_frame + 1):
+      log_probs = tf.nn.log_softmax(joint_network.joint_from_projections(
+          frame_projection,
+          tf.reshape(expanding.prediction_projections,
+                     [batch_size, beam_size, -1])))
+      both = _concat(closed, expanding._replace(
+          scores=expanding.scores + log_probs[:, :, 0]))
+      closed = _best(both._replace(scores=_merge_identical_prefixes(
+          both.prefix_hashes, both.lengths, both.scores)), beam_size)
+      if expansion < max_symbols_per_frame:
+        expanding = _extend_by_tokens(expanding, log_probs, beam_size,
+                                      prediction_network, joint_network)
+    # Past its length a sequence keeps its beam.
     frame_is_valid = frame < encoder_lengths
-    candidate_scores = tf.where(frame_is_valid[:, tf.newaxis, tf.newaxis],
-                                candidate_scores, unchanged)
+    flat_is_valid = tf.repeat(frame_is_valid, beam_size)
+    return frame + 1, _Hypotheses(
+        *greedy.select_rows(frame_is_valid, tuple(closed[:4]),
+                            tuple(beam[:4])),
+        *greedy.select_rows(flat_is_valid, tuple(closed[4:]),
+                            tuple(beam[4:])))
 
-    scores, best = tf.math.top_k(
-        tf.reshape(candidate_scores, [batch_size, beam_size * vocab_size]),
-        k=beam_size)
-    parents = best // vocab_size
-    new_labels = best % vocab_size
-    emit = tf.logical_and(new_labels != rnnt_config.BLANK_ID,
-                          tf.math.is_finite(scores))
-    tokens = tf.gather(tokens, parents, batch_dims=1)
-    lengths = tf.gather(lengths, parents, batch_dims=1)
-    tokens += tf.one_hot(lengths, max_output_length, dtype=tf.int32) * (
-        tf.where(emit, new_labels, 0)[:, :, tf.newaxis])
-    lengths += tf.cast(emit, tf.int32)
-
-    flat_parents = tf.reshape(
-        parents + tf.range(batch_size)[:, tf.newaxis] * beam_size, [-1])
-    prediction_projections, prediction_state = tf.nest.map_structure(
-        lambda values: tf.gather(values, flat_parents),
-        (prediction_projections, prediction_state))
-    step_outputs, step_state = prediction_network.step(
-        tf.reshape(new_labels, [-1]), prediction_state)
-    prediction_projections, prediction_state = greedy.select_rows(
-        tf.reshape(emit, [-1]),
-        (joint_network.project_prediction(step_outputs), step_state),
-        (prediction_projections, prediction_state))
-    return (frame + 1, tokens, lengths, scores, prediction_projections,
-            prediction_state)
-
-  _, tokens, lengths, scores, _, _ = tf.while_loop(
-      lambda frame, *unused_state: frame < num_frames, frame_body,
-      (tf.constant(0), tokens, lengths, scores, prediction_projections,
-       prediction_state))
-  return BeamSearchResult(tokens, tf.minimum(lengths, max_output_length),
-                          scores)
+  _, beam = tf.while_loop(lambda frame, beam: frame < num_frames, frame_body,
+                          (tf.constant(0), beam))
+  return BeamSearchResult(beam.tokens,
+                          tf.minimum(beam.lengths, max_output_length),
+                          beam.scores)
 
 
 def beam_search_decode(encoder_outputs: tf.Tensor,
@@ -199,7 +250,7 @@ def beam_search_decode(encoder_outputs: tf.Tensor,
                        prediction_network,
                        joint_network,
                        beam_size: int = 8,
-                       max_symbols_per_frame: int = 1,
+                       max_symbols_per_frame: int = 3,
                        max_output_length: Optional[int] = None,
                        length_normalization: bool = False
                       ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -211,8 +262,8 @@ def beam_search_decode(encoder_outputs: tf.Tensor,
     prediction_network: A `PredictionNetwork`.
     joint_network: A `JointNetwork`.
     beam_size: Number of hypotheses kept.
-    max_symbols_per_frame: Must be 1 (see `beam_search`).
-    max_output_length: Token buffer size L; None means T.
+    max_symbols_per_frame: Most tokens per hypothesis and frame.
+    max_output_length: Token buffer size L; None means T * S.
     length_normalization: Pick the hypothesis maximizing
       score / max(1, length) instead of the raw score.
 

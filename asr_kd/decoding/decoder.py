@@ -24,6 +24,7 @@ def decode(encoder_outputs: tf.Tensor, encoder_lengths: tf.Tensor,
     tokens, lengths, _ = beam_search.beam_search_decode(
         encoder_outputs, encoder_lengths, prediction_network, joint_network,
         beam_size=config.beam_size,
+        max_symbols_per_frame=config.max_symbols_per_frame,
         max_output_length=config.max_output_length,
         length_normalization=config.length_normalization)
     return tokens, lengths

@@ -105,6 +105,7 @@ class Teacher:
         outputs['encoder_outputs'], outputs['encoder_lengths'],
         self._model.prediction_network, self._model.joint_network,
         beam_size=self.decoding_config.beam_size,
+        max_symbols_per_frame=self.decoding_config.max_symbols_per_frame,
         max_output_length=self.decoding_config.max_output_length)
     # The same choice as beam_search.beam_search_decode.
     ranking = beam.scores
