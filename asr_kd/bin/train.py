@@ -46,10 +46,11 @@ def _is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 def main(_):
   try:
-    params = train_utils.parse_configuration(FLAGS)
+    params = train_utils.parse_configuration(FLAGS, lock_return=False)
     if rnnt_experiments.decay_over_train_steps(params):
       logging.info('Cosine learning rate: decay_steps set to train_steps=%d.',
                    params.trainer.train_steps)
+    params.lock()
     mixed_precision = rnnt_task.canonical_mixed_precision(
         params.runtime.mixed_precision_dtype)
   except (KeyError, ValueError, AttributeError, TypeError) as error:
