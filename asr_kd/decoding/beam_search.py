@@ -178,8 +178,8 @@ def beam_search(encoder_outputs: tf.Tensor,
       Each frame costs S + 1 joint and S prediction-network evaluations of
       the beam.
     max_output_length: Token buffer size L; None means T * S (never
-      overflows). With a smaller L, longer hypotheses are cut and may be
-      wrongly merged.
+      overflows). With a smaller L, longer hypotheses are cut to L tokens
+      (scores and merging still see the whole prefix).
 
   Returns:
     A `BeamSearchResult`, hypotheses sorted best first.
