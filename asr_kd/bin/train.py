@@ -6,8 +6,8 @@ r"""Trains or evaluates an experiment with Model Garden's train_lib.
 
 Modes: train, eval, train_and_eval, continuous_eval. A cosine learning rate
 decays over trainer.train_steps whatever its decay_steps says. The resolved
-config is written to MODEL_DIR/params.yaml; running the same command again resumes
-from the last checkpoint in MODEL_DIR.
+config is written to MODEL_DIR/params.yaml; running the same command again
+resumes from the last checkpoint in MODEL_DIR.
 """
 
 import os

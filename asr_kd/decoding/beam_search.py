@@ -122,10 +122,8 @@ def _merge_identical_prefixes(prefix_hashes: tf.Tensor, lengths: tf.Tensor,
   # same[b, i, j]; merged[b, j] = log-sum over i of scores[b, i].
   merged = tf.reduce_logsumexp(
       tf.where(same, scores[:, :, tf.newaxis], _NEG_INF), axis=1)
-  num_rows = tf.shape(scores)[1]
-  earlier = tf.linalg.band_part(tf.ones([num_rows, num_rows], tf.bool), 0, -1)
-  earlier = tf.logical_and(earlier, tf.logical_not(
-      tf.cast(tf.eye(num_rows), tf.bool)))  # [i, j]: i < j.
+  rows = tf.range(tf.shape(scores)[1])
+  earlier = rows[:, tf.newaxis] < rows[tf.newaxis, :]  # [i, j]: i < j.
   is_repeat = tf.reduce_any(same & earlier[tf.newaxis], axis=1)
   return tf.where(is_repeat | ~is_live, _NEG_INF, merged)
 
