@@ -10,7 +10,8 @@ tokens equal the Keras streaming greedy reference, the token error rate
 against that float reference (edit distance over token ids / reference
 tokens: the quantization loss, meaningful even for a barely trained model),
 and WER of both against the transcripts. full_int8 is calibrated on
---num_calibration_utterances of the training TFRecords (params.yaml).
+--num_calibration_utterances of the training TFRecords (params.yaml), and
+keeps the greedy search float unless --int8_decoder.
 """
 
 import os
@@ -42,6 +43,8 @@ def define_flags():
   flags.DEFINE_list('quantizations', ['none', 'dynamic_int8'],
                     'Subset of none,float16,dynamic_int8,full_int8.')
   flags.DEFINE_integer('threads', 1, 'Interpreter threads.')
+  flags.DEFINE_boolean('int8_decoder', False, 'full_int8 with int8 '
+                       'prediction and joint networks too.')
   flags.DEFINE_integer('num_calibration_utterances', 20,
                        'Training utterances streamed to calibrate full_int8.')
 
@@ -97,8 +100,9 @@ def main(argv):
           loaded.task_config.train_data.input_path,
           FLAGS.num_calibration_utterances)
     with open(path, 'wb') as model_file:
-      model_file.write(tflite_export.convert(recognizer, quantization,
-                                             calibration))
+      model_file.write(tflite_export.convert(
+          recognizer, quantization, calibration,
+          int8_decoder=FLAGS.int8_decoder and quantization == 'full_int8'))
     tflite_export.write_vocab(tflite_export.vocab_path_for(path), pieces)
     streamer = tflite_runtime.TfliteStreamer(path, FLAGS.threads)
     texts, tokens, seconds, identical, audio_seconds = [], [], [], 0, 0.0

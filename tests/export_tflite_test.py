@@ -42,14 +42,33 @@ def op_report(model_path: str) -> str:
   return analysis.getvalue()
 
 
-def tensor_types_by_name(flatbuffer: bytes, subgraph_name: str) -> dict:
-  """{tensor name: TFLite TensorType enum} of one signature's subgraph."""
+def tensor_types_by_name(flatbuffer: bytes, subgraph_name: str,
+                         computed_only: bool = False) -> dict:
+  """{tensor name: TFLite TensorType enum} of one signature's subgraph.
+
+  With `computed_only`, only the tensors that an operator outputs (no
+  weights or other constants).
+  """
   model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
   for subgraph in model.subgraphs:
     if subgraph.name.decode('utf-8') == subgraph_name:
+      computed = {index for operator in subgraph.operators or []
+                  for index in operator.outputs}
       return {tensor.name.decode('utf-8'): tensor.type
-              for tensor in subgraph.tensors}
+              for index, tensor in enumerate(subgraph.tensors)
+              if index in computed or not computed_only}
   raise ValueError(f'no subgraph {subgraph_name}')
+
+
+def decoder_tensor_types(types: dict) -> dict:
+  """The entries of `tensor_types_by_name` of the joint network's layer
+  that projects the prediction network's output (the converter keeps that
+  layer name; most other layer scopes are dropped from tensor names)."""
+  decoder_types = {name: tensor_type for name, tensor_type in types.items()
+                   if 'prediction_projection/' in name}
+  if not decoder_types:
+    raise ValueError('no prediction_projection tensor in stream_step')
+  return decoder_types
 
 
 def build_streaming_model(corpus: dict, vocab_size: int,
@@ -228,8 +247,12 @@ class ExportTfliteTest(tf.test.TestCase):
     types = tensor_types_by_name(flatbuffer, 'stream_step')
     int8 = flatbuffer_utils.schema_fb.TensorType.INT8
     float32 = flatbuffer_utils.schema_fb.TensorType.FLOAT32
-    self.assertGreater(sum(t == int8 for t in types.values()),
-                       len(types) // 3)
+    # Outside the keep_float scopes, int8 dominates (the rest: int32
+    # indices and shapes, float32 constants folded into int8 ops).
+    quantizable = [t for name, t in types.items()
+                   if not quantization_hints.is_kept_float(name)]
+    self.assertGreater(sum(t == int8 for t in quantizable),
+                       len(quantizable) // 3)
     # The log-mel frontend, the attention softmax and the layer norms stay
     # float (quantization_hints); the FFN weights are int8.
     kept_float = [name for name in types
@@ -240,8 +263,23 @@ class ExportTfliteTest(tf.test.TestCase):
       self.assertEqual({types[name] for name in outputs}, {float32}, op_name)
     self.assertTrue(any(name.startswith('tfl.pseudo_qconst') and t == int8
                         for name, t in types.items()))
+    # The greedy search computes in float by default.
+    self.assertEqual(set(decoder_tensor_types(tensor_types_by_name(
+        flatbuffer, 'stream_step', computed_only=True)).values()), {float32})
     relative_error, token_error = self.fidelity(path)
     self.assertLess(relative_error, MAX_FULL_INT8_RELATIVE_ERROR)
+    self.assertLess(token_error, MAX_FULL_INT8_TOKEN_ERROR)
+
+  def test_full_int8_int8_decoder_quantizes_the_joint_network(self):
+    flatbuffer = tflite_export.convert(
+        self.recognizer, 'full_int8', self.waveforms,
+        max_calibration_steps=20, int8_decoder=True)
+    decoder_types = decoder_tensor_types(tensor_types_by_name(
+        flatbuffer, 'stream_step', computed_only=True))
+    self.assertIn(flatbuffer_utils.schema_fb.TensorType.INT8,
+                  set(decoder_types.values()))
+    _, token_error = self.fidelity(
+        self.write_model(flatbuffer, 'student_int8_decoder.tflite'))
     self.assertLess(token_error, MAX_FULL_INT8_TOKEN_ERROR)
 
   def test_bad_arguments(self):
@@ -251,6 +289,9 @@ class ExportTfliteTest(tf.test.TestCase):
       tflite_export.convert(self.recognizer, 'int4')
     with self.assertRaisesRegex(ValueError, 'calibration audio'):
       tflite_export.convert(self.recognizer, 'full_int8')
+    with self.assertRaisesRegex(ValueError, 'full_int8 only'):
+      tflite_export.convert(self.recognizer, 'dynamic_int8',
+                            int8_decoder=True)
     offline = rnnt_model.RnntModel(testing_utils.tiny_model_config(),
                                    vocab_size=self.tokenizer.vocab_size)
     with self.assertRaisesRegex(ValueError, 'not causal'):

@@ -34,6 +34,9 @@ def define_flags():
   flags.DEFINE_string('representative_data', None, 'TFRecord glob streamed '
                       'to calibrate full_int8 (default: the training data of '
                       'params.yaml).')
+  flags.DEFINE_boolean('int8_decoder', False, 'full_int8 only: quantize '
+                       'the prediction and joint networks too (default: '
+                       'they stay float, docs/export.md).')
   flags.DEFINE_integer('num_calibration_utterances', 20,
                        'Utterances used for full_int8 calibration.')
   flags.DEFINE_string('checkpoint', None, 'Checkpoint prefix; default the '
@@ -59,7 +62,8 @@ def main(argv):
       calibration = tflite_export.read_record_waveforms(
           pattern, FLAGS.num_calibration_utterances)
     flatbuffer = tflite_export.convert(recognizer, FLAGS.quantization,
-                                       calibration)
+                                       calibration,
+                                       int8_decoder=FLAGS.int8_decoder)
   except (ValueError, model_loader.ModelLoadError) as error:
     sys.exit(f'export_tflite: {error}')
   output_dir = os.path.dirname(os.path.abspath(FLAGS.output))

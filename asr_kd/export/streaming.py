@@ -35,6 +35,9 @@ from asr_kd.modeling import quantization_hints
 
 AUDIO_TAIL = 'audio_tail'
 STATE_SEPARATOR = '_'
+DECODER_STATE = 'decoder'
+# Flat names of the greedy search's state (prediction network, last token).
+DECODER_STATE_PREFIX = DECODER_STATE + STATE_SEPARATOR
 
 
 def tail_samples_for(feature_config: data_config.FeatureConfig) -> int:
@@ -147,7 +150,7 @@ class StreamingRecognizer(tf.Module):
     return {
         AUDIO_TAIL: tf.zeros([1, self.tail_samples], tf.int16),
         'encoder': self._encoder.initial_state(1),
-        'decoder': self._decoder.initial_decoder_state(1),
+        DECODER_STATE: self._decoder.initial_decoder_state(1),
     }
 
   def initial_state(self) -> Dict[str, tf.Tensor]:
@@ -156,7 +159,8 @@ class StreamingRecognizer(tf.Module):
 
   def stream_step(self, audio_chunk: tf.Tensor, num_valid_samples: tf.Tensor,
                   state: Dict[str, tf.Tensor],
-                  unrolled_search: bool = False) -> Dict[str, tf.Tensor]:
+                  unrolled_search: bool = False,
+                  float_decoder: bool = False) -> Dict[str, tf.Tensor]:
     """Consumes one chunk of audio.
 
     Args:
@@ -165,6 +169,8 @@ class StreamingRecognizer(tf.Module):
       state: flat state from `initial_state` or the previous call.
       unrolled_search: decode with `unrolled_greedy_chunk` (no WHILE loop,
         same tokens) instead of the decoder's `tf.while_loop`.
+      float_decoder: build the greedy search (prediction and joint
+        networks) under `KEEP_FLOAT_SCOPE`, so full_int8 keeps it float.
 
     Returns:
       {'tokens': int32 [max_tokens_per_call] (0-padded),
@@ -185,7 +191,7 @@ class StreamingRecognizer(tf.Module):
             self.tail_samples + tf.cast(num_valid_samples, tf.int32),
             self._feature_config), self.chunk_frames)
     encoder_state = nested['encoder']
-    decoder_state = nested['decoder']
+    decoder_state = nested[DECODER_STATE]
     frames_in = self._encoder.chunk_frames_in
     tokens = tf.zeros([self.max_tokens_per_call], tf.int32)
     num_tokens = tf.constant(0, tf.int32)
@@ -197,14 +203,16 @@ class StreamingRecognizer(tf.Module):
           normalized[:, step * frames_in:(step + 1) * frames_in],
           encoder_state, features_chunk_lengths=step_lengths)
       encoder_lengths = self._encoder.output_lengths(step_lengths)
-      if unrolled_search:
-        step_tokens, step_counts, decoder_state = unrolled_greedy_chunk(
-            encoder_chunk, decoder_state, encoder_lengths,
-            self._model.prediction_network, self._model.joint_network,
-            self._max_symbols_per_frame)
-      else:
-        step_tokens, step_counts, decoder_state = self._decoder.decode_chunk(
-            encoder_chunk, decoder_state, chunk_lengths=encoder_lengths)
+      with quantization_hints.keep_float_scope(float_decoder):
+        if unrolled_search:
+          step_tokens, step_counts, decoder_state = unrolled_greedy_chunk(
+              encoder_chunk, decoder_state, encoder_lengths,
+              self._model.prediction_network, self._model.joint_network,
+              self._max_symbols_per_frame)
+        else:
+          step_tokens, step_counts, decoder_state = (
+              self._decoder.decode_chunk(encoder_chunk, decoder_state,
+                                         chunk_lengths=encoder_lengths))
       tokens += _place_tokens(step_tokens[0], step_counts[0], num_tokens,
                               self.max_tokens_per_call)
       num_tokens += step_counts[0]
@@ -212,15 +220,15 @@ class StreamingRecognizer(tf.Module):
     new_state = flatten_named({
         AUDIO_TAIL: samples[:, -self.tail_samples:],
         'encoder': encoder_state,
-        'decoder': decoder_state,
+        DECODER_STATE: decoder_state,
     })
     outputs = {'tokens': tokens, 'num_tokens': num_tokens,
                'encoder_outputs': tf.concat(encoder_chunks, axis=0)}
     outputs.update(new_state)
     return outputs
 
-  def signature_functions(self, int8_calibratable: bool = False
-                         ) -> Tuple[Any, Any]:
+  def signature_functions(self, int8_calibratable: bool = False,
+                          float_decoder: bool = False) -> Tuple[Any, Any]:
     """(initial_state, stream_step) tf.functions with flat named signatures.
 
     Args:
@@ -229,6 +237,7 @@ class StreamingRecognizer(tf.Module):
         (the calibrator cannot feed a signature without inputs) and
         `stream_step` uses the unrolled greedy search (the calibrator
         segfaults on WHILE loops, see `unrolled_greedy_chunk`).
+      float_decoder: passed to `stream_step`.
 
     Returns:
       The two tf.functions. `stream_step` takes `audio_chunk`,
@@ -255,7 +264,8 @@ class StreamingRecognizer(tf.Module):
     def stream_step(audio_chunk, num_valid_samples, *state_tensors):
       return self.stream_step(audio_chunk, num_valid_samples,
                               dict(zip(state_names, state_tensors)),
-                              unrolled_search=int8_calibratable)
+                              unrolled_search=int8_calibratable,
+                              float_decoder=float_decoder)
 
     return initial_state, stream_step
 

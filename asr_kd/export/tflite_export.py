@@ -8,7 +8,10 @@ anything else: no Flex / SELECT_TF_OPS). Quantization modes:
   dynamic_int8: int8 weights, activations quantized on the fly.
   full_int8: int8 weights and activations, calibrated on streamed training
     audio, except the log-mel frontend, which stays float (see
-    `_quantize_full_int8`); ops without an int8 kernel keep float
+    `_quantize_full_int8`), and by default the greedy search (prediction
+    and joint networks: argmax over int8 logits flips near-ties, and the
+    LSTM state would be requantized at every label; `int8_decoder=True`
+    quantizes them too); ops without an int8 kernel keep float
     (TFLITE_BUILTINS listed after TFLITE_BUILTINS_INT8), and the signature
     inputs/outputs keep their types. Its `stream_step` decodes with the
     unrolled greedy search (`streaming.unrolled_greedy_chunk`).
@@ -75,7 +78,8 @@ def stream_inputs(recognizer: streaming.StreamingRecognizer,
 def convert(recognizer: streaming.StreamingRecognizer,
             quantization: str = 'none',
             calibration_waveforms: Optional[List[np.ndarray]] = None,
-            max_calibration_steps: int = 200) -> bytes:
+            max_calibration_steps: int = 200,
+            int8_decoder: bool = False) -> bytes:
   """Returns the TFLite flatbuffer of the recognizer.
 
   Args:
@@ -83,6 +87,8 @@ def convert(recognizer: streaming.StreamingRecognizer,
     quantization: one of QUANTIZATIONS.
     calibration_waveforms: int16 waveforms streamed for full_int8.
     max_calibration_steps: at most this many stream_step calls calibrate.
+    int8_decoder: full_int8 only: quantize the prediction and joint
+      networks too instead of keeping them float.
 
   Raises:
     ValueError: bad quantization or no calibration audio for full_int8.
@@ -90,8 +96,12 @@ def convert(recognizer: streaming.StreamingRecognizer,
   if quantization not in QUANTIZATIONS:
     raise ValueError(f'quantization must be one of {QUANTIZATIONS}, got '
                      f'{quantization!r}')
+  if int8_decoder and quantization != 'full_int8':
+    raise ValueError('int8_decoder applies to full_int8 only, got '
+                     f'quantization {quantization!r}')
   initial_state, stream_step = recognizer.signature_functions(
-      int8_calibratable=quantization == 'full_int8')
+      int8_calibratable=quantization == 'full_int8',
+      float_decoder=quantization == 'full_int8' and not int8_decoder)
   converter = tf.lite.TFLiteConverter.from_concrete_functions(
       [initial_state.get_concrete_function(),
        stream_step.get_concrete_function()], recognizer)
@@ -116,12 +126,26 @@ def convert(recognizer: streaming.StreamingRecognizer,
       yield 'initial_state', {'unused': np.int32(0)}
 
     converter.representative_dataset = representative_dataset
-    return _quantize_full_int8(converter)
+    return _quantize_full_int8(
+        converter, float_state_prefix=None if int8_decoder else
+        streaming.DECODER_STATE_PREFIX)
   return converter.convert()
 
 
-def float_node_names(model: bytes) -> List[str]:
-  """Output tensor names of the ops under `KEEP_FLOAT_SCOPE` scopes."""
+def float_node_names(model: bytes,
+                     float_state_prefix: Optional[str] = None) -> List[str]:
+  """Output tensor names of the ops that full_int8 keeps float.
+
+  Args:
+    model: a calibrated (or float) TFLite flatbuffer.
+    float_state_prefix: also the ops that make the signature outputs whose
+      names start with it. The last op of a state output is named after the
+      output, not after its scope, so a `KEEP_FLOAT_SCOPE` around the code
+      that computes that state does not reach it.
+
+  Returns:
+    Sorted tensor names.
+  """
   model_object = flatbuffer_utils.convert_bytearray_to_object(
       bytearray(model))
   names = set()
@@ -131,11 +155,18 @@ def float_node_names(model: bytes) -> List[str]:
         name = subgraph.tensors[index].name.decode('utf-8')
         if quantization_hints.is_kept_float(name):
           names.add(name)
+  if float_state_prefix is not None:
+    for signature in model_object.signatureDefs or []:
+      tensors = model_object.subgraphs[signature.subgraphIndex].tensors
+      for output in signature.outputs:
+        if output.name.decode('utf-8').startswith(float_state_prefix):
+          names.add(tensors[output.tensorIndex].name.decode('utf-8'))
   return sorted(names)
 
 
-def _quantize_full_int8(converter: tf.lite.TFLiteConverter) -> bytes:
-  """Calibrates, then quantizes everything but the frontend to int8.
+def _quantize_full_int8(converter: tf.lite.TFLiteConverter,
+                        float_state_prefix: Optional[str] = None) -> bytes:
+  """Calibrates, then quantizes everything but the kept-float ops to int8.
 
   The log-mel frontend (int16 PCM -> window -> RFFT -> power -> mel -> log)
   spans too many decades for int8: quantized, the waveform itself had 8-bit
@@ -145,12 +176,16 @@ def _quantize_full_int8(converter: tf.lite.TFLiteConverter) -> bytes:
   the int8 part starts at the normalized features. This is what
   `tf.lite.experimental.QuantizationDebugger.get_nondebug_quantized_model`
   does with `denylisted_nodes`, without its debug and float conversions:
-  calibrate only, then the MLIR quantizer with the frontend denylisted.
+  calibrate only, then the MLIR quantizer with the `KEEP_FLOAT_SCOPE` ops
+  (frontend, attention logits, layer norms, and the greedy search when
+  `convert` builds it there) denylisted. `float_state_prefix`: see
+  `float_node_names`.
   """
   converter._experimental_calibrate_only = True  # pylint: disable=protected-access
   calibrated = converter.convert()
   return lite_convert.mlir_quantize(
-      calibrated, denylisted_nodes=float_node_names(calibrated))
+      calibrated, denylisted_nodes=float_node_names(calibrated,
+                                                    float_state_prefix))
 
 
 def vocab_path_for(model_path: str) -> str:
