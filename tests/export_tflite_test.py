@@ -61,9 +61,12 @@ def tensor_types_by_name(flatbuffer: bytes, subgraph_name: str,
 
 
 def decoder_tensor_types(types: dict) -> dict:
-  """The entries of `tensor_types_by_name` of the joint network's layer
-  that projects the prediction network's output (the converter keeps that
-  layer name; most other layer scopes are dropped from tensor names)."""
+  """The `tensor_types_by_name` entries of the prediction projection.
+
+  That joint-network layer (it projects the prediction network's output)
+  keeps its name in the converted model; most other layer scopes are
+  dropped from tensor names.
+  """
   decoder_types = {name: tensor_type for name, tensor_type in types.items()
                    if 'prediction_projection/' in name}
   if not decoder_types:

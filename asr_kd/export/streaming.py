@@ -182,7 +182,7 @@ class StreamingRecognizer(tf.Module):
     # The tail stays int16 (raw samples, exact in every quantization mode)
     # and the frontend stays float in full_int8 (quantization_hints).
     samples = tf.concat([nested[AUDIO_TAIL], audio_chunk[tf.newaxis]], axis=1)
-    with tf.name_scope(quantization_hints.KEEP_FLOAT_SCOPE):
+    with quantization_hints.keep_float_scope():
       normalized = self._model.normalize(features_lib.log_mel(
           features_lib.waveform_to_float(samples), self._feature_config,
           mel_as_matmul=False))

@@ -99,9 +99,10 @@ def convert(recognizer: streaming.StreamingRecognizer,
   if int8_decoder and quantization != 'full_int8':
     raise ValueError('int8_decoder applies to full_int8 only, got '
                      f'quantization {quantization!r}')
+  float_decoder = quantization == 'full_int8' and not int8_decoder
   initial_state, stream_step = recognizer.signature_functions(
       int8_calibratable=quantization == 'full_int8',
-      float_decoder=quantization == 'full_int8' and not int8_decoder)
+      float_decoder=float_decoder)
   converter = tf.lite.TFLiteConverter.from_concrete_functions(
       [initial_state.get_concrete_function(),
        stream_step.get_concrete_function()], recognizer)
@@ -127,8 +128,8 @@ def convert(recognizer: streaming.StreamingRecognizer,
 
     converter.representative_dataset = representative_dataset
     return _quantize_full_int8(
-        converter, float_state_prefix=None if int8_decoder else
-        streaming.DECODER_STATE_PREFIX)
+        converter, float_state_prefix=streaming.DECODER_STATE_PREFIX
+        if float_decoder else None)
   return converter.convert()
 
 

@@ -115,7 +115,7 @@ class RelativePositionMultiHeadAttention(tf_keras.layers.Layer):
     # Logits to probabilities stay float in full-int8 export: the -1e9 mask
     # would take the whole int8 range and sharp logits lose too much at 256
     # levels (quantization_hints).
-    with tf.name_scope(quantization_hints.KEEP_FLOAT_SCOPE):
+    with quantization_hints.keep_float_scope():
       probabilities = self._probabilities(queries, keys, attention_mask,
                                           query_offset)
     probabilities = self._dropout(probabilities, training=training)

@@ -30,7 +30,7 @@ class FloatLayerNormalization(tf_keras.layers.LayerNormalization):
   """
 
   def call(self, inputs):
-    with tf.name_scope(quantization_hints.KEEP_FLOAT_SCOPE):
+    with quantization_hints.keep_float_scope():
       return super().call(inputs)
 
 
