@@ -1,11 +1,17 @@
 r"""Training throughput (audio seconds per wall second) of the demo models.
 
-  python -m benchmarks.train_throughput [--steps=5] [--batch_size=16]
+  python -m benchmarks.train_throughput [--steps=5] [--batch_size=16] \
+      [--teacher_variant='task.loss.fused=true' ...]
 
 Builds the `rnnt_demo_teacher` and `rnnt_demo_student_streaming` models
-and runs RnntTask.train_step on synthetic batches shaped like the demo data
-(log-mel frames of `--audio_seconds`, `--num_tokens` labels, vocab
-`--vocab_size`), timing `--steps` steps after one warmup (compile) step.
+from their presets and runs RnntTask.train_step on synthetic batches shaped
+like the demo data (log-mel frames of `--audio_seconds`, `--num_tokens`
+labels, vocab `--vocab_size`), timing `--steps` steps after
+`--warmup_steps` untimed ones. Each `--teacher_variant` (a
+`--params_override` string, e.g.
+'task.model.joint.joint_dim=256,task.loss.fused=true') is timed the same way
+and printed with its throughput relative to the teacher preset, all in one
+process so that the ratios share the machine's load.
 """
 
 import time
@@ -15,32 +21,42 @@ from absl import app
 from absl import flags
 import numpy as np
 import tensorflow as tf
+import tf_keras
 
 from official.core import base_task
+from official.core import exp_factory
+from official.modeling import hyperparams
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.configs import rnnt_config
-from asr_kd.configs import rnnt_experiments
 from asr_kd.modeling import rnnt_model
 from asr_kd.tasks import rnnt_task
 
 FLAGS = flags.FLAGS
 SAMPLE_RATE = 16000
 FRAMES_PER_SECOND = 100
+TEACHER = 'rnnt_demo_teacher'
+STUDENT = 'rnnt_demo_student_streaming'
 
 
 def define_flags():
   flags.DEFINE_integer('steps', 5, 'Timed steps per configuration.')
+  flags.DEFINE_integer('warmup_steps', 2, 'Untimed steps first (the first '
+                       'one traces; later ones settle allocations).')
   flags.DEFINE_integer('batch_size', 16, 'Utterances per batch.')
   flags.DEFINE_float('audio_seconds', 4.0, 'Audio per utterance.')
-  flags.DEFINE_integer('num_tokens', 40, 'Labels per utterance.')
-  flags.DEFINE_integer('vocab_size', 256, 'Output vocabulary (blank too).')
+  flags.DEFINE_integer('num_tokens', 50, 'Labels per utterance (the demo '
+                       'speaks about 12 characters per second).')
+  flags.DEFINE_integer('vocab_size', 29, 'Output vocabulary (blank too); '
+                       '29 = the demo character tokenizer.')
   flags.DEFINE_integer('distinct_batches', 4, 'Batches cycled through; they '
                        'differ in label values, as real batches do.')
   flags.DEFINE_list('jit_compile', ['false'], 'task.jit_compile values to '
-                    'time (e.g. false,true).')
-  flags.DEFINE_boolean('compare_fused', True,
-                       'Also time the unfused loss for the teacher.')
+                    'time for the teacher (e.g. false,true); the first one '
+                    'applies to every other row.')
+  flags.DEFINE_multi_string('teacher_variant', [], 'A params_override '
+                            'string applied to the teacher preset; timed '
+                            'and compared with the preset. Repeatable.')
 
 
 class _NoTokenizerTask(rnnt_task.RnntTask):
@@ -68,48 +84,63 @@ def synthetic_batch(batch_size: int, frames: int, num_tokens: int,
   }
 
 
-def audio_seconds_per_second(experiment: str, fused: bool,
-                             jit_compile: bool) -> float:
-  """Timed training throughput of one experiment's model."""
-  config = rnnt_experiments.rnnt_demo_teacher() if experiment == (
-      'rnnt_demo_teacher') else rnnt_experiments.rnnt_demo_student_streaming()
-  config.task.loss.fused = fused
+def experiment_config(experiment: str, override: str = '',
+                      jit_compile: bool = False):
+  """A registered experiment's preset with `override` applied."""
+  config = exp_factory.get_exp_config(experiment)
+  if override:
+    config = hyperparams.override_params_dict(config, override,
+                                              is_strict=True)
   config.task.jit_compile = jit_compile
-  task = _NoTokenizerTask(config.task)
-  model = rnnt_model.RnntModel(config.task.model, FLAGS.vocab_size)
-  model.build_for_checkpoint()
-  optimizer = task.create_optimizer(config.trainer.optimizer_config,
-                                    config.runtime)
-  frames = int(FLAGS.audio_seconds * FRAMES_PER_SECOND)
-  batches = [synthetic_batch(FLAGS.batch_size, frames, FLAGS.num_tokens,
-                             FLAGS.vocab_size, seed)
-             for seed in range(FLAGS.distinct_batches)]
-  step = tf.function(lambda b: task.train_step(b, model, optimizer))
-  float(step(batches[0])[task.loss])  # Trace and compile.
-  start = time.perf_counter()
-  for index in range(FLAGS.steps):
-    loss = step(batches[index % len(batches)])[task.loss]
-  float(loss)
-  elapsed = time.perf_counter() - start
+  return config
+
+
+def audio_seconds_per_second(config) -> float:
+  """Timed training throughput of one experiment config's model."""
+  mixed_precision = rnnt_task.canonical_mixed_precision(
+      config.runtime.mixed_precision_dtype)
+  policy = {None: 'float32', 'float32': 'float32',
+            'bfloat16': 'mixed_bfloat16',
+            'float16': 'mixed_float16'}[mixed_precision]
+  tf_keras.mixed_precision.set_global_policy(policy)
+  try:
+    task = _NoTokenizerTask(config.task)
+    model = rnnt_model.RnntModel(config.task.model, FLAGS.vocab_size)
+    model.build_for_checkpoint()
+    optimizer = task.create_optimizer(config.trainer.optimizer_config,
+                                      config.runtime)
+    frames = int(FLAGS.audio_seconds * FRAMES_PER_SECOND)
+    batches = [synthetic_batch(FLAGS.batch_size, frames, FLAGS.num_tokens,
+                               FLAGS.vocab_size, seed)
+               for seed in range(FLAGS.distinct_batches)]
+    step = tf.function(lambda b: task.train_step(b, model, optimizer))
+    for index in range(max(1, FLAGS.warmup_steps)):
+      float(step(batches[index % len(batches)])[task.loss])
+    start = time.perf_counter()
+    for index in range(FLAGS.steps):
+      loss = step(batches[index % len(batches)])[task.loss]
+    float(loss)
+    elapsed = time.perf_counter() - start
+  finally:
+    tf_keras.mixed_precision.set_global_policy('float32')
   return FLAGS.steps * FLAGS.batch_size * FLAGS.audio_seconds / elapsed
 
 
 def main(_):
   jit_values = [value.lower() == 'true' for value in FLAGS.jit_compile]
-  runs = [('rnnt_demo_teacher', True, jit_values[0]),
-          ('rnnt_demo_student_streaming', True, jit_values[0])]
-  if FLAGS.compare_fused:
-    runs.append(('rnnt_demo_teacher', False, jit_values[0]))
-  runs += [('rnnt_demo_teacher', True, jit) for jit in jit_values[1:]]
-  results = {}
-  for experiment, fused, jit in runs:
-    results[(experiment, fused, jit)] = audio_seconds_per_second(
-        experiment, fused, jit)
-    print(f'{experiment:30s} fused={fused!s:5s} jit_compile={jit!s:5s} '
-          f'{results[(experiment, fused, jit)]:8.2f} audio-s/s', flush=True)
-  ratio = (results[('rnnt_demo_student_streaming', True, jit_values[0])] /
-           results[('rnnt_demo_teacher', True, jit_values[0])])
-  print(f'student/teacher throughput ratio: {ratio:.2f}')
+  rows = [(TEACHER, '', jit_values[0]), (STUDENT, '', jit_values[0])]
+  rows += [(TEACHER, '', jit) for jit in jit_values[1:]]
+  rows += [(TEACHER, variant, jit_values[0])
+           for variant in FLAGS.teacher_variant]
+  teacher = None
+  for experiment, override, jit in rows:
+    throughput = audio_seconds_per_second(
+        experiment_config(experiment, override, jit))
+    if experiment == TEACHER and not override and jit == jit_values[0]:
+      teacher = throughput
+    print(f'{experiment:28s} jit_compile={jit!s:5s} {throughput:8.2f} '
+          f'audio-s/s  {throughput / teacher:5.2f}x teacher preset  '
+          f'{override or "(preset)"}', flush=True)
 
 
 if __name__ == '__main__':

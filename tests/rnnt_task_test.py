@@ -109,6 +109,22 @@ class RnntTaskTest(tf.test.TestCase):
     self.assertGreater(float(by_name['audio_seconds_per_second'].result()),
                        0.0)
 
+  def test_fused_and_unfused_loss_give_the_same_loss_and_gradients(self):
+    losses, gradients = [], []
+    for fused in (True, False):
+      config = self._config()
+      config.task.loss.fused = fused
+      tf_keras.utils.set_random_seed(0)
+      task, model, optimizer, _ = _build(config)
+      loss, _, grads = task._forward_backward(  # pylint: disable=protected-access
+          model, self._batch(task, config), optimizer)
+      losses.append(float(loss))
+      gradients.append([tf.convert_to_tensor(g).numpy() for g in grads])
+    self.assertGreater(losses[0], 0.0)
+    self.assertAllClose(losses[0], losses[1], rtol=1e-5)
+    for fused_grad, grad in zip(*gradients):
+      self.assertAllClose(fused_grad, grad, rtol=1e-4, atol=1e-5)
+
   def test_auxiliary_ctc_adds_weighted_loss_and_trains_its_head(self):
     config = self._config()
     config.task.loss.ctc_weight = 0.5

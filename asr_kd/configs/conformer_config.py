@@ -97,15 +97,18 @@ class ConformerEncoderConfig(hyperparams.Config):
 
 
 def conformer_demo_teacher() -> ConformerEncoderConfig:
-  """Full-context teacher small enough to train on 2 CPU cores (~3.6M)."""
+  """Full-context teacher small enough to train on 2 CPU cores (~2.2M)."""
   # layer_norm rather than batch_norm: a short demo run leaves batch-norm
   # moving averages far from the training statistics, and layer norm is
   # independent of padding and batch composition.
   # No dropout: the demo's 20 minutes are far from fitting the training set
   # (docs/results.md).
+  # Feed-forward width 2x (not 4x): 1.13x the steps per second, and a lower
+  # training loss at the same step in the 20-minute run (docs/results.md).
   return ConformerEncoderConfig(
       subsampling_factor=4, subsampling_filters=64, model_dim=144,
-      num_layers=6, num_heads=4, conv_kernel_size=15, dropout_rate=0.0,
+      num_layers=6, num_heads=4, ff_expansion=2, conv_kernel_size=15,
+      dropout_rate=0.0,
       attention_dropout_rate=0.0, stochastic_depth_rate=0.0, causal=False,
       conv_norm='layer_norm', max_relative_position=64)
 
