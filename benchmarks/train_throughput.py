@@ -26,6 +26,7 @@ import tf_keras
 from official.core import base_task
 from official.core import exp_factory
 from official.modeling import hyperparams
+from official.modeling import performance
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.configs import rnnt_config
@@ -97,12 +98,10 @@ def experiment_config(experiment: str, override: str = '',
 
 def audio_seconds_per_second(config) -> float:
   """Timed training throughput of one experiment config's model."""
+  # The dtype mapping of the train binary (asr_kd/bin/train.py).
   mixed_precision = rnnt_task.canonical_mixed_precision(
-      config.runtime.mixed_precision_dtype)
-  policy = {None: 'float32', 'float32': 'float32',
-            'bfloat16': 'mixed_bfloat16',
-            'float16': 'mixed_float16'}[mixed_precision]
-  tf_keras.mixed_precision.set_global_policy(policy)
+      config.runtime.mixed_precision_dtype) or 'float32'
+  performance.set_mixed_precision_policy(tf.as_dtype(mixed_precision))
   try:
     task = _NoTokenizerTask(config.task)
     model = rnnt_model.RnntModel(config.task.model, FLAGS.vocab_size)
