@@ -52,7 +52,10 @@ class ConformerEncoderTest(tf.test.TestCase):
   def test_padding_and_batching_do_not_change_outputs(self):
     rng = np.random.default_rng(1)
     for overrides in (dict(conv_norm='batch_norm'), dict(),
-                      dict(causal=True, chunk_size=2, left_chunks=1)):
+                      dict(causal=True, chunk_size=2, left_chunks=1),
+                      dict(num_layers=3, time_reduction_start=1,
+                           time_reduction_end=2),
+                      dict(time_reduction_start=0, time_reduction_end=2)):
       encoder = conformer.ConformerEncoder(_tiny_config(**overrides))
       short = rng.standard_normal([1, 37, 16]).astype(np.float32)
       alone, alone_lengths = encoder(short, tf.constant([37]))

@@ -42,6 +42,10 @@ class ConformerEncoderConfig(hyperparams.Config):
     conv_norm: 'batch_norm' (full context only) or 'layer_norm'.
     max_relative_position: Relative distances are clipped to
       [-max_relative_position, max_relative_position] encoder frames.
+    time_reduction_start, time_reduction_end: Blocks [start, end) run on
+      frames pooled 2x in time and are then brought back to the full rate
+      with a skip connection (Squeezeformer's temporal U-Net; full context
+      only). Equal values (the default 0, 0) turn it off.
   """
   input_dim: int = 80
   subsampling_factor: int = 4
@@ -59,6 +63,12 @@ class ConformerEncoderConfig(hyperparams.Config):
   left_chunks: int = 4
   conv_norm: str = 'batch_norm'
   max_relative_position: int = 64
+  time_reduction_start: int = 0
+  time_reduction_end: int = 0
+
+  @property
+  def uses_time_reduction(self) -> bool:
+    return self.time_reduction_end != self.time_reduction_start
 
   def validate(self):
     """Raises ValueError with a one-line reason if the config is unusable."""
@@ -89,6 +99,19 @@ class ConformerEncoderConfig(hyperparams.Config):
       raise ValueError(f'chunk_size must be >= 1, got {self.chunk_size}.')
     if self.causal and self.left_chunks < 0:
       raise ValueError(f'left_chunks must be >= 0, got {self.left_chunks}.')
+    if self.uses_time_reduction:
+      if not (0 <= self.time_reduction_start < self.time_reduction_end
+              <= self.num_layers):
+        raise ValueError(
+            'time_reduction_start/end must satisfy 0 <= start < end <= '
+            f'num_layers ({self.num_layers}), got '
+            f'{self.time_reduction_start}, {self.time_reduction_end}.')
+      if self.causal:
+        # A pooled frame reads the next full-rate frame: look-ahead that
+        # chunk streaming does not carry.
+        raise ValueError('time reduction is for full-context encoders; set '
+                         'time_reduction_start = time_reduction_end for a '
+                         'causal one.')
     for name in ('dropout_rate', 'attention_dropout_rate',
                  'stochastic_depth_rate'):
       if not 0.0 <= getattr(self, name) < 1.0:

@@ -34,6 +34,7 @@ import tf_keras
 from asr_kd.configs import conformer_config
 from asr_kd.modeling import conformer_layers
 from asr_kd.modeling import subsampling
+from asr_kd.modeling import time_reduction
 
 ConformerEncoderConfig = conformer_config.ConformerEncoderConfig
 
@@ -75,6 +76,9 @@ class ConformerEncoder(tf_keras.layers.Layer):
             name=f'block_{index}')
         for index in range(config.num_layers)
     ]
+    self._time_reduction = (
+        time_reduction.TimeReduction(config.model_dim, name='time_reduction')
+        if config.uses_time_reduction else None)
 
   @property
   def blocks(self):
@@ -142,9 +146,28 @@ class ConformerEncoder(tf_keras.layers.Layer):
         encoder_lengths, tf.shape(hidden)[1], dtype=hidden.dtype)
     hidden *= frame_mask[..., tf.newaxis]
     attention_mask = self.attention_mask(frame_mask)
-    for block in self._blocks:
+    if self._time_reduction is None:
+      return self._run_blocks(self._blocks, hidden, frame_mask,
+                              attention_mask, training), encoder_lengths
+    start = self._config.time_reduction_start
+    end = self._config.time_reduction_end
+    hidden = self._run_blocks(self._blocks[:start], hidden, frame_mask,
+                              attention_mask, training)
+    pooled, pooled_lengths = self._time_reduction(hidden, encoder_lengths)
+    pooled_mask = tf.sequence_mask(pooled_lengths, tf.shape(pooled)[1],
+                                   dtype=pooled.dtype)
+    pooled = self._run_blocks(self._blocks[start:end], pooled, pooled_mask,
+                              self.attention_mask(pooled_mask), training)
+    hidden = self._time_reduction.recover(pooled, hidden)
+    hidden *= frame_mask[..., tf.newaxis]
+    return self._run_blocks(self._blocks[end:], hidden, frame_mask,
+                            attention_mask, training), encoder_lengths
+
+  @staticmethod
+  def _run_blocks(blocks, hidden, frame_mask, attention_mask, training):
+    for block in blocks:
       hidden = block(hidden, frame_mask, attention_mask, training=training)
-    return hidden, encoder_lengths
+    return hidden
 
   def initial_state(self, batch_size) -> Dict[str, object]:
     """Zero streaming state (fixed shapes; see docs/models.md).
@@ -254,7 +277,10 @@ def count_parameters(
   # exact count about num_layers times faster; in a throwaway graph the
   # weights are declared but never initialized (Conformer L needs no 460 MB).
   with tf.Graph().as_default():
-    encoder = build_encoder(config.replace(num_layers=1))
+    # One block fits any time-reduction span that starts at 0 and ends at 1.
+    reduction = ({'time_reduction_start': 0, 'time_reduction_end': 1}
+                 if config.uses_time_reduction else {})
+    encoder = build_encoder(config.replace(num_layers=1, **reduction))
     block_parameters = encoder.blocks[0].count_params()
     return (encoder.count_params() +
             (config.num_layers - 1) * block_parameters)
