@@ -99,6 +99,37 @@ class TrainBinaryTest(tf.test.TestCase):
     for tag in VALIDATION_SUMMARIES:
       self.assertEqual(validation_tags.get(tag), [4], tag)
 
+  def test_cpu_replicas_train_data_parallel(self):
+    # Labels padded to their batch's longest (no rounding): the replicas'
+    # batches, hence their per-label embedding gradients, differ in shape.
+    config_file = write_tiny_yaml(
+        self.corpus, os.path.join(self.work_dir, 'replicas.yaml'),
+        train_steps=2, jit_compile=False,
+        train_data={'label_length_multiple': 1})
+    model_dir = os.path.join(self.work_dir, 'replicas_model')
+    result = run_train(train_command(config_file, model_dir) +
+                       ['--cpu_replicas=2'])
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertIn('Training on 2 CPU replicas.', result.stderr)
+    # TF's own log line: the strategy spans both logical CPUs.
+    self.assertRegex(result.stderr, r'Using MirroredStrategy with devices .*'
+                     r'CPU:0.*CPU:1')
+    self.assertEqual(checkpoint_steps(model_dir), [2])
+
+  def test_cpu_replicas_reject_batches_they_cannot_split(self):
+    # Two replicas cannot share a batch of 3: one line, no traceback.
+    config_file = write_tiny_yaml(
+        self.corpus, os.path.join(self.work_dir, 'odd.yaml'), train_steps=2,
+        jit_compile=False, train_data={'global_batch_size': 3})
+    result = run_train(train_command(
+        config_file, os.path.join(self.work_dir, 'odd_model')) +
+                       ['--cpu_replicas=2'], timeout=120)
+    self.assertNotEqual(result.returncode, 0)
+    last_line = result.stderr.strip().splitlines()[-1]
+    self.assertIn('train:', last_line)
+    self.assertIn('3', last_line)
+    self.assertNotIn('Traceback', result.stderr)
+
   def test_stop_policy_exits_with_clear_message(self):
     # NaN feature statistics make every normalized feature NaN.
     with open(self.corpus['feature_stats']) as f:

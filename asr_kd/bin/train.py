@@ -4,7 +4,9 @@ r"""Trains or evaluates an experiment with Model Garden's train_lib.
       --config_file=configs/rnnt_demo_teacher.yaml --mode=train_and_eval \
       --model_dir=/tmp/teacher [--params_override=trainer.train_steps=100]
 
-Modes: train, eval, train_and_eval, continuous_eval. A cosine learning rate
+Modes: train, eval, train_and_eval, continuous_eval. --cpu_replicas=N trains
+data-parallel on N logical devices carved out of the host CPU (hosts without
+accelerators; every bucket batch size must divide by N). A cosine learning rate
 decays over trainer.train_steps whatever its decay_steps says. The resolved
 config is written to MODEL_DIR/params.yaml; running the same command again
 resumes from the last checkpoint in MODEL_DIR.
@@ -44,6 +46,39 @@ def _is_chief(strategy: tf.distribute.Strategy) -> bool:
       'chief' not in resolver.cluster_spec().as_dict())
 
 
+def cpu_replica_strategy(replicas: int) -> tf.distribute.Strategy:
+  """MirroredStrategy over `replicas` logical devices of the host CPU.
+
+  Each replica runs its ops on cores / replicas threads. On 2 cores, two
+  single-threaded replicas of the demo teacher train faster than one device
+  that splits every (small) op over both cores (docs/benchmarks.md). Must run
+  before TensorFlow initializes its devices.
+
+  Args:
+    replicas: Number of replicas, >= 2.
+
+  Returns:
+    The strategy.
+
+  Raises:
+    ValueError: with an accelerator present or replicas < 2.
+  """
+  if replicas < 2:
+    raise ValueError(f'--cpu_replicas must be >= 2 to split the CPU, got '
+                     f'{replicas}.')
+  if (tf.config.list_physical_devices('GPU') or
+      tf.config.list_physical_devices('TPU')):
+    raise ValueError('--cpu_replicas is for hosts without accelerators; use '
+                     'runtime.distribution_strategy instead.')
+  cpu = tf.config.list_physical_devices('CPU')[0]
+  tf.config.set_logical_device_configuration(
+      cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+  tf.config.threading.set_intra_op_parallelism_threads(
+      max(1, (os.cpu_count() or 1) // replicas))
+  return tf.distribute.MirroredStrategy(
+      [f'/cpu:{index}' for index in range(replicas)])
+
+
 def main(_):
   try:
     params = train_utils.parse_configuration(FLAGS, lock_return=False)
@@ -58,14 +93,25 @@ def main(_):
   model_dir = FLAGS.model_dir
   if not model_dir:
     sys.exit('train: --model_dir is required.')
+  if FLAGS.cpu_replicas != 1:
+    if params.runtime.distribution_strategy not in ('one_device', 'mirrored'):
+      sys.exit('train: --cpu_replicas needs runtime.distribution_strategy '
+               f'one_device or mirrored, not '
+               f'{params.runtime.distribution_strategy!r}.')
+    try:
+      strategy = cpu_replica_strategy(FLAGS.cpu_replicas)
+    except ValueError as error:
+      sys.exit(f'train: {error}')
+    logging.info('Training on %d CPU replicas.', FLAGS.cpu_replicas)
+  else:
+    strategy = distribute_utils.get_distribution_strategy(
+        distribution_strategy=params.runtime.distribution_strategy,
+        all_reduce_alg=params.runtime.all_reduce_alg,
+        num_gpus=params.runtime.num_gpus,
+        tpu_address=params.runtime.tpu)
   tf_keras.utils.set_random_seed(params.task.seed)
   if mixed_precision:
     performance.set_mixed_precision_policy(tf.as_dtype(mixed_precision))
-  strategy = distribute_utils.get_distribution_strategy(
-      distribution_strategy=params.runtime.distribution_strategy,
-      all_reduce_alg=params.runtime.all_reduce_alg,
-      num_gpus=params.runtime.num_gpus,
-      tpu_address=params.runtime.tpu)
   if 'train' in FLAGS.mode and _is_chief(strategy):
     # Eval-only jobs must not race a training job writing the same file.
     train_utils.serialize_config(params, model_dir)
@@ -96,4 +142,8 @@ def main(_):
 
 if __name__ == '__main__':
   tfm_flags.define_flags()
+  flags.DEFINE_integer(
+      'cpu_replicas', 1, 'Train data-parallel on this many logical devices of '
+      'the host CPU (no accelerator; bucket batch sizes must divide by it). '
+      '1: one device.')
   app.run(main)

@@ -250,6 +250,13 @@ class RnntTask(base_task.Task):
     # Sum over replicas here (instead of inside apply_gradients) so that
     # the logged norm is that of the gradient actually applied.
     replica_context = tf.distribute.get_replica_context()
+    # Embedding gradients come as IndexedSlices with one row per label of
+    # the replica's batch; replicas with different batch shapes (buckets)
+    # would hand the all-gather behind their all-reduce different shapes,
+    # which collective ops reject. The dense [vocab, dim] sum is small.
+    grads = [tf.convert_to_tensor(grad)
+             if isinstance(grad, tf.IndexedSlices) else grad
+             for grad in grads]
     grads = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
     gradient_norm = tf.linalg.global_norm(grads)
     finite = tf.logical_and(tf.math.is_finite(loss),

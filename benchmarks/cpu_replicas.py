@@ -1,0 +1,122 @@
+r"""Demo-teacher training throughput: one CPU device against `--cpu_replicas`.
+
+  python -m benchmarks.cpu_replicas --replicas=1,2 --repeats=2
+
+Logical devices and thread counts are fixed when TensorFlow starts, so every
+measurement runs in its own subprocess (`--measure=N`), in the order
+1, 2, 1, 2, ... so that a drift in machine load hits both alike. Each one
+times the demo teacher's train step on synthetic batches (as
+`benchmarks.train_throughput` does) on one device with TensorFlow's default
+threads (N = 1), or split over N logical CPUs as `train --cpu_replicas=N`
+sets them up (`asr_kd.bin.train.cpu_replica_strategy`). Prints audio-seconds
+per wall-second, and each N's best run against N = 1's best.
+"""
+
+import re
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+FLAGS = flags.FLAGS
+_RESULT = re.compile(r'^replicas=(\d+) audio_seconds_per_second=([\d.]+)$',
+                     re.M)
+
+
+def define_flags():
+  flags.DEFINE_list('replicas', ['1', '2'], 'Replica counts to compare; 1 is '
+                    'one device with default threads.')
+  flags.DEFINE_integer('repeats', 2, 'Measurements per replica count.')
+  flags.DEFINE_integer('steps', 10, 'Timed steps per measurement.')
+  flags.DEFINE_integer('batch_size', 16, 'Utterances per global batch (must '
+                       'divide by every replica count).')
+  flags.DEFINE_float('audio_seconds', 4.0, 'Audio per utterance.')
+  flags.DEFINE_integer('num_tokens', 50, 'Labels per utterance.')
+  flags.DEFINE_integer('measure', 0, 'Internal: measure this replica count '
+                       'in this process and print one result line.')
+
+
+def measure(replicas: int) -> float:
+  """Audio-seconds per second of the demo teacher's step on `replicas`."""
+  # TensorFlow imports stay here: the parent process never starts it.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from asr_kd.bin import train  # pylint: disable=g-import-not-at-top
+  from asr_kd.modeling import rnnt_model  # pylint: disable=g-import-not-at-top
+  from benchmarks import train_throughput  # pylint: disable=g-import-not-at-top
+
+  strategy = (train.cpu_replica_strategy(replicas) if replicas > 1
+              else tf.distribute.get_strategy())
+  config = train_throughput.experiment_config(train_throughput.TEACHER)
+  vocab_size = 29
+  frames = int(FLAGS.audio_seconds * train_throughput.FRAMES_PER_SECOND)
+  batches = [train_throughput.synthetic_batch(
+      FLAGS.batch_size, frames, FLAGS.num_tokens, vocab_size, seed)
+             for seed in range(4)]
+  with strategy.scope():
+    task = train_throughput._NoTokenizerTask(config.task)  # pylint: disable=protected-access
+    model = rnnt_model.RnntModel(config.task.model, vocab_size)
+    model.build_for_checkpoint()
+    optimizer = task.create_optimizer(config.trainer.optimizer_config,
+                                      config.runtime)
+
+  def split(batch):
+    def replica_batch(context):
+      size = FLAGS.batch_size // context.num_replicas_in_sync
+      start = context.replica_id_in_sync_group * size
+      return {key: value[start:start + size] for key, value in batch.items()}
+    return strategy.experimental_distribute_values_from_function(
+        replica_batch)
+
+  inputs = [split(batch) for batch in batches]
+
+  @tf.function
+  def step(batch):
+    logs = strategy.run(
+        lambda b: task.train_step(b, model, optimizer), args=(batch,))
+    return strategy.reduce(tf.distribute.ReduceOp.MEAN, logs[task.loss],
+                           axis=None)
+
+  for index in range(3):  # Tracing and warm-up.
+    float(step(inputs[index % len(inputs)]))
+  start = time.perf_counter()
+  for index in range(FLAGS.steps):
+    loss = step(inputs[index % len(inputs)])
+  float(loss)
+  elapsed = time.perf_counter() - start
+  return FLAGS.steps * FLAGS.batch_size * FLAGS.audio_seconds / elapsed
+
+
+def main(_):
+  if FLAGS.measure:
+    print(f'replicas={FLAGS.measure} audio_seconds_per_second='
+          f'{measure(FLAGS.measure):.2f}', flush=True)
+    return
+  counts = [int(value) for value in FLAGS.replicas]
+  best = {}
+  for _ in range(FLAGS.repeats):
+    for count in counts:
+      command = [sys.executable, '-m', 'benchmarks.cpu_replicas',
+                 f'--measure={count}', f'--steps={FLAGS.steps}',
+                 f'--batch_size={FLAGS.batch_size}',
+                 f'--audio_seconds={FLAGS.audio_seconds}',
+                 f'--num_tokens={FLAGS.num_tokens}']
+      result = subprocess.run(command, capture_output=True, text=True,
+                              check=False)
+      match = _RESULT.search(result.stdout)
+      if result.returncode or not match:
+        sys.exit(f'cpu_replicas: measuring {count} replicas failed:\n'
+                 f'{result.stderr[-2000:]}')
+      throughput = float(match.group(2))
+      best[count] = max(best.get(count, 0.0), throughput)
+      print(f'replicas={count}: {throughput:8.2f} audio-s/s', flush=True)
+  baseline = best.get(1)
+  for count in counts:
+    ratio = f'  {best[count] / baseline:5.2f}x one device' if baseline else ''
+    print(f'best, replicas={count}: {best[count]:8.2f} audio-s/s{ratio}')
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)
