@@ -7,6 +7,9 @@ import sys
 
 import tensorflow as tf
 
+from official.core import exp_factory
+
+from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.bin import demo
 from tests import testing_utils
 
@@ -40,6 +43,24 @@ class DemoPlanTest(tf.test.TestCase):
     self.assertIn('trainer.train_steps=7', override)
     self.assertIn('task.tokenizer_model_path=/tmp/wd/tokenizer/spm.model',
                   override)
+    # Replicas only where no accelerator is seen; 1 turns them off.
+    replicas_flag = '--cpu_replicas=2'
+    if demo.cpu_only_host():
+      self.assertIn(replicas_flag, command)
+    else:
+      self.assertNotIn(replicas_flag, command)
+    single = [stage for stage in demo.build_stages(
+        '/tmp/wd', parsed_flags('--teacher_cpu_replicas=1'))
+              if 'teacher' in stage.name][0]
+    self.assertFalse([a for a in single.commands()[0]
+                      if a.startswith('--cpu_replicas')])
+
+  def test_teacher_batches_split_over_the_default_cpu_replicas(self):
+    replicas = parsed_flags().teacher_cpu_replicas
+    train_data = exp_factory.get_exp_config(
+        'rnnt_demo_teacher').task.train_data
+    for size in train_data.bucket_batch_sizes:
+      self.assertEqual(size % replicas, 0, train_data.bucket_batch_sizes)
 
   def test_every_stage_flag_is_accepted_by_its_binary(self):
     """Runs each stage binary with --helpfull: unknown flags would not list."""

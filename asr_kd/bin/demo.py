@@ -37,6 +37,10 @@ def define_flags(flag_values: flags.FlagValues = FLAGS):
   flags.DEFINE_integer('teacher_train_steps', None,
                        'Override the teacher config\'s trainer.train_steps.',
                        flag_values=flag_values)
+  flags.DEFINE_integer('teacher_cpu_replicas', 2,
+                       'On a host without GPU/TPU, train the teacher with '
+                       'train --cpu_replicas=N (1: one device).',
+                       flag_values=flag_values)
   flags.DEFINE_integer('student_train_steps', None,
                        'Override the student config\'s trainer.train_steps.',
                        flag_values=flag_values)
@@ -105,13 +109,24 @@ def data_overrides(work_dir: str) -> str:
 
 
 def train_command(experiment: str, config_file: str, model_dir: str,
-                  overrides: str, train_steps: Optional[int]) -> List[str]:
+                  overrides: str, train_steps: Optional[int],
+                  cpu_replicas: int = 1) -> List[str]:
   if train_steps:
     overrides += f',trainer.train_steps={train_steps}'
-  return python_module('asr_kd.bin.train', f'--experiment={experiment}',
-                       f'--config_file={config_file}', '--mode=train',
-                       f'--model_dir={model_dir}',
-                       f'--params_override={overrides}')
+  command = python_module('asr_kd.bin.train', f'--experiment={experiment}',
+                          f'--config_file={config_file}', '--mode=train',
+                          f'--model_dir={model_dir}',
+                          f'--params_override={overrides}')
+  if cpu_replicas > 1:
+    command.append(f'--cpu_replicas={cpu_replicas}')
+  return command
+
+
+def cpu_only_host() -> bool:
+  """True when TensorFlow sees no GPU or TPU."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (slow import)
+  return not (tf.config.list_physical_devices('GPU') or
+              tf.config.list_physical_devices('TPU'))
 
 
 def evaluate_command(model_dir: str, records: str) -> List[str]:
@@ -186,7 +201,11 @@ def build_stages(work_dir: str,
             lambda: [train_command(
                 'rnnt_demo_teacher', 'configs/rnnt_demo_teacher.yaml',
                 teacher, data_overrides(work_dir),
-                options.teacher_train_steps)]),
+                options.teacher_train_steps,
+                # Two single-threaded replicas use two cores better than one
+                # device (docs/training.md); the preset's bucket batch
+                # sizes are even for it.
+                options.teacher_cpu_replicas if cpu_only_host() else 1)]),
       Stage('Evaluate the teacher on the test split',
             os.path.join(teacher, 'test_summary.json'),
             lambda: [evaluate_command(teacher, records)]),
