@@ -1,15 +1,19 @@
 r"""Demo-teacher training throughput: one CPU device against `--cpu_replicas`.
 
-  python -m benchmarks.cpu_replicas --replicas=1,2 --repeats=2
+  python -m benchmarks.cpu_replicas --replicas=1,2 --repeats=2 [--steps=5] \
+      [--batch_size=16] [--audio_seconds=4] [--num_tokens=50]
 
 Logical devices and thread counts are fixed when TensorFlow starts, so every
 measurement runs in its own subprocess (`--measure=N`), in the order
 1, 2, 1, 2, ... so that a drift in machine load hits both alike. Each one
-times the demo teacher's train step on synthetic batches (as
-`benchmarks.train_throughput` does) on one device with TensorFlow's default
-threads (N = 1), or split over N logical CPUs as `train --cpu_replicas=N`
-sets them up (`asr_kd.bin.train.cpu_replica_strategy`). Prints audio-seconds
-per wall-second, and each N's best run against N = 1's best.
+times the demo teacher's train step on synthetic batches as
+`benchmarks.train_throughput` does, with that benchmark's batch and step
+flags (--batch_size is the global batch and must divide by every replica
+count; its --teacher_variant and --jit_compile are not used here), on one
+device with TensorFlow's default threads (N = 1) or split over N logical CPUs
+as `train --cpu_replicas=N` sets them up
+(`asr_kd.bin.train.cpu_replica_strategy`). Prints audio-seconds per
+wall-second, and each N's best run against N = 1's best.
 """
 
 import re
@@ -20,43 +24,42 @@ import time
 from absl import app
 from absl import flags
 
+from benchmarks import train_throughput
+
 FLAGS = flags.FLAGS
 _RESULT = re.compile(r'^replicas=(\d+) audio_seconds_per_second=([\d.]+)$',
                      re.M)
+# train_throughput's flags that shape the measurement, passed to each child.
+_SHARED_FLAGS = ('steps', 'warmup_steps', 'batch_size', 'audio_seconds',
+                 'num_tokens', 'vocab_size', 'distinct_batches')
 
 
 def define_flags():
+  train_throughput.define_flags()  # --steps, --batch_size (global), ...
   flags.DEFINE_list('replicas', ['1', '2'], 'Replica counts to compare; 1 is '
                     'one device with default threads.')
   flags.DEFINE_integer('repeats', 2, 'Measurements per replica count.')
-  flags.DEFINE_integer('steps', 10, 'Timed steps per measurement.')
-  flags.DEFINE_integer('batch_size', 16, 'Utterances per global batch (must '
-                       'divide by every replica count).')
-  flags.DEFINE_float('audio_seconds', 4.0, 'Audio per utterance.')
-  flags.DEFINE_integer('num_tokens', 50, 'Labels per utterance.')
   flags.DEFINE_integer('measure', 0, 'Internal: measure this replica count '
                        'in this process and print one result line.')
 
 
 def measure(replicas: int) -> float:
   """Audio-seconds per second of the demo teacher's step on `replicas`."""
-  # TensorFlow imports stay here: the parent process never starts it.
+  # Imported here: the parent process only starts children.
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from asr_kd.bin import train  # pylint: disable=g-import-not-at-top
   from asr_kd.modeling import rnnt_model  # pylint: disable=g-import-not-at-top
-  from benchmarks import train_throughput  # pylint: disable=g-import-not-at-top
 
   strategy = (train.cpu_replica_strategy(replicas) if replicas > 1
               else tf.distribute.get_strategy())
   config = train_throughput.experiment_config(train_throughput.TEACHER)
-  vocab_size = 29
   frames = int(FLAGS.audio_seconds * train_throughput.FRAMES_PER_SECOND)
   batches = [train_throughput.synthetic_batch(
-      FLAGS.batch_size, frames, FLAGS.num_tokens, vocab_size, seed)
-             for seed in range(4)]
+      FLAGS.batch_size, frames, FLAGS.num_tokens, FLAGS.vocab_size, seed)
+             for seed in range(FLAGS.distinct_batches)]
   with strategy.scope():
     task = train_throughput._NoTokenizerTask(config.task)  # pylint: disable=protected-access
-    model = rnnt_model.RnntModel(config.task.model, vocab_size)
+    model = rnnt_model.RnntModel(config.task.model, FLAGS.vocab_size)
     model.build_for_checkpoint()
     optimizer = task.create_optimizer(config.trainer.optimizer_config,
                                       config.runtime)
@@ -78,7 +81,7 @@ def measure(replicas: int) -> float:
     return strategy.reduce(tf.distribute.ReduceOp.MEAN, logs[task.loss],
                            axis=None)
 
-  for index in range(3):  # Tracing and warm-up.
+  for index in range(max(1, FLAGS.warmup_steps)):  # Tracing and warm-up.
     float(step(inputs[index % len(inputs)]))
   start = time.perf_counter()
   for index in range(FLAGS.steps):
@@ -98,10 +101,8 @@ def main(_):
   for _ in range(FLAGS.repeats):
     for count in counts:
       command = [sys.executable, '-m', 'benchmarks.cpu_replicas',
-                 f'--measure={count}', f'--steps={FLAGS.steps}',
-                 f'--batch_size={FLAGS.batch_size}',
-                 f'--audio_seconds={FLAGS.audio_seconds}',
-                 f'--num_tokens={FLAGS.num_tokens}']
+                 f'--measure={count}'] + [
+                     f'--{name}={FLAGS[name].value}' for name in _SHARED_FLAGS]
       result = subprocess.run(command, capture_output=True, text=True,
                               check=False)
       match = _RESULT.search(result.stdout)
