@@ -46,6 +46,12 @@ def _is_chief(strategy: tf.distribute.Strategy) -> bool:
       'chief' not in resolver.cluster_spec().as_dict())
 
 
+def accelerator_present() -> bool:
+  """True when TensorFlow sees a GPU or a TPU."""
+  return bool(tf.config.list_physical_devices('GPU') or
+              tf.config.list_physical_devices('TPU'))
+
+
 def cpu_replica_strategy(replicas: int) -> tf.distribute.Strategy:
   """MirroredStrategy over `replicas` logical devices of the host CPU.
 
@@ -66,8 +72,7 @@ def cpu_replica_strategy(replicas: int) -> tf.distribute.Strategy:
   if replicas < 2:
     raise ValueError(f'--cpu_replicas must be >= 2 to split the CPU, got '
                      f'{replicas}.')
-  if (tf.config.list_physical_devices('GPU') or
-      tf.config.list_physical_devices('TPU')):
+  if accelerator_present():
     raise ValueError('--cpu_replicas is for hosts without accelerators; use '
                      'runtime.distribution_strategy instead.')
   cpu = tf.config.list_physical_devices('CPU')[0]
