@@ -34,20 +34,22 @@ class TimeReductionTest(tf.test.TestCase):
       hidden = rng.standard_normal([2, frames, 6])
       for b, length in enumerate(lengths):
         hidden[b, length:] = 0.0  # The layer's contract: zero padding.
-      pooled, pooled_lengths = layer(tf.constant(hidden, tf.float32),
-                                     tf.constant(lengths, tf.int32))
+      layer(tf.constant(hidden, tf.float32), tf.constant(lengths, tf.int32))
       # Non-zero biases, so that a wrongly unmasked frame would show.
       for variable in layer.weights:
         if 'bias' in variable.name:
           variable.assign(rng.standard_normal(variable.shape))
-      pooled, pooled_lengths = layer(tf.constant(hidden, tf.float32),
-                                     tf.constant(lengths, tf.int32))
+      pooled, pooled_mask = layer(tf.constant(hidden, tf.float32),
+                                  tf.constant(lengths, tf.int32))
       depthwise_kernel, depthwise_bias, pointwise_kernel, pointwise_bias = [
           np.asarray(w, np.float64) for w in layer.get_weights()]
       expected = _reference_pool(hidden, lengths, depthwise_kernel[:, :, 0],
                                  depthwise_bias, pointwise_kernel,
                                  pointwise_bias)
-      self.assertAllEqual(pooled_lengths, [-(-n // 2) for n in lengths])
+      self.assertAllEqual(tf.reduce_sum(pooled_mask, axis=1),
+                          [-(-n // 2) for n in lengths])
+      self.assertAllEqual(pooled_mask, tf.sequence_mask(
+          [-(-n // 2) for n in lengths], pooled.shape[1], tf.float32))
       self.assertAllClose(pooled, expected, atol=1e-5, msg=f'T={frames}')
 
   def test_recover_repeats_frames_and_adds_the_skip(self):

@@ -153,9 +153,7 @@ class ConformerEncoder(tf_keras.layers.Layer):
     end = self._config.time_reduction_end
     hidden = self._run_blocks(self._blocks[:start], hidden, frame_mask,
                               attention_mask, training)
-    pooled, pooled_lengths = self._time_reduction(hidden, encoder_lengths)
-    pooled_mask = tf.sequence_mask(pooled_lengths, tf.shape(pooled)[1],
-                                   dtype=pooled.dtype)
+    pooled, pooled_mask = self._time_reduction(hidden, encoder_lengths)
     pooled = self._run_blocks(self._blocks[start:end], pooled, pooled_mask,
                               self.attention_mask(pooled_mask), training)
     hidden = self._time_reduction.recover(pooled, hidden)

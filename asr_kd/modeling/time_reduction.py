@@ -44,15 +44,14 @@ class TimeReduction(tf_keras.layers.Layer):
 
     Returns:
       (pooled [B, ceil(T / 2), D] with zeros on padded frames,
-       pooled_lengths [B] int32).
+       pooled_mask [B, ceil(T / 2)], 1 on the ceil(lengths / 2) valid ones).
     """
     # T + 2 frames give exactly ceil(T / 2) valid-padding outputs.
     padded = tf.pad(hidden, [[0, 0], [0, _KERNEL_SIZE - 1], [0, 0]])
     pooled = self._pointwise(self._depthwise(padded))
-    pooled_lengths = reduced_lengths(lengths)
-    mask = tf.sequence_mask(pooled_lengths, tf.shape(pooled)[1],
+    mask = tf.sequence_mask(reduced_lengths(lengths), tf.shape(pooled)[1],
                             dtype=pooled.dtype)
-    return pooled * mask[..., tf.newaxis], pooled_lengths
+    return pooled * mask[..., tf.newaxis], mask
 
   @staticmethod
   def recover(pooled: tf.Tensor, skip: tf.Tensor) -> tf.Tensor:
