@@ -129,7 +129,8 @@ def conformer_demo_teacher() -> ConformerEncoderConfig:
   # Feed-forward width 2x (not 4x): 1.13x the steps per second, and a lower
   # training loss at the same step in the 20-minute run (docs/results.md).
   # 32 subsampling filters: the 64-filter second convolution alone cost as
-  # much as two Conformer blocks; 1.14x the steps, same WER (run R3).
+  # much as two Conformer blocks; 1.16x the audio per second, same WER (run
+  # R3, docs/results.md).
   return ConformerEncoderConfig(
       subsampling_factor=4, subsampling_filters=32, model_dim=144,
       num_layers=6, num_heads=4, ff_expansion=2, conv_kernel_size=15,
