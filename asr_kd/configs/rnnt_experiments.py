@@ -242,9 +242,9 @@ def rnnt_demo_teacher() -> cfg.ExperimentConfig:
 
   Twenty minutes (3,700 steps with `train --cpu_replicas=2` on 2 cores) see
   each of the demo's 24,000 training utterances about 2.6 times: the model
-  is far from fitting them, so it trains without
-  dropout or SpecAugment, and on half-size batches (twice the updates for
-  about 7% less audio per second). docs/results.md has the measurements.
+  is far from fitting them, so it trains without dropout or SpecAugment, and
+  on half-size batches (twice the updates for about 7% less audio per
+  second). docs/results.md has the measurements.
   """
   train_data = _demo_data('train', is_training=True)
   # Fifteen 50-frame buckets of about 4,800 padded frames: padding falls
