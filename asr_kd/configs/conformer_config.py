@@ -131,10 +131,10 @@ def conformer_demo_teacher() -> ConformerEncoderConfig:
   # 32 subsampling filters: the 64-filter second convolution alone cost as
   # much as two Conformer blocks; 1.16x the audio per second, same WER (run
   # R3, docs/results.md).
-  # Width 128, not 144: the same training loss at the same step, 1.13x the
-  # audio per second, 1.8 points lower test WER in the same 20 minutes (run
-  # R5, docs/results.md); the 20-minute demo is short of passes over the
-  # data, not of capacity.
+  # Width 128, not 144: the same training loss at the same step, about 1.1x
+  # the audio per second, 1.8 points lower test WER in the same 20 minutes
+  # (run R5, docs/results.md); the 20-minute demo is short of passes over
+  # the data, not of capacity.
   return ConformerEncoderConfig(
       subsampling_factor=4, subsampling_filters=32, model_dim=128,
       num_layers=6, num_heads=4, ff_expansion=2, conv_kernel_size=15,
