@@ -135,8 +135,9 @@ def conformer_demo_teacher() -> ConformerEncoderConfig:
   # the audio per second, 1.8 points lower test WER in the same 20 minutes
   # (run R5, docs/results.md); the 20-minute demo is short of passes over
   # the data, not of capacity.
-  # Five blocks, not six: about 1.09x the steps per second, and lower test
-  # WER in the same 20 minutes (run R11 against R5, docs/results.md).
+  # Five blocks, not six: about the same training loss at the same step,
+  # about 1.09x the steps per second, and lower test WER in the same 20
+  # minutes (runs R11 and R12 against R5, docs/results.md).
   return ConformerEncoderConfig(
       subsampling_factor=4, subsampling_filters=32, model_dim=128,
       num_layers=5, num_heads=4, ff_expansion=2, conv_kernel_size=15,

@@ -254,9 +254,10 @@ def rnnt_demo_teacher() -> cfg.ExperimentConfig:
   # a CPU-only host) can halve every batch.
   train_data.bucket_batch_sizes = [48, 32, 24, 20, 16, 14, 12, 10, 10, 8, 8,
                                    8, 6, 6, 6]
-  # Labels padded to the batch's longest only: the joint, the loss and the
-  # prediction network's loop all grow with the padded label length, and
-  # graph mode runs every shape without retracing (run R11, docs/results.md).
+  # Labels padded to the batch's longest only: a 10% shorter label axis for
+  # the joint, the loss and the prediction network's loop than multiples of
+  # 16, and graph mode runs any length without retracing. The step-time
+  # gain was within timing noise (docs/results.md, "Tenth session").
   train_data.label_length_multiple = 1
   train_data.spec_augment.enabled = False
   task = RnntTaskConfig(
