@@ -120,7 +120,7 @@ class ConformerEncoderConfig(hyperparams.Config):
 
 
 def conformer_demo_teacher() -> ConformerEncoderConfig:
-  """Full-context teacher small enough to train on 2 CPU cores (~1.4M)."""
+  """Full-context teacher small enough to train on 2 CPU cores (~1.2M)."""
   # layer_norm rather than batch_norm: a short demo run leaves batch-norm
   # moving averages far from the training statistics, and layer norm is
   # independent of padding and batch composition.
@@ -135,13 +135,13 @@ def conformer_demo_teacher() -> ConformerEncoderConfig:
   # the audio per second, 1.8 points lower test WER in the same 20 minutes
   # (run R5, docs/results.md); the 20-minute demo is short of passes over
   # the data, not of capacity.
-  # Five blocks, not six: about the same training loss at the same step,
-  # about 1.09x the steps per second, so 300 more steps fit in 20 minutes:
-  # 10.34% test WER against 11.18% (runs R12 and R5, docs/results.md; one
-  # run each, and runs differ by up to a point).
+  # Four blocks, not six: about the same training loss at the same step,
+  # more steps per second, so 700 more steps fit in 20 minutes: 9.74% test
+  # WER against 11.18% (runs R13 and R5; five blocks: 10.34%, run R12;
+  # docs/results.md; one run each, and runs differ by up to a point).
   return ConformerEncoderConfig(
       subsampling_factor=4, subsampling_filters=32, model_dim=128,
-      num_layers=5, num_heads=4, ff_expansion=2, conv_kernel_size=15,
+      num_layers=4, num_heads=4, ff_expansion=2, conv_kernel_size=15,
       dropout_rate=0.0,
       attention_dropout_rate=0.0, stochastic_depth_rate=0.0, causal=False,
       conv_norm='layer_norm', max_relative_position=64)
