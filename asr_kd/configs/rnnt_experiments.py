@@ -20,7 +20,7 @@ from asr_kd.configs import data_config
 from asr_kd.configs import rnnt_config
 
 NONFINITE_POLICIES = ('skip', 'stop')
-# About 20 minutes on the 2-core development machine (docs/results.md).
+# 18-22 minutes on the 2-core development machine (docs/results.md).
 DEMO_TEACHER_TRAIN_STEPS = 4400
 DEMO_TEACHER_PEAK_LEARNING_RATE = 3e-3
 
@@ -240,11 +240,12 @@ def _prediction(lstm_units: int, embedding_dim: int,
 def rnnt_demo_teacher() -> cfg.ExperimentConfig:
   """Full-context Conformer teacher sized for 20 minutes on 2 CPU cores.
 
-  Twenty minutes (4,400 steps with `train --cpu_replicas=2` on 2 cores) see
-  each of the demo's 24,000 training utterances about 3.1 times: the model
-  is far from fitting them, so it trains without dropout or SpecAugment, and
-  on half-size batches (twice the updates for about 7% less audio per
-  second). docs/results.md has the measurements.
+  4,400 steps with `train --cpu_replicas=2` on 2 cores (18-22 minutes,
+  depending on the shared machine's pace) see each of the demo's 24,000
+  training utterances about 3.1 times: the model is far from fitting them,
+  so it trains without dropout or SpecAugment, and on half-size batches
+  (twice the updates for about 7% less audio per second). docs/results.md
+  has the measurements.
   """
   train_data = _demo_data('train', is_training=True)
   # Fifteen 50-frame buckets of about 4,800 padded frames: padding falls
