@@ -138,8 +138,9 @@ def conformer_demo_teacher() -> ConformerEncoderConfig:
   # Four blocks, not six: about the same training loss at the same step,
   # more steps per second, so 700 more steps fit in 20 minutes: 9.74% test
   # WER against 11.18% (runs R13 and R5; five blocks: 10.34%, run R12;
-  # docs/results.md; one run each, and runs differ by up to a point).
-  # Three blocks are too few: a higher final loss and 11.78% (run R15).
+  # docs/results.md; one draw each: the four-block preset with other seeds
+  # gave 11.33%, run R17). Three blocks are too few: a higher final loss
+  # and 11.78% (run R15).
   return ConformerEncoderConfig(
       subsampling_factor=4, subsampling_filters=32, model_dim=128,
       num_layers=4, num_heads=4, ff_expansion=2, conv_kernel_size=15,
