@@ -144,6 +144,34 @@ class RnntTaskTest(tf.test.TestCase):
     task.train_step(batch, model, optimizer, metrics)
     self.assertGreater(float(by_name['ctc_loss_per_utterance'].result()), 0.0)
 
+  def test_token_normalization_divides_summed_loss_by_label_tokens(self):
+    config = self._config()
+    task, model, optimizer, _ = _build(config)
+    batch = self._batch(task, config)
+    by_utterance = task._forward_backward(model, batch, optimizer)  # pylint: disable=protected-access
+    config.task.loss.normalization = 'token'
+    token_task = rnnt_task.RnntTask(config.task)
+    tokens = float(np.sum(batch['label_lengths']))
+    utterances = int(batch['labels'].shape[0])
+    self.assertGreater(tokens, utterances)
+    loss, reported, grads = token_task._forward_backward(  # pylint: disable=protected-access
+        model, batch, optimizer, tf.constant(tokens))
+    per_utterance = reported['rnnt_loss_per_utterance'].numpy()
+    self.assertAllClose(loss, np.sum(per_utterance.astype(np.float64)) /
+                        tokens, rtol=1e-5)
+    # Same weights, same batch: only the divisor changes.
+    self.assertAllClose(per_utterance, by_utterance[1]['rnnt_loss_per_utterance'])
+    for grad, utterance_grad in zip(grads, by_utterance[2]):
+      self.assertAllClose(tf.convert_to_tensor(grad),
+                          tf.convert_to_tensor(utterance_grad) *
+                          (utterances / tokens), rtol=1e-4, atol=1e-7)
+
+  def test_unknown_loss_normalization_is_rejected(self):
+    config = self._config()
+    config.task.loss.normalization = 'frame'
+    with self.assertRaisesRegex(ValueError, 'loss.normalization'):
+      rnnt_task.RnntTask(config.task)
+
   def test_ctc_head_is_absent_by_default_and_weight_is_checked(self):
     config = self._config()
     task, model, _, metrics = _build(config)
@@ -211,20 +239,28 @@ class RnntTaskTest(tf.test.TestCase):
         timeout=300, check=False)
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     with open(output_path) as f:
-      out = json.load(f)
-    self.assertEqual(out['num_replicas'], 2)
-    self.assertAllClose(out['mirrored_loss'], out['single_loss'], rtol=1e-5)
-    self.assertAllClose(out['mirrored_gradient_norm'],
-                        out['single_gradient_norm'], rtol=1e-4)
-    self.assertLess(out['max_weight_difference'], 1e-5)
-    self.assertGreater(out['max_weight_change'], 1e-6)
+      results = json.load(f)
+    # The halves hold different numbers of tokens, so 'token' matches one
+    # device only if the token count is the global one.
+    self.assertNotEqual(*results['token']['replica_tokens'])
+    for normalization in ('utterance', 'token'):
+      with self.subTest(normalization=normalization):
+        out = results[normalization]
+        self.assertEqual(out['num_replicas'], 2)
+        self.assertAllClose(out['mirrored_loss'], out['single_loss'],
+                            rtol=1e-5)
+        self.assertAllClose(out['mirrored_gradient_norm'],
+                            out['single_gradient_norm'], rtol=1e-4)
+        self.assertLess(out['max_weight_difference'], 1e-5)
+        self.assertGreater(out['max_weight_change'], 1e-6)
 
 
 def _mirrored_step_main(corpus_path: str, output_path: str):
   """One train step on 2 logical CPUs and on one device, same batch.
 
   Both start from the same weights; writes losses, gradient norms and the
-  largest weight difference after the step to `output_path` (JSON).
+  largest weight difference after the step to `output_path` (JSON), for
+  each task.loss.normalization.
 
   Args:
     corpus_path: JSON of `testing_utils.write_tiny_corpus`'s result.
@@ -235,7 +271,17 @@ def _mirrored_step_main(corpus_path: str, output_path: str):
       cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
   with open(corpus_path) as f:
     corpus = json.load(f)
+  strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
+  results = {normalization: _mirrored_step(corpus, strategy, normalization)
+             for normalization in ('utterance', 'token')}
+  with open(output_path, 'w') as f:
+    json.dump(results, f)
+
+
+def _mirrored_step(corpus, strategy, normalization: str):
+  """`_mirrored_step_main`'s result for one loss normalization."""
   config = testing_utils.tiny_experiment(corpus)
+  config.task.loss.normalization = normalization
   config.task.jit_compile = False
   # The demo schedule's rate is 0 at step 0 (warmup); the step must move.
   # Plain SGD: Adam's first step is ~lr * sign(g), which turns float
@@ -249,14 +295,13 @@ def _mirrored_step_main(corpus_path: str, output_path: str):
   initial_weights = single[1].get_weights()
   batch = next(iter(single[0].build_inputs(config.task.train_data)))
 
-  strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
   with strategy.scope():
     mirrored = _build(config)
   mirrored[1].set_weights(initial_weights)
+  size = 4 // strategy.num_replicas_in_sync
 
   def replica_batch(context):
     # Contiguous halves of the global batch, as dataset sharding would give.
-    size = 4 // context.num_replicas_in_sync
     start = context.replica_id_in_sync_group * size
     return {key: value[start:start + size] for key, value in batch.items()}
 
@@ -276,8 +321,10 @@ def _mirrored_step_main(corpus_path: str, output_path: str):
   def gradient_norm(metrics):
     return float({m.name: m for m in metrics}['gradient_norm'].result())
 
-  result = {
+  return {
       'num_replicas': strategy.num_replicas_in_sync,
+      'replica_tokens': [int(np.sum(batch['label_lengths'][start:start + size]))
+                         for start in range(0, 4, size)],
       'mirrored_loss': float(mirrored_loss),
       'single_loss': float(single_logs[task.loss]),
       'mirrored_gradient_norm': gradient_norm(mirrored[3]),
@@ -289,8 +336,6 @@ def _mirrored_step_main(corpus_path: str, output_path: str):
           float(np.max(np.abs(a - b))) for a, b in zip(
               single[1].get_weights(), initial_weights)),
   }
-  with open(output_path, 'w') as f:
-    json.dump(result, f)
 
 
 if __name__ == '__main__':

@@ -20,6 +20,7 @@ from asr_kd.configs import data_config
 from asr_kd.configs import rnnt_config
 
 NONFINITE_POLICIES = ('skip', 'stop')
+LOSS_NORMALIZATIONS = ('utterance', 'token')
 # 18-22 minutes on the 2-core development machine (docs/results.md).
 DEMO_TEACHER_TRAIN_STEPS = 4400
 DEMO_TEACHER_PEAK_LEARNING_RATE = 3e-3
@@ -54,12 +55,19 @@ class RnntLossConfig(base_config.Config):
       (asr_kd/losses/ctc.py), added to the training loss only; 0 disables
       it. Meant to give the encoder a frame-level signal early in training;
       neutral on the demo so far (docs/results.md).
+    normalization: what the summed per-utterance losses of a step are
+      divided by. 'utterance': the mean per utterance (of each replica's
+      batch, averaged over replicas), so a batch of long utterances weighs
+      more than one of short utterances with the same number of frames.
+      'token': the number of label tokens in the global batch (all
+      replicas), so every token weighs the same whatever its bucket.
   """
   fastemit_lambda: float = 0.0
   fused: bool = True
   time_chunk_size: int = 16
   zero_infinity: bool = False
   ctc_weight: float = 0.0
+  normalization: str = 'utterance'
 
 
 @dataclasses.dataclass
@@ -102,6 +110,9 @@ class RnntTaskConfig(cfg.TaskConfig):
     if self.loss.ctc_weight < 0:
       raise ValueError('loss.ctc_weight must be >= 0, got '
                        f'{self.loss.ctc_weight}')
+    if self.loss.normalization not in LOSS_NORMALIZATIONS:
+      raise ValueError(f'loss.normalization must be one of '
+                       f'{LOSS_NORMALIZATIONS}, got {self.loss.normalization!r}')
 
 
 def adam_inverse_sqrt(peak_learning_rate: float, warmup_steps: int,

@@ -189,15 +189,20 @@ class RnntTask(base_task.Task):
       metrics += [task_metrics.ErrorRate('wer'), task_metrics.ErrorRate('cer')]
     return metrics
 
-  def _forward_backward(self, model, inputs, optimizer):
+  def _forward_backward(self, model, inputs, optimizer, global_tokens=None):
     """Loss, reported per-utterance losses and this replica's gradients.
 
     XLA-compiled when task.jit_compile is set. The loss is float32 whatever
-    the mixed precision policy; gradients are of loss / num_replicas, so
-    summing them over replicas gives the gradient of the global mean.
+    the mixed precision policy. With task.loss.normalization 'utterance'
+    it is this replica's mean per utterance and the gradients are of
+    loss / num_replicas; with 'token' the gradients are of this replica's
+    summed loss / `global_tokens` (the label tokens of all replicas'
+    batches) and the loss is that times num_replicas. Either way, summing
+    the gradients over replicas gives those of the global loss, and the
+    mean of the replicas' losses is the global loss.
     """
     if self._forward_backward_fn is None:
-      def forward_backward(inputs):
+      def forward_backward(inputs, global_tokens):
         with tf.GradientTape() as tape:
           outputs = model(inputs, training=True)
           per_example, reported = self.per_example_losses(
@@ -212,10 +217,14 @@ class RnntTask(base_task.Task):
             reported = dict(reported, ctc_loss_per_utterance=ctc)
           reported = {name: tf.cast(values, tf.float32)
                       for name, values in reported.items()}
-          loss = tf.reduce_mean(tf.cast(per_example, tf.float32))
+          per_example = tf.cast(per_example, tf.float32)
+          num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+          if global_tokens is None:
+            loss = tf.reduce_mean(per_example)
+          else:
+            loss = tf.reduce_sum(per_example) * (num_replicas / global_tokens)
           if model.losses:
             loss += tf.cast(tf.add_n(model.losses), tf.float32)
-          num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
           scaled_loss = loss / num_replicas
           if isinstance(optimizer,
                         tf_keras.mixed_precision.LossScaleOptimizer):
@@ -227,7 +236,19 @@ class RnntTask(base_task.Task):
       self._forward_backward_fn = tf.function(
           forward_backward, jit_compile=self.task_config.jit_compile)
     return self._forward_backward_fn(
-        {key: inputs[key] for key in MODEL_INPUT_KEYS if key in inputs})
+        {key: inputs[key] for key in MODEL_INPUT_KEYS if key in inputs},
+        global_tokens)
+
+  def _global_tokens(self, inputs) -> Optional[tf.Tensor]:
+    """Label tokens in all replicas' batches ('token' normalization)."""
+    if self.task_config.loss.normalization != 'token':
+      return None
+    tokens = tf.cast(tf.reduce_sum(inputs['label_lengths']), tf.float32)
+    total = tf.distribute.get_replica_context().all_reduce(
+        tf.distribute.ReduceOp.SUM, tokens)
+    # An all-empty batch has no tokens; its per-utterance losses (blanks
+    # only) are then weighed as one token's.
+    return tf.maximum(total, 1.0)
 
   def train_step(self, inputs, model, optimizer, metrics=None):
     """One optimizer step; non-finite steps are skipped or stop the run.
@@ -246,7 +267,8 @@ class RnntTask(base_task.Task):
     # Taken before the forward pass so the throughput of a loop includes
     # its first step (tf.timestamp is stateful, so it is not reordered).
     step_start_time = tf.timestamp()
-    loss, reported, grads = self._forward_backward(model, inputs, optimizer)
+    loss, reported, grads = self._forward_backward(
+        model, inputs, optimizer, self._global_tokens(inputs))
     # Sum over replicas here (instead of inside apply_gradients) so that
     # the logged norm is that of the gradient actually applied.
     replica_context = tf.distribute.get_replica_context()
