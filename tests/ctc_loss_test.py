@@ -43,14 +43,16 @@ class CtcLossTest(tf.test.TestCase):
     return logits, labels, logit_lengths, label_lengths
 
   def test_loss_and_gradient_match_enumeration(self):
-    for seed, blank in ((0, 0), (1, 0), (2, 2)):
+    for seed, blank, sparse_kernel in ((0, 0, False), (1, 0, False),
+                                       (2, 2, False), (5, 0, True),
+                                       (6, 0, True), (7, 2, True)):
       logits, labels, logit_lengths, label_lengths = self._random_case(
           seed, blank)
       logits_var = tf.constant(logits)
       with tf.GradientTape() as tape:
         tape.watch(logits_var)
         loss = ctc.ctc_loss(logits_var, labels, logit_lengths, label_lengths,
-                            blank=blank)
+                            blank=blank, sparse_kernel=sparse_kernel)
         total = tf.reduce_sum(loss)
       grad = tape.gradient(total, logits_var).numpy()
       for b in range(len(logits)):
@@ -84,17 +86,40 @@ class CtcLossTest(tf.test.TestCase):
     logits, labels, logit_lengths, label_lengths = self._random_case(3)
     labels[1, :2] = [1, 1]
     logit_lengths[1] = 2  # [1, 1] needs 3 frames.
-    logits_var = tf.constant(logits)
-    with tf.GradientTape() as tape:
-      tape.watch(logits_var)
-      loss = ctc.ctc_loss(logits_var, labels, logit_lengths, label_lengths)
-      total = tf.reduce_sum(loss)
-    grad = tape.gradient(total, logits_var).numpy()
-    self.assertEqual(float(loss[1]), 0.0)
-    self.assertAllEqual(grad[1], np.zeros_like(grad[1]))
-    self.assertTrue(np.all(np.isfinite(grad)))
-    self.assertAllClose(
-        loss[0], reference_ctc(logits[0], labels[0, :3], 0), atol=1e-5)
+    labels[2, 1:] = 2  # Padding ids past the length must not count.
+    for sparse_kernel in (False, True):
+      logits_var = tf.constant(logits)
+      with tf.GradientTape() as tape:
+        tape.watch(logits_var)
+        loss = ctc.ctc_loss(logits_var, labels, logit_lengths, label_lengths,
+                            sparse_kernel=sparse_kernel)
+        total = tf.reduce_sum(loss)
+      grad = tape.gradient(total, logits_var).numpy()
+      self.assertEqual(float(loss[1]), 0.0)
+      self.assertAllEqual(grad[1], np.zeros_like(grad[1]))
+      self.assertTrue(np.all(np.isfinite(grad)))
+      self.assertAllClose(
+          loss[0], reference_ctc(logits[0], labels[0, :3], 0), atol=1e-5)
+      self.assertAllClose(
+          loss[2], reference_ctc(logits[2][:3], labels[2, :1], 0), atol=1e-5)
+
+  def test_empty_transcript_gets_the_all_blank_path_in_both_kernels(self):
+    logits, labels, logit_lengths, label_lengths = self._random_case(8)
+    label_lengths[1] = 0
+    results = []
+    for sparse_kernel in (False, True):
+      logits_var = tf.constant(logits)
+      with tf.GradientTape() as tape:
+        tape.watch(logits_var)
+        loss = ctc.ctc_loss(logits_var, labels, logit_lengths, label_lengths,
+                            sparse_kernel=sparse_kernel)
+        total = tf.reduce_sum(loss)
+      results.append((loss.numpy(), tape.gradient(total, logits_var).numpy()))
+      self.assertAllClose(
+          loss[1], reference_ctc(logits[1][:logit_lengths[1]], (), 0),
+          atol=1e-5)
+    self.assertAllClose(results[0][0], results[1][0], atol=1e-5)
+    self.assertAllClose(results[0][1], results[1][1], atol=1e-5)
 
   def test_bfloat16_logits_give_float32_loss(self):
     logits, labels, logit_lengths, label_lengths = self._random_case(4)

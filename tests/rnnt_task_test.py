@@ -144,6 +144,27 @@ class RnntTaskTest(tf.test.TestCase):
     task.train_step(batch, model, optimizer, metrics)
     self.assertGreater(float(by_name['ctc_loss_per_utterance'].result()), 0.0)
 
+  def test_ctc_kernels_agree_in_graph_mode_and_under_xla(self):
+    # Graph mode runs TF's C++ CTC kernel; XLA needs the pure-TF path.
+    config = self._config()
+    config.task.loss.ctc_weight = 0.5
+    task, model, optimizer, _ = _build(config)
+    batch = self._batch(task, config)
+    self.assertTrue(task._ctc_sparse_kernel())  # pylint: disable=protected-access
+    _, graph_reported, graph_grads = task._forward_backward(  # pylint: disable=protected-access
+        model, batch, optimizer)
+    config.task.jit_compile = True
+    xla_task = rnnt_task.RnntTask(config.task)
+    self.assertFalse(xla_task._ctc_sparse_kernel())  # pylint: disable=protected-access
+    _, xla_reported, xla_grads = xla_task._forward_backward(  # pylint: disable=protected-access
+        model, batch, optimizer)
+    self.assertAllClose(xla_reported['ctc_loss_per_utterance'],
+                        graph_reported['ctc_loss_per_utterance'], rtol=1e-4)
+    head_index = [i for i, v in enumerate(model.trainable_variables)
+                  if 'ctc_head' in v.name]
+    for i in head_index:
+      self.assertAllClose(xla_grads[i], graph_grads[i], rtol=1e-3, atol=1e-5)
+
   def test_token_normalization_divides_summed_loss_by_label_tokens(self):
     config = self._config()
     task, model, optimizer, _ = _build(config)

@@ -212,7 +212,8 @@ class RnntTask(base_task.Task):
             ctc = ctc_lib.ctc_loss(
                 model.ctc_logits(outputs['encoder_outputs']),
                 inputs['labels'], outputs['encoder_lengths'],
-                inputs['label_lengths'], blank=self.tokenizer.blank_id)
+                inputs['label_lengths'], blank=self.tokenizer.blank_id,
+                sparse_kernel=self._ctc_sparse_kernel())
             per_example = tf.cast(per_example, tf.float32) + ctc_weight * ctc
             reported = dict(reported, ctc_loss_per_utterance=ctc)
           reported = {name: tf.cast(values, tf.float32)
@@ -249,6 +250,15 @@ class RnntTask(base_task.Task):
     # An all-empty batch has no tokens; its per-utterance losses (blanks
     # only) are then weighed as one token's.
     return tf.maximum(total, 1.0)
+
+  def _ctc_sparse_kernel(self) -> bool:
+    """Whether the auxiliary CTC loss can use TF's C++ kernel.
+
+    It is about 10x faster than the pure-TF path on CPU, which the step
+    needs only where it is compiled: under XLA or on TPUs.
+    """
+    return not (self.task_config.jit_compile or isinstance(
+        tf.distribute.get_strategy(), tf.distribute.TPUStrategy))
 
   def train_step(self, inputs, model, optimizer, metrics=None):
     """One optimizer step; non-finite steps are skipped or stop the run.
