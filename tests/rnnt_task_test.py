@@ -167,6 +167,7 @@ class RnntTaskTest(tf.test.TestCase):
 
   def test_token_normalization_divides_summed_loss_by_label_tokens(self):
     config = self._config()
+    config.task.loss.ctc_weight = 0.0  # The loss is then the RNN-T loss.
     task, model, optimizer, _ = _build(config)
     batch = self._batch(task, config)
     by_utterance = task._forward_backward(model, batch, optimizer)  # pylint: disable=protected-access
@@ -193,8 +194,9 @@ class RnntTaskTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'loss.normalization'):
       rnnt_task.RnntTask(config.task)
 
-  def test_ctc_head_is_absent_by_default_and_weight_is_checked(self):
+  def test_ctc_head_is_absent_without_ctc_weight_and_weight_is_checked(self):
     config = self._config()
+    config.task.loss.ctc_weight = 0.0
     task, model, _, metrics = _build(config)
     self.assertIsNone(model.ctc_head)
     self.assertNotIn('ctc_loss_per_utterance', [m.name for m in metrics])
