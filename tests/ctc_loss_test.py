@@ -27,6 +27,18 @@ def reference_ctc(logits, labels, blank):
   return -total
 
 
+def _loss_and_gradient(logits, labels, logit_lengths, label_lengths,
+                       sparse_kernel):
+  """ctc_loss [B] and the gradient of its sum w.r.t. logits, as NumPy."""
+  logits_var = tf.constant(logits)
+  with tf.GradientTape() as tape:
+    tape.watch(logits_var)
+    loss = ctc.ctc_loss(logits_var, labels, logit_lengths, label_lengths,
+                        sparse_kernel=sparse_kernel)
+    total = tf.reduce_sum(loss)
+  return loss.numpy(), tape.gradient(total, logits_var).numpy()
+
+
 class CtcLossTest(tf.test.TestCase):
 
   def _random_case(self, seed, blank=0):
@@ -88,13 +100,8 @@ class CtcLossTest(tf.test.TestCase):
     logit_lengths[1] = 2  # [1, 1] needs 3 frames.
     labels[2, 1:] = 2  # Padding ids past the length must not count.
     for sparse_kernel in (False, True):
-      logits_var = tf.constant(logits)
-      with tf.GradientTape() as tape:
-        tape.watch(logits_var)
-        loss = ctc.ctc_loss(logits_var, labels, logit_lengths, label_lengths,
-                            sparse_kernel=sparse_kernel)
-        total = tf.reduce_sum(loss)
-      grad = tape.gradient(total, logits_var).numpy()
+      loss, grad = _loss_and_gradient(logits, labels, logit_lengths,
+                                      label_lengths, sparse_kernel)
       self.assertEqual(float(loss[1]), 0.0)
       self.assertAllEqual(grad[1], np.zeros_like(grad[1]))
       self.assertTrue(np.all(np.isfinite(grad)))
@@ -108,13 +115,9 @@ class CtcLossTest(tf.test.TestCase):
     label_lengths[1] = 0
     results = []
     for sparse_kernel in (False, True):
-      logits_var = tf.constant(logits)
-      with tf.GradientTape() as tape:
-        tape.watch(logits_var)
-        loss = ctc.ctc_loss(logits_var, labels, logit_lengths, label_lengths,
-                            sparse_kernel=sparse_kernel)
-        total = tf.reduce_sum(loss)
-      results.append((loss.numpy(), tape.gradient(total, logits_var).numpy()))
+      loss, grad = _loss_and_gradient(logits, labels, logit_lengths,
+                                      label_lengths, sparse_kernel)
+      results.append((loss, grad))
       self.assertAllClose(
           loss[1], reference_ctc(logits[1][:logit_lengths[1]], (), 0),
           atol=1e-5)
