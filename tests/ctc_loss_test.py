@@ -28,13 +28,13 @@ def reference_ctc(logits, labels, blank):
 
 
 def _loss_and_gradient(logits, labels, logit_lengths, label_lengths,
-                       sparse_kernel):
+                       sparse_kernel, blank=0):
   """ctc_loss [B] and the gradient of its sum w.r.t. logits, as NumPy."""
   logits_var = tf.constant(logits)
   with tf.GradientTape() as tape:
     tape.watch(logits_var)
     loss = ctc.ctc_loss(logits_var, labels, logit_lengths, label_lengths,
-                        sparse_kernel=sparse_kernel)
+                        blank=blank, sparse_kernel=sparse_kernel)
     total = tf.reduce_sum(loss)
   return loss.numpy(), tape.gradient(total, logits_var).numpy()
 
@@ -60,13 +60,8 @@ class CtcLossTest(tf.test.TestCase):
                                        (6, 0, True), (7, 2, True)):
       logits, labels, logit_lengths, label_lengths = self._random_case(
           seed, blank)
-      logits_var = tf.constant(logits)
-      with tf.GradientTape() as tape:
-        tape.watch(logits_var)
-        loss = ctc.ctc_loss(logits_var, labels, logit_lengths, label_lengths,
-                            blank=blank, sparse_kernel=sparse_kernel)
-        total = tf.reduce_sum(loss)
-      grad = tape.gradient(total, logits_var).numpy()
+      loss, grad = _loss_and_gradient(logits, labels, logit_lengths,
+                                      label_lengths, sparse_kernel, blank)
       for b in range(len(logits)):
         frames, num_labels = logit_lengths[b], label_lengths[b]
 

@@ -96,7 +96,13 @@ def _sparse_kernel_loss(logits, labels, logit_lengths, label_lengths, blank):
       logit_length=tf.where(empty, tf.maximum(logit_lengths, 1),
                             logit_lengths),
       logits_time_major=False, blank_index=blank)
-  blank_log_probs = tf.nn.log_softmax(logits)[:, :, blank]
-  frames = tf.sequence_mask(logit_lengths, tf.shape(logits)[1], tf.float32)
-  all_blank_loss = -tf.reduce_sum(blank_log_probs * frames, axis=1)
-  return tf.where(empty, all_blank_loss, kernel_loss)
+
+  def with_all_blank_loss():
+    blank_log_probs = tf.nn.log_softmax(logits)[:, :, blank]
+    frames = tf.sequence_mask(logit_lengths, tf.shape(logits)[1], tf.float32)
+    all_blank_loss = -tf.reduce_sum(blank_log_probs * frames, axis=1)
+    return tf.where(empty, all_blank_loss, kernel_loss)
+
+  # Empty transcripts are rare: skip the [B, T, V] log-softmax otherwise.
+  return tf.cond(tf.reduce_any(empty), with_all_blank_loss,
+                 lambda: kernel_loss)
