@@ -134,6 +134,17 @@ class FeaturesTest(tf.test.TestCase):
     self.assertAllClose(normalized, (utterances[2] - mean) / stddev,
                         rtol=1e-5, atol=1e-6)
 
+  def test_subtract_utterance_mean_matches_numpy(self):
+    lengths = np.array([7, 3, 1], np.int32)
+    batch = self.rng.randn(3, 9, 4).astype(np.float32) * 2 + 5
+    result = features.subtract_utterance_mean(tf.constant(batch),
+                                              tf.constant(lengths)).numpy()
+    for b, length in enumerate(lengths):
+      valid = batch[b, :length].astype(np.float64)
+      self.assertAllClose(result[b, :length], valid - valid.mean(0),
+                          rtol=1e-5, atol=1e-5)
+      self.assertAllEqual(result[b, length:], np.zeros_like(batch[b, length:]))
+
   def test_converts_to_tflite_builtins(self):
 
     @tf.function(input_signature=[tf.TensorSpec([1, None], tf.float32)])

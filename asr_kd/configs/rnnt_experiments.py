@@ -32,6 +32,17 @@ class RnntModelConfig(base_config.Config):
 
   The vocabulary size comes from the tokenizer at build time; the
   `vocab_size` fields of `prediction` and `joint` are overwritten with it.
+
+  Attributes:
+    encoder: Conformer encoder.
+    prediction: prediction network.
+    joint: joint network.
+    utterance_mean_normalization: subtract each utterance's mean feature
+      vector (over its valid frames, after the global statistics) before
+      the encoder, in every path through `RnntModel.call` (training,
+      evaluation, export, distillation teacher). It removes a voice's or
+      channel's fixed spectral offset, but needs the whole utterance, so a
+      streaming (causal) encoder cannot use it.
   """
   encoder: conformer_config.ConformerEncoderConfig = dataclasses.field(
       default_factory=conformer_config.ConformerEncoderConfig)
@@ -39,6 +50,14 @@ class RnntModelConfig(base_config.Config):
       default_factory=rnnt_config.PredictionNetworkConfig)
   joint: rnnt_config.JointNetworkConfig = dataclasses.field(
       default_factory=rnnt_config.JointNetworkConfig)
+  utterance_mean_normalization: bool = False
+
+  def validate(self):
+    super().validate()
+    if self.utterance_mean_normalization and self.encoder.causal:
+      raise ValueError(
+          'model.utterance_mean_normalization needs the whole utterance; a '
+          'streaming (encoder.causal) model cannot use it.')
 
 
 @dataclasses.dataclass

@@ -134,6 +134,20 @@ def normalize_features(features: tf.Tensor, mean, stddev) -> tf.Tensor:
   return (features - mean) / stddev
 
 
+def subtract_utterance_mean(features: tf.Tensor,
+                            lengths: tf.Tensor) -> tf.Tensor:
+  """[B, T, F] features minus each utterance's mean over its valid frames.
+
+  Padding frames (t >= lengths[b]) stay zero, so the result does not depend
+  on how much a batch pads.
+  """
+  mask = tf.sequence_mask(lengths, tf.shape(features)[1],
+                          dtype=features.dtype)[:, :, tf.newaxis]
+  count = tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)
+  mean = tf.reduce_sum(features * mask, axis=1, keepdims=True) / count
+  return (features - mean) * mask
+
+
 def compute_feature_stats(dataset_of_features: tf.data.Dataset,
                           max_utterances: int = 1000,
                           min_stddev: float = 1e-3

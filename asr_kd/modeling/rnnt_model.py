@@ -34,6 +34,7 @@ class RnntModel(tf_keras.Model):
   def __init__(self, config: rnnt_experiments.RnntModelConfig,
                vocab_size: int, ctc_head: bool = False, **kwargs):
     super().__init__(**kwargs)
+    config.validate()
     self._config = config.replace(
         prediction={'vocab_size': vocab_size},
         joint={'vocab_size': vocab_size})
@@ -81,8 +82,12 @@ class RnntModel(tf_keras.Model):
       'encoder_outputs' [B, T', D], 'encoder_lengths' [B], and with labels
       'prediction_outputs' [B, U+1, P].
     """
+    features = inputs['features']
+    if self._config.utterance_mean_normalization:
+      features = features_lib.subtract_utterance_mean(
+          features, inputs['feature_lengths'])
     encoder_outputs, encoder_lengths = self.encoder(
-        inputs['features'], inputs['feature_lengths'], training=training)
+        features, inputs['feature_lengths'], training=training)
     outputs = {'encoder_outputs': encoder_outputs,
                'encoder_lengths': encoder_lengths}
     if 'labels' in inputs:
