@@ -29,6 +29,11 @@ class UtteranceMeanNormalizationTest(tf.test.TestCase):
     self.offsets = rng.standard_normal((2, 1, 80)).astype(np.float32) * 3
     self.model = _model(utterance_mean_normalization=True)
 
+  def _plain_model_with_same_weights(self) -> rnnt_model.RnntModel:
+    plain = _model(utterance_mean_normalization=False)
+    plain.set_weights(self.model.get_weights())
+    return plain
+
   def _encode(self, model, features):
     outputs = model({'features': tf.constant(features),
                      'feature_lengths': tf.constant(self.lengths)},
@@ -37,8 +42,7 @@ class UtteranceMeanNormalizationTest(tf.test.TestCase):
         'encoder_lengths'].numpy()
 
   def test_equals_the_plain_model_on_mean_subtracted_features(self):
-    plain = _model(utterance_mean_normalization=False)
-    plain.set_weights(self.model.get_weights())
+    plain = self._plain_model_with_same_weights()
     reference = np.zeros_like(self.features, np.float64)
     for b, length in enumerate(self.lengths):
       valid = self.features[b, :length].astype(np.float64)
@@ -57,8 +61,7 @@ class UtteranceMeanNormalizationTest(tf.test.TestCase):
     for b, length in enumerate(lengths):
       self.assertAllClose(after[b, :length], before[b, :length], atol=1e-4)
     # Guard: without the option the same offset changes the outputs.
-    plain = _model(utterance_mean_normalization=False)
-    plain.set_weights(self.model.get_weights())
+    plain = self._plain_model_with_same_weights()
     self.assertNotAllClose(self._encode(plain, shifted)[0][0],
                            self._encode(plain, self.features)[0][0])
 
