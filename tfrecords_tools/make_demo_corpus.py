@@ -19,10 +19,8 @@ is planned up front from per-utterance seeded RNGs; workers only render the
 plan, so the output is byte-identical for a seed, whatever the worker count.
 """
 
-import contextlib
 import dataclasses
 import json
-import multiprocessing
 import os
 import shutil
 import sys
@@ -30,10 +28,12 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from absl import app
 from absl import flags
+from absl import logging
 import numpy as np
 import soundfile
 import tqdm
 
+from tfrecords_tools import crash_isolating_pool
 from tfrecords_tools import demo_text
 from tfrecords_tools import espeak_synth
 
@@ -143,6 +143,7 @@ def plan_corpus(counts: Mapping[str, int], seed: int,
     seed: corpus seed.
     speakers_by_split: output of `assign_speakers`.
     generator: the sentence source.
+    crashed: planned utterances left out because eSpeak NG crashed on them.
 
   Returns:
     {split: plans}, in utterance-id order within each split.
@@ -196,14 +197,14 @@ def transcript_text(sentence: str) -> str:
   return ' '.join(sentence.rstrip('.?!').upper().split())
 
 
-def _render(task: Tuple[str, UtterancePlan]) -> Tuple[str, int]:
+def _render(task: Tuple[str, UtterancePlan]) -> int:
   """Synthesizes one planned utterance and writes its FLAC file.
 
   Args:
     task: (output_dir, plan).
 
   Returns:
-    (utterance id, number of 16 kHz samples written).
+    The number of 16 kHz samples written.
   """
   output_dir, plan = task
   samples = espeak_synth.EspeakSynthesizer.get().synthesize(plan.text,
@@ -212,7 +213,44 @@ def _render(task: Tuple[str, UtterancePlan]) -> Tuple[str, int]:
   os.makedirs(os.path.dirname(path), exist_ok=True)
   soundfile.write(path, samples, espeak_synth.OUTPUT_SAMPLE_RATE,
                   subtype='PCM_16', format='FLAC')
-  return plan.utterance_id, int(samples.shape[0])
+  return int(samples.shape[0])
+
+
+def render_utterances(
+    output_dir: str, plans: Sequence[UtterancePlan], num_workers: int,
+    progress_label: Optional[str] = None
+) -> Tuple[Dict[str, int], List[UtterancePlan]]:
+  """Writes the FLAC files of `plans` in worker processes.
+
+  Args:
+    output_dir: corpus folder.
+    plans: utterances to synthesize.
+    num_workers: worker processes.
+    progress_label: draws a tqdm progress bar with this label when given.
+
+  Returns:
+    ({utterance id: 16 kHz samples written}, the plans on which eSpeak NG
+    crashed: logged, and no file left for them).
+  """
+  results = crash_isolating_pool.map_isolating_crashes(
+      _render, [(output_dir, plan) for plan in plans], num_workers)
+  num_samples = {}
+  crashed = []
+  for index, result in tqdm.tqdm(results, total=len(plans),
+                                 desc=progress_label, unit='utt',
+                                 disable=progress_label is None or not plans):
+    if result is crash_isolating_pool.CRASHED:
+      crashed.append(plans[index])
+    else:
+      num_samples[plans[index].utterance_id] = result
+  for plan in crashed:
+    # A crash while writing could leave part of a file.
+    path = os.path.join(output_dir, plan.relative_path)
+    if os.path.exists(path):
+      os.remove(path)
+    logging.warning('eSpeak NG crashed on %s (%r, %s); left out of the '
+                    'corpus.', plan.utterance_id, plan.text, plan.settings)
+  return num_samples, crashed
 
 
 def _write_transcripts(output_dir: str, plans: Sequence[UtterancePlan]):
@@ -259,8 +297,10 @@ def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
     num_test: utterances in test.
     num_unlabeled: utterances in unlabeled (audio only).
     seed: makes the corpus reproducible.
-    num_workers: synthesis processes; default os.cpu_count(); 1 runs in
-      this process.
+    num_workers: synthesis processes; default os.cpu_count(). Synthesis
+      always runs in worker processes, so an utterance on which eSpeak NG
+      crashes is left out (and listed in corpus_info.json) instead of
+      ending or hanging the run.
     overwrite: replace an existing corpus in `output_dir`.
     show_progress: draw a tqdm progress bar per split.
 
@@ -286,23 +326,20 @@ def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
   plans = plan_corpus(counts, seed, speakers_by_split, generator)
 
   num_samples = {}
-  # Spawned workers start without the parent's state (eSpeak, TF threads).
-  # Leaving the `with` terminates them, also on errors and Ctrl-C.
-  with (multiprocessing.get_context('spawn').Pool(num_workers)
-        if num_workers > 1 else contextlib.nullcontext()) as pool:
-    for split in SPLITS:
-      tasks = [(output_dir, plan) for plan in plans[split]]
-      results = (pool.imap_unordered(_render, tasks, chunksize=8) if pool
-                 else map(_render, tasks))
-      for utterance_id, length in tqdm.tqdm(
-          results, total=len(tasks), desc=split, unit='utt',
-          disable=not show_progress or not tasks):
-        num_samples[utterance_id] = length
-      if split in LABELED_SPLITS:
-        _write_transcripts(output_dir, plans[split])
+  crashed = []
+  for split in SPLITS:
+    split_samples, split_crashed = render_utterances(
+        output_dir, plans[split], num_workers,
+        progress_label=split if show_progress else None)
+    num_samples.update(split_samples)
+    crashed.extend(split_crashed)
+    plans[split] = [plan for plan in plans[split]
+                    if plan.utterance_id in num_samples]
+    if split in LABELED_SPLITS:
+      _write_transcripts(output_dir, plans[split])
 
   info = _corpus_info(seed, plans, num_samples, speakers, speakers_by_split,
-                      generator)
+                      generator, crashed)
   with open(os.path.join(output_dir, CORPUS_INFO_FILE), 'w',
             encoding='utf-8') as f:
     json.dump(info, f, indent=2, sort_keys=True)
@@ -313,16 +350,18 @@ def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
 def _corpus_info(seed: int, plans: Mapping[str, Sequence[UtterancePlan]],
                  num_samples: Mapping[str, int], speakers: Sequence[Speaker],
                  speakers_by_split: Mapping[str, Sequence[Speaker]],
-                 generator: demo_text.SentenceGenerator) -> dict:
+                 generator: demo_text.SentenceGenerator,
+                 crashed: Sequence[UtterancePlan]) -> dict:
   """Summarizes a corpus: enough to reproduce and inspect it.
 
   Args:
     seed: corpus seed.
-    plans: output of `plan_corpus`.
+    plans: output of `plan_corpus`, less the utterances in `crashed`.
     num_samples: 16 kHz samples written per utterance id.
     speakers: all speakers (`make_speakers`).
     speakers_by_split: output of `assign_speakers`.
     generator: the sentence source.
+    crashed: planned utterances left out because eSpeak NG crashed on them.
 
   Returns:
     A JSON-serializable dict.
@@ -353,6 +392,9 @@ def _corpus_info(seed: int, plans: Mapping[str, Sequence[UtterancePlan]],
                         demo_text.load_lexicon().items()},
       'min_words': generator.min_words,
       'max_words': generator.max_words,
+      'left_out': [{'utterance_id': plan.utterance_id, 'text': plan.text,
+                    'settings': dataclasses.asdict(plan.settings)}
+                   for plan in crashed],
   }
 
 
