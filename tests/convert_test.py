@@ -240,6 +240,8 @@ class ConvertPipelineTest(tf.test.TestCase):
     shards = sorted(os.listdir(output_dir))
     self.assertEqual([s for s in shards if s.endswith('.tfrecord')],
                      [f'dev-0000{i}-of-00003.tfrecord' for i in range(3)])
+    # The sink's per-bundle part files are gone once their shards exist.
+    self.assertEqual([s for s in shards if '.part-' in s], [])
     records = _read_records(os.path.join(output_dir, 'dev-*.tfrecord'))
     self.assertCountEqual(records, good)
     for utterance_id, (samples, length, text, speaker) in good.items():

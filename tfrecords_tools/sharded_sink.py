@@ -1,8 +1,15 @@
 """A sharded TFRecord sink for Beam (the converter and the pseudo-labeler).
 
-Records are keyed by a stable hash of their utterance id, every shard is
-made to exist (also when it gets no record), and each shard is written by
-`WriteShardFn` with TensorFlow's TFRecord writer.
+Records are keyed by a stable hash of their utterance id and every shard is
+made to exist (also when it gets no record). Records never pass through a
+GroupByKey: local runners hold a GroupByKey's whole input in memory (48,000
+demo utterances went past 23 GB). Instead each bundle streams its records
+into one part file per shard (`WriteBundlePartsFn`); only the part paths are
+grouped, and `ConcatenatePartsFn` copies each shard's parts into the shard.
+
+Beam's own WriteToTFRecord needs a crc32c package (google-crc32c, crcmod or
+python-snappy) that this environment does not ship; TensorFlow's writer has
+native crc32c and GZIP, and tf.io.gfile reaches the same remote filesystems.
 """
 
 import uuid
@@ -10,18 +17,63 @@ import zlib
 from typing import Iterable, Optional, Tuple
 
 import apache_beam as beam
+from apache_beam.transforms import window
 import tensorflow as tf
 
+# (part path, records, samples) of one bundle's records for one shard.
+Part = Tuple[str, int, int]
 
 
-class WriteShardFn(beam.DoFn):
-  """Writes one shard's records with TensorFlow's TFRecord writer.
+def shard_path(shard_prefix: str, shard_index: int, num_shards: int,
+               shard_suffix: str) -> str:
+  return (f'{shard_prefix}-{shard_index:05d}-of-{num_shards:05d}'
+          f'{shard_suffix}')
 
-  Beam's own WriteToTFRecord needs a crc32c package (google-crc32c, crcmod
-  or python-snappy) that this environment does not ship; TensorFlow's writer
-  has native crc32c and GZIP, and tf.io.gfile reaches the same remote
-  filesystems. Each shard is written to a temporary name and renamed, so a
-  retried bundle never leaves a half-written shard behind.
+
+class WriteBundlePartsFn(beam.DoFn):
+  """Streams (utterance_id, serialized, samples) records into part files.
+
+  One uncompressed part per shard that the bundle has records for, named
+  after the shard with a unique suffix. Output, at the end of the bundle:
+  (shard index, Part) per part. A retried bundle writes new parts; only
+  those of the bundle whose output Beam commits are used.
+  """
+
+  def __init__(self, shard_prefix: str, shard_suffix: str, num_shards: int):
+    super().__init__()
+    self._shard_prefix = shard_prefix
+    self._shard_suffix = shard_suffix
+    self._num_shards = num_shards
+    self._parts = {}
+
+  def start_bundle(self):
+    self._parts = {}  # shard index -> [path, writer, records, samples]
+
+  def process(self, record):  # (utterance_id, serialized, samples)
+    utterance_id, serialized, num_samples = record
+    shard_index = shard_of(utterance_id, self._num_shards)
+    if shard_index not in self._parts:
+      path = (shard_path(self._shard_prefix, shard_index, self._num_shards,
+                         self._shard_suffix) + f'.part-{uuid.uuid4().hex}')
+      self._parts[shard_index] = [path, tf.io.TFRecordWriter(path), 0, 0]
+    part = self._parts[shard_index]
+    part[1].write(serialized)
+    part[2] += 1
+    part[3] += num_samples
+
+  def finish_bundle(self):
+    for shard_index, (path, writer, records, samples) in self._parts.items():
+      writer.close()
+      yield window.GlobalWindows.windowed_value(
+          (shard_index, (path, records, samples)))
+    self._parts = {}
+
+
+class ConcatenatePartsFn(beam.DoFn):
+  """Copies one shard's parts into the shard, then deletes them.
+
+  The shard is written to a temporary name and renamed, so a retried bundle
+  never leaves a half-written shard behind. Parts are copied in path order.
   Output: (records_written, samples_written) for the summary.
   """
 
@@ -33,23 +85,22 @@ class WriteShardFn(beam.DoFn):
     self._num_shards = num_shards
     self._options = 'GZIP' if compression == 'gzip' else None
 
-  def process(self, keyed_records: Tuple[int, Iterable[Optional[tuple]]]
+  def process(self, keyed_parts: Tuple[int, Iterable[Optional[Part]]]
              ) -> Iterable[Tuple[int, int]]:
-    shard_index, records = keyed_records
-    path = (f'{self._shard_prefix}-{shard_index:05d}-of-'
-            f'{self._num_shards:05d}{self._shard_suffix}')
+    shard_index, parts = keyed_parts
+    # None: the placeholder that makes empty shards exist too.
+    parts = sorted(part for part in parts if part is not None)
+    path = shard_path(self._shard_prefix, shard_index, self._num_shards,
+                      self._shard_suffix)
     temporary_path = f'{path}.incomplete-{uuid.uuid4().hex}'
-    num_records = num_samples = 0
     with tf.io.TFRecordWriter(temporary_path, options=self._options) as writer:
-      for record in records:
-        if record is None:
-          continue  # Placeholder that makes empty shards exist too.
-        _, serialized, record_samples = record
-        writer.write(serialized)
-        num_records += 1
-        num_samples += record_samples
+      for part_path, _, _ in parts:
+        for serialized in tf.data.TFRecordDataset(part_path):
+          writer.write(serialized.numpy())
     tf.io.gfile.rename(temporary_path, path, overwrite=True)
-    yield num_records, num_samples
+    for part_path, _, _ in parts:
+      tf.io.gfile.remove(part_path)
+    yield (sum(part[1] for part in parts), sum(part[2] for part in parts))
 
 
 def shard_of(utterance_id: str, num_shards: int) -> int:
@@ -92,17 +143,17 @@ class WriteShardedTFRecords(beam.PTransform):
 
   def expand(self, records):
     num_shards = self._num_shards
-    keyed_records = records | 'KeyByShard' >> beam.Map(
-        lambda record: (shard_of(record[0], num_shards), record))
+    parts = records | 'WriteParts' >> beam.ParDo(WriteBundlePartsFn(
+        self._shard_prefix, self._shard_suffix, num_shards))
     empty_shards = (
         records.pipeline
         | 'ListShards' >> beam.Create(list(range(num_shards)))
         | 'EmptyShard' >> beam.Map(lambda shard_index: (shard_index, None)))
     return (
-        (keyed_records, empty_shards)
+        (parts, empty_shards)
         | 'AllShards' >> beam.Flatten()
         | 'GroupByShard' >> beam.GroupByKey()
-        | 'WriteShards' >> beam.ParDo(WriteShardFn(
+        | 'ConcatenateParts' >> beam.ParDo(ConcatenatePartsFn(
             self._shard_prefix, self._shard_suffix, num_shards,
             self._compression))
         | 'SumWritten' >> beam.CombineGlobally(sum_pairs))
