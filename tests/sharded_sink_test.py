@@ -1,0 +1,77 @@
+"""Tests for tfrecords_tools.sharded_sink: parts per bundle, then shards."""
+
+import glob
+import os
+import tempfile
+
+import tensorflow as tf
+
+from tfrecords_tools import sharded_sink
+
+
+def _records(path, compression=None):
+  return [record.numpy() for record in
+          tf.data.TFRecordDataset(path, compression_type=compression)]
+
+
+def _write_bundle(prefix, num_shards, records):
+  """Runs WriteBundlePartsFn over one bundle; returns {shard: Part}."""
+  write_parts = sharded_sink.WriteBundlePartsFn(prefix, '.tfrecord',
+                                                num_shards)
+  write_parts.start_bundle()
+  for record in records:
+    write_parts.process(record)
+  return dict(value.value for value in write_parts.finish_bundle())
+
+
+class ShardedSinkTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.prefix = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()),
+                               'train')
+
+  def test_bundles_concatenate_into_shards(self):
+    num_shards = 3
+    ids = [f'utt-{index}' for index in range(40)]
+    records = [(utterance_id, utterance_id.encode() * 3, index)
+               for index, utterance_id in enumerate(ids)]
+    bundle_records = [records[:25], records[25:]]
+    bundles = [_write_bundle(self.prefix, num_shards, bundle)
+               for bundle in bundle_records]
+    concatenate = sharded_sink.ConcatenatePartsFn(self.prefix, '.tfrecord',
+                                                  num_shards, 'gzip')
+    totals = []
+    for shard in range(num_shards):
+      parts = [(bundle[shard], index) for index, bundle in enumerate(bundles)
+               if shard in bundle]
+      # With the placeholder None, and parts in no particular order.
+      totals.extend(concatenate.process(
+          (shard, [None] + [part for part, _ in parts[::-1]])))
+      # Expected: each part's records in bundle order, parts by path.
+      expected = []
+      for _, index in sorted(parts):
+        expected.extend(
+            serialized for utterance_id, serialized, _ in bundle_records[index]
+            if sharded_sink.shard_of(utterance_id, num_shards) == shard)
+      self.assertNotEmpty(expected)
+      self.assertEqual(_records(sharded_sink.shard_path(
+          self.prefix, shard, num_shards, '.tfrecord'), 'GZIP'), expected)
+    self.assertEqual(sharded_sink.sum_pairs(totals),
+                     (len(records), sum(range(40))))
+    # Only the shards are left.
+    self.assertCountEqual(
+        glob.glob(self.prefix + '*'),
+        [sharded_sink.shard_path(self.prefix, shard, num_shards, '.tfrecord')
+         for shard in range(num_shards)])
+
+  def test_shard_without_records_is_written_empty(self):
+    concatenate = sharded_sink.ConcatenatePartsFn(self.prefix, '.tfrecord', 2,
+                                                  'none')
+    self.assertEqual(list(concatenate.process((1, [None]))), [(0, 0)])
+    self.assertEqual(_records(sharded_sink.shard_path(
+        self.prefix, 1, 2, '.tfrecord')), [])
+
+
+if __name__ == '__main__':
+  tf.test.main()
