@@ -254,6 +254,29 @@ class ConvertPipelineTest(tf.test.TestCase):
       if samples is not None:  # 16 kHz mono FLAC is lossless end to end.
         self.assertAllEqual(record['audio'], samples)
 
+  def test_reruns_write_identical_shards_sorted_by_utterance_id(self):
+    root = os.path.join(self.dir, 'LibriSpeech', 'dev-twice')
+    good, _ = _make_librispeech_tree(root, self.rng)
+    shard_bytes = []
+    for run in range(2):
+      output_dir = os.path.join(self.dir, f'out-{run}')
+      convert.run_conversion(root, 'librispeech', output_dir,
+                             output_prefix='dev', num_shards=2,
+                             min_duration_s=0.1, max_duration_s=3.0,
+                             beam_args=_IN_MEMORY)
+      shards = sorted(glob.glob(os.path.join(output_dir, 'dev-*.tfrecord')))
+      shard_bytes.append([tf.io.gfile.GFile(path, 'rb').read()
+                          for path in shards])
+      for path in shards:
+        ids = [tf.train.Example.FromString(record.numpy()).features
+               .feature[tfrecord_schema.UTTERANCE_ID].bytes_list.value[0]
+               for record in tf.data.TFRecordDataset(path)]
+        self.assertEqual(ids, sorted(ids))
+        self.assertNotEmpty(ids)
+    self.assertEqual(shard_bytes[0], shard_bytes[1])
+    self.assertLen(good, sum(len(list(tf.data.TFRecordDataset(path)))
+                             for path in shards))
+
   def test_audio_dir_is_unlabeled(self):
     root = os.path.join(self.dir, 'unlabeled')
     _write_audio(os.path.join(root, 'call', 'one.wav'),

@@ -4,6 +4,7 @@ import glob
 import os
 import tempfile
 
+import numpy as np
 import tensorflow as tf
 
 from tfrecords_tools import sharded_sink
@@ -33,7 +34,9 @@ class ShardedSinkTest(tf.test.TestCase):
 
   def test_bundles_concatenate_into_shards(self):
     num_shards = 3
-    ids = [f'utt-{index}' for index in range(40)]
+    # Ids in no particular order across and within the bundles.
+    ids = [f'utt-{index:02d}' for index in np.random.default_rng(0)
+           .permutation(40)]
     records = [(utterance_id, utterance_id.encode() * 3, index)
                for index, utterance_id in enumerate(ids)]
     bundle_records = [records[:25], records[25:]]
@@ -43,17 +46,13 @@ class ShardedSinkTest(tf.test.TestCase):
                                                   num_shards, 'gzip')
     totals = []
     for shard in range(num_shards):
-      parts = [(bundle[shard], index) for index, bundle in enumerate(bundles)
-               if shard in bundle]
+      parts = [bundle[shard] for bundle in bundles if shard in bundle]
       # With the placeholder None, and parts in no particular order.
       totals.extend(concatenate.process(
-          (shard, [None] + [part for part, _ in parts[::-1]])))
-      # Expected: each part's records in bundle order, parts by path.
-      expected = []
-      for _, index in sorted(parts):
-        expected.extend(
-            serialized for utterance_id, serialized, _ in bundle_records[index]
-            if sharded_sink.shard_of(utterance_id, num_shards) == shard)
+          (shard, [None] + parts[::-1])))
+      # Expected: the shard's records by utterance id, whatever the parts.
+      expected = [serialized for utterance_id, serialized, _ in sorted(records)
+                  if sharded_sink.shard_of(utterance_id, num_shards) == shard]
       self.assertNotEmpty(expected)
       self.assertEqual(_records(sharded_sink.shard_path(
           self.prefix, shard, num_shards, '.tfrecord'), 'GZIP'), expected)

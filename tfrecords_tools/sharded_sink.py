@@ -5,7 +5,9 @@ made to exist (also when it gets no record). Records never pass through a
 GroupByKey: local runners hold a GroupByKey's whole input in memory (48,000
 demo utterances went past 23 GB). Instead each bundle streams its records
 into one part file per shard (`WriteBundlePartsFn`); only the part paths are
-grouped, and `ConcatenatePartsFn` copies each shard's parts into the shard.
+grouped, and `ConcatenatePartsFn` writes each shard from its parts, in
+utterance id order, so a shard's bytes do not depend on the runner or the
+run (one shard's records are held in memory while it is written).
 
 Beam's own WriteToTFRecord needs a crc32c package (google-crc32c, crcmod or
 python-snappy) that this environment does not ship; TensorFlow's writer has
@@ -14,14 +16,15 @@ native crc32c and GZIP, and tf.io.gfile reaches the same remote filesystems.
 
 import uuid
 import zlib
-from typing import Iterable, Optional, Tuple
+from typing import Iterable, List, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.transforms import window
 import tensorflow as tf
 
-# (part path, records, samples) of one bundle's records for one shard.
-Part = Tuple[str, int, int]
+# (part path, utterance ids in the part's order, samples) of one bundle's
+# records for one shard.
+Part = Tuple[str, List[str], int]
 
 
 def shard_path(shard_prefix: str, shard_index: int, num_shards: int,
@@ -55,26 +58,27 @@ class WriteBundlePartsFn(beam.DoFn):
     if shard_index not in self._parts:
       path = (shard_path(self._shard_prefix, shard_index, self._num_shards,
                          self._shard_suffix) + f'.part-{uuid.uuid4().hex}')
-      self._parts[shard_index] = [path, tf.io.TFRecordWriter(path), 0, 0]
+      self._parts[shard_index] = [path, tf.io.TFRecordWriter(path), [], 0]
     part = self._parts[shard_index]
     part[1].write(serialized)
-    part[2] += 1
+    part[2].append(utterance_id)
     part[3] += num_samples
 
   def finish_bundle(self):
-    for shard_index, (path, writer, records, samples) in self._parts.items():
+    for shard_index, (path, writer, ids, samples) in self._parts.items():
       writer.close()
       yield window.GlobalWindows.windowed_value(
-          (shard_index, (path, records, samples)))
+          (shard_index, (path, ids, samples)))
     self._parts = {}
 
 
 class ConcatenatePartsFn(beam.DoFn):
-  """Copies one shard's parts into the shard, then deletes them.
+  """Writes one shard from its parts, sorted by utterance id; deletes them.
 
   The shard is written to a temporary name and renamed, so a retried bundle
-  never leaves a half-written shard behind. Parts are copied in path order.
-  Output: (records_written, samples_written) for the summary.
+  never leaves a half-written shard behind. Records with the same id keep
+  the order of their parts' paths. Output: (records_written,
+  samples_written) for the summary.
   """
 
   def __init__(self, shard_prefix: str, shard_suffix: str, num_shards: int,
@@ -93,14 +97,19 @@ class ConcatenatePartsFn(beam.DoFn):
     path = shard_path(self._shard_prefix, shard_index, self._num_shards,
                       self._shard_suffix)
     temporary_path = f'{path}.incomplete-{uuid.uuid4().hex}'
+    keyed_records = []
+    for part_path, ids, _ in parts:
+      records = tf.data.TFRecordDataset(part_path).as_numpy_iterator()
+      keyed_records.extend(zip(ids, records))
+    # Stable: records with equal ids stay in part order.
+    keyed_records.sort(key=lambda keyed_record: keyed_record[0])
     with tf.io.TFRecordWriter(temporary_path, options=self._options) as writer:
-      for part_path, _, _ in parts:
-        for serialized in tf.data.TFRecordDataset(part_path):
-          writer.write(serialized.numpy())
+      for _, serialized in keyed_records:
+        writer.write(serialized)
     tf.io.gfile.rename(temporary_path, path, overwrite=True)
     for part_path, _, _ in parts:
       tf.io.gfile.remove(part_path)
-    yield (sum(part[1] for part in parts), sum(part[2] for part in parts))
+    yield len(keyed_records), sum(part[2] for part in parts)
 
 
 def shard_of(utterance_id: str, num_shards: int) -> int:
