@@ -32,7 +32,7 @@ class ShardedSinkTest(tf.test.TestCase):
     self.prefix = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()),
                                'train')
 
-  def test_bundles_concatenate_into_shards(self):
+  def test_bundle_parts_make_shards_sorted_by_utterance_id(self):
     num_shards = 3
     # Ids in no particular order across and within the bundles.
     ids = [f'utt-{index:02d}' for index in np.random.default_rng(0)
@@ -42,13 +42,13 @@ class ShardedSinkTest(tf.test.TestCase):
     bundle_records = [records[:25], records[25:]]
     bundles = [_write_bundle(self.prefix, num_shards, bundle)
                for bundle in bundle_records]
-    concatenate = sharded_sink.ConcatenatePartsFn(self.prefix, '.tfrecord',
-                                                  num_shards, 'gzip')
+    write_shard = sharded_sink.WriteShardFromPartsFn(self.prefix, '.tfrecord',
+                                                     num_shards, 'gzip')
     totals = []
     for shard in range(num_shards):
       parts = [bundle[shard] for bundle in bundles if shard in bundle]
       # With the placeholder None, and parts in no particular order.
-      totals.extend(concatenate.process(
+      totals.extend(write_shard.process(
           (shard, [None] + parts[::-1])))
       # Expected: the shard's records by utterance id, whatever the parts.
       expected = [serialized for utterance_id, serialized, _ in sorted(records)
@@ -65,9 +65,9 @@ class ShardedSinkTest(tf.test.TestCase):
          for shard in range(num_shards)])
 
   def test_shard_without_records_is_written_empty(self):
-    concatenate = sharded_sink.ConcatenatePartsFn(self.prefix, '.tfrecord', 2,
-                                                  'none')
-    self.assertEqual(list(concatenate.process((1, [None]))), [(0, 0)])
+    write_shard = sharded_sink.WriteShardFromPartsFn(self.prefix, '.tfrecord',
+                                                     2, 'none')
+    self.assertEqual(list(write_shard.process((1, [None]))), [(0, 0)])
     self.assertEqual(_records(sharded_sink.shard_path(
         self.prefix, 1, 2, '.tfrecord')), [])
 

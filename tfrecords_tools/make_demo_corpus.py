@@ -143,7 +143,6 @@ def plan_corpus(counts: Mapping[str, int], seed: int,
     seed: corpus seed.
     speakers_by_split: output of `assign_speakers`.
     generator: the sentence source.
-    crashed: planned utterances left out because eSpeak NG crashed on them.
 
   Returns:
     {split: plans}, in utterance-id order within each split.

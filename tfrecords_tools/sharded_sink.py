@@ -5,7 +5,7 @@ made to exist (also when it gets no record). Records never pass through a
 GroupByKey: local runners hold a GroupByKey's whole input in memory (48,000
 demo utterances went past 23 GB). Instead each bundle streams its records
 into one part file per shard (`WriteBundlePartsFn`); only the part paths are
-grouped, and `ConcatenatePartsFn` writes each shard from its parts, in
+grouped, and `WriteShardFromPartsFn` writes each shard from its parts, in
 utterance id order, so a shard's bytes do not depend on the runner or the
 run (one shard's records are held in memory while it is written).
 
@@ -50,7 +50,7 @@ class WriteBundlePartsFn(beam.DoFn):
     self._parts = {}
 
   def start_bundle(self):
-    self._parts = {}  # shard index -> [path, writer, records, samples]
+    self._parts = {}  # shard index -> [path, writer, ids, samples]
 
   def process(self, record):  # (utterance_id, serialized, samples)
     utterance_id, serialized, num_samples = record
@@ -72,7 +72,7 @@ class WriteBundlePartsFn(beam.DoFn):
     self._parts = {}
 
 
-class ConcatenatePartsFn(beam.DoFn):
+class WriteShardFromPartsFn(beam.DoFn):
   """Writes one shard from its parts, sorted by utterance id; deletes them.
 
   The shard is written to a temporary name and renamed, so a retried bundle
@@ -162,7 +162,7 @@ class WriteShardedTFRecords(beam.PTransform):
         (parts, empty_shards)
         | 'AllShards' >> beam.Flatten()
         | 'GroupByShard' >> beam.GroupByKey()
-        | 'ConcatenateParts' >> beam.ParDo(ConcatenatePartsFn(
+        | 'WriteShards' >> beam.ParDo(WriteShardFromPartsFn(
             self._shard_prefix, self._shard_suffix, num_shards,
             self._compression))
         | 'SumWritten' >> beam.CombineGlobally(sum_pairs))
