@@ -32,7 +32,7 @@ class ShardedSinkTest(tf.test.TestCase):
     self.prefix = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()),
                                'train')
 
-  def test_bundle_parts_make_shards_sorted_by_utterance_id(self):
+  def test_bundle_parts_make_shards_in_key_order(self):
     num_shards = 3
     # Ids in no particular order across and within the bundles.
     ids = [f'utt-{index:02d}' for index in np.random.default_rng(0)
@@ -50,8 +50,9 @@ class ShardedSinkTest(tf.test.TestCase):
       # With the placeholder None, and parts in no particular order.
       totals.extend(write_shard.process(
           (shard, [None] + parts[::-1])))
-      # Expected: the shard's records by utterance id, whatever the parts.
-      expected = [serialized for utterance_id, serialized, _ in sorted(records)
+      # Expected: the shard's records in key order, whatever the parts.
+      expected = [serialized for utterance_id, serialized, _ in sorted(
+          records, key=lambda record: sharded_sink.record_order_key(record[0]))
                   if sharded_sink.shard_of(utterance_id, num_shards) == shard]
       self.assertNotEmpty(expected)
       self.assertEqual(_records(sharded_sink.shard_path(
@@ -63,6 +64,13 @@ class ShardedSinkTest(tf.test.TestCase):
         glob.glob(self.prefix + '*'),
         [sharded_sink.shard_path(self.prefix, shard, num_shards, '.tfrecord')
          for shard in range(num_shards)])
+
+  def test_order_key_scatters_adjacent_ids(self):
+    ids = [f'100-1-{index:04d}' for index in range(200)]
+    order = sorted(range(200),
+                   key=lambda index: sharded_sink.record_order_key(ids[index]))
+    # Ids adjacent in key order are far apart as ids (in order: all 1).
+    self.assertGreater(np.median(np.abs(np.diff(order))), 30)
 
   def test_shard_without_records_is_written_empty(self):
     write_shard = sharded_sink.WriteShardFromPartsFn(self.prefix, '.tfrecord',

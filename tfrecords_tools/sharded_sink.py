@@ -5,15 +5,17 @@ made to exist (also when it gets no record). Records never pass through a
 GroupByKey: local runners hold a GroupByKey's whole input in memory (48,000
 demo utterances went past 23 GB). Instead each bundle streams its records
 into one part file per shard (`WriteBundlePartsFn`); only the part paths are
-grouped, and `WriteShardFromPartsFn` writes each shard from its parts, in
-utterance id order, so a shard's bytes do not depend on the runner or the
-run (one shard's records are held in memory while it is written).
+grouped, and `WriteShardFromPartsFn` writes each shard from its parts in a
+fixed pseudo-random order (`record_order_key`), so a shard's bytes do not
+depend on the runner or the run (one shard's records are held in memory
+while it is written).
 
 Beam's own WriteToTFRecord needs a crc32c package (google-crc32c, crcmod or
 python-snappy) that this environment does not ship; TensorFlow's writer has
 native crc32c and GZIP, and tf.io.gfile reaches the same remote filesystems.
 """
 
+import hashlib
 import uuid
 import zlib
 from typing import Iterable, List, Optional, Tuple
@@ -25,6 +27,16 @@ import tensorflow as tf
 # (part path, utterance ids in the part's order, samples) of one bundle's
 # records for one shard.
 Part = Tuple[str, List[str], int]
+
+
+def record_order_key(utterance_id: str) -> Tuple[bytes, str]:
+  """Sort key of a record inside its shard: a hash of the utterance id.
+
+  Not the id itself: ids of one speaker (and, in the demo corpus, of one
+  accent) are adjacent, and a training pipeline's bounded shuffle buffer
+  would then see one accent at a time. The id breaks (unlikely) ties.
+  """
+  return hashlib.sha1(utterance_id.encode('utf-8')).digest(), utterance_id
 
 
 def shard_path(shard_prefix: str, shard_index: int, num_shards: int,
@@ -73,7 +85,7 @@ class WriteBundlePartsFn(beam.DoFn):
 
 
 class WriteShardFromPartsFn(beam.DoFn):
-  """Writes one shard from its parts, sorted by utterance id; deletes them.
+  """Writes one shard from its parts in `record_order_key` order; deletes them.
 
   The shard is written to a temporary name and renamed, so a retried bundle
   never leaves a half-written shard behind. Records with the same id keep
@@ -102,7 +114,8 @@ class WriteShardFromPartsFn(beam.DoFn):
       records = tf.data.TFRecordDataset(part_path).as_numpy_iterator()
       keyed_records.extend(zip(ids, records))
     # Stable: records with equal ids stay in part order.
-    keyed_records.sort(key=lambda keyed_record: keyed_record[0])
+    keyed_records.sort(key=lambda keyed_record: record_order_key(
+        keyed_record[0]))
     with tf.io.TFRecordWriter(temporary_path, options=self._options) as writer:
       for _, serialized in keyed_records:
         writer.write(serialized)
