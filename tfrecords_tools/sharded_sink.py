@@ -3,7 +3,7 @@
 Records are keyed by a stable hash of their utterance id and every shard is
 made to exist (also when it gets no record). Records never pass through a
 GroupByKey: local runners hold a GroupByKey's whole input in memory (48,000
-demo utterances went past 23 GB). Instead each bundle streams its records
+demo utterances went past 22 GB). Instead each bundle streams its records
 into one part file per shard (`WriteBundlePartsFn`); only the part paths are
 grouped, and `WriteShardFromPartsFn` writes each shard from its parts in a
 fixed pseudo-random order (`record_order_key`), so a shard's bytes do not
