@@ -125,24 +125,47 @@ class RnntTaskTest(tf.test.TestCase):
     for fused_grad, grad in zip(*gradients):
       self.assertAllClose(fused_grad, grad, rtol=1e-4, atol=1e-5)
 
-  def test_auxiliary_ctc_adds_weighted_loss_and_trains_its_head(self):
+  def test_auxiliary_losses_add_weighted_terms_and_train_their_heads(self):
     config = self._config()
     config.task.loss.ctc_weight = 0.5
+    config.task.loss.prediction_lm_weight = 0.2
     task, model, optimizer, metrics = _build(config)
     self.assertIsNotNone(model.ctc_head)
+    self.assertIsNotNone(model.prediction_lm_head)
     batch = self._batch(task, config)
     by_name = {metric.name: metric for metric in metrics}
     loss, reported, grads = task._forward_backward(model, batch, optimizer)  # pylint: disable=protected-access
     self.assertAllClose(
         loss, np.mean(reported['rnnt_loss_per_utterance'] +
-                      0.5 * reported['ctc_loss_per_utterance']), rtol=1e-5)
-    self.assertTrue(np.all(reported['ctc_loss_per_utterance'].numpy() >= 0))
-    head_grads = [g for g, v in zip(grads, model.trainable_variables)
-                  if 'ctc_head' in v.name]
-    self.assertLen(head_grads, 2)
-    self.assertGreater(float(tf.linalg.global_norm(head_grads)), 0.0)
+                      0.5 * reported['ctc_loss_per_utterance'] +
+                      0.2 * reported['prediction_lm_loss_per_utterance']),
+        rtol=1e-5)
+    for name, head in (('ctc_loss_per_utterance', 'ctc_head'),
+                       ('prediction_lm_loss_per_utterance',
+                        'prediction_lm_head')):
+      self.assertTrue(np.all(reported[name].numpy() >= 0))
+      head_grads = [g for g, v in zip(grads, model.trainable_variables)
+                    if head in v.name]
+      self.assertLen(head_grads, 2)
+      self.assertGreater(float(tf.linalg.global_norm(head_grads)), 0.0)
+    # The language-model term reaches the prediction network, not the
+    # encoder: with only that term, encoder gradients are zero.
+    with tf.GradientTape() as tape:
+      outputs = model(batch, training=True)
+      lm_only = tf.reduce_sum(task._auxiliary_losses(  # pylint: disable=protected-access
+          model, batch, outputs)['prediction_lm_loss_per_utterance'][1])
+    variables = model.trainable_variables
+    lm_grads = dict(zip([v.name for v in variables],
+                        tape.gradient(lm_only, variables)))
+    self.assertTrue(all(g is None for name, g in lm_grads.items()
+                        if 'encoder' in name))
+    self.assertGreater(float(tf.linalg.global_norm(
+        [g for name, g in lm_grads.items()
+         if 'prediction_network' in name])), 0.0)
     task.train_step(batch, model, optimizer, metrics)
     self.assertGreater(float(by_name['ctc_loss_per_utterance'].result()), 0.0)
+    self.assertGreater(
+        float(by_name['prediction_lm_loss_per_utterance'].result()), 0.0)
 
   def test_ctc_kernels_agree_in_graph_mode_and_under_xla(self):
     # Graph mode runs TF's C++ CTC kernel; XLA needs the pure-TF path.
@@ -194,18 +217,27 @@ class RnntTaskTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'loss.normalization'):
       rnnt_task.RnntTask(config.task)
 
-  def test_ctc_head_is_absent_without_ctc_weight_and_weight_is_checked(self):
+  def test_auxiliary_heads_are_absent_without_weights_and_weights_checked(self):
     config = self._config()
     config.task.loss.ctc_weight = 0.0
+    config.task.loss.prediction_lm_weight = 0.0
     task, model, _, metrics = _build(config)
     self.assertIsNone(model.ctc_head)
-    self.assertNotIn('ctc_loss_per_utterance', [m.name for m in metrics])
+    self.assertIsNone(model.prediction_lm_head)
+    self.assertEmpty({'ctc_loss_per_utterance',
+                      'prediction_lm_loss_per_utterance'} &
+                     {m.name for m in metrics})
     with self.assertRaisesRegex(ValueError, 'ctc_head=True'):
       model.ctc_logits(tf.zeros([1, 2, model.encoder.output_dim]))
+    with self.assertRaisesRegex(ValueError, 'prediction_lm_head=True'):
+      model.prediction_lm_logits(
+          tf.zeros([1, 2, model.prediction_network.output_dim]))
     del task
-    config.task.loss.ctc_weight = -0.1
-    with self.assertRaisesRegex(ValueError, 'ctc_weight must be >= 0'):
-      rnnt_task.RnntTask(config.task)
+    for name in ('ctc_weight', 'prediction_lm_weight'):
+      negative = self._config()
+      negative.task.loss.override({name: -0.1})
+      with self.assertRaisesRegex(ValueError, f'{name} must be >= 0'):
+        rnnt_task.RnntTask(negative.task)
 
   def test_mixed_bfloat16_step_has_float32_loss(self):
     config = self._config()

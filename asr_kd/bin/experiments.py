@@ -192,9 +192,11 @@ def count_parameters(model_dir: str) -> Optional[str]:
   if not checkpoint:
     return None
   total = 0
+  # Feature statistics are not trained; the auxiliary heads are not used
+  # for decoding.
+  skipped = ('.OPTIMIZER_SLOT', 'feature_', 'ctc_head', 'prediction_lm_head')
   for name, shape in tf.train.list_variables(checkpoint):
-    if (name.startswith('model/') and '.OPTIMIZER_SLOT' not in name and
-        'feature_' not in name and 'ctc_head' not in name):
+    if name.startswith('model/') and not any(part in name for part in skipped):
       total += int(np.prod(shape))
   return f'{total:,}'
 

@@ -74,6 +74,9 @@ class RnntLossConfig(base_config.Config):
       (asr_kd/losses/ctc.py), added to the training loss only; 0 disables
       it. Gives the encoder a frame-level signal from the first step; the
       demo teacher uses 0.3 (docs/results.md).
+    prediction_lm_weight: weight of an auxiliary next-label cross-entropy
+      on the prediction network's outputs (asr_kd/losses/prediction_lm.py),
+      added to the training loss only; 0 disables it.
     normalization: what the summed per-utterance losses of a step are
       divided by. 'utterance': the mean per utterance (of each replica's
       batch, averaged over replicas), so a batch of long utterances weighs
@@ -86,6 +89,7 @@ class RnntLossConfig(base_config.Config):
   time_chunk_size: int = 16
   zero_infinity: bool = False
   ctc_weight: float = 0.0
+  prediction_lm_weight: float = 0.0
   normalization: str = 'utterance'
 
 
@@ -126,9 +130,10 @@ class RnntTaskConfig(cfg.TaskConfig):
     if self.nonfinite_policy not in NONFINITE_POLICIES:
       raise ValueError(f'nonfinite_policy must be one of {NONFINITE_POLICIES},'
                        f' got {self.nonfinite_policy!r}')
-    if self.loss.ctc_weight < 0:
-      raise ValueError('loss.ctc_weight must be >= 0, got '
-                       f'{self.loss.ctc_weight}')
+    for name in ('ctc_weight', 'prediction_lm_weight'):
+      if getattr(self.loss, name) < 0:
+        raise ValueError(f'loss.{name} must be >= 0, got '
+                         f'{getattr(self.loss, name)}')
     if self.loss.normalization not in LOSS_NORMALIZATIONS:
       raise ValueError(f'loss.normalization must be one of '
                        f'{LOSS_NORMALIZATIONS}, got {self.loss.normalization!r}')

@@ -22,9 +22,11 @@ class RnntModel(tf_keras.Model):
 
   With `ctc_head=True` the model also holds a linear CTC head over the
   encoder outputs (`ctc_logits`), trained by the auxiliary CTC loss
-  (`task.loss.ctc_weight`); decoding and export do not use it, and models
-  restored for inference are built without it (its checkpoint entries are
-  then skipped).
+  (`task.loss.ctc_weight`), and with `prediction_lm_head=True` a linear
+  next-label head over the prediction network's outputs
+  (`prediction_lm_logits`, `task.loss.prediction_lm_weight`). Decoding and
+  export use neither; models restored for inference are built without them
+  (their checkpoint entries are then skipped).
 
   The global feature statistics the input pipeline normalizes with are kept
   as non-trainable weights (`feature_mean`, `feature_stddev`), so checkpoints
@@ -32,7 +34,8 @@ class RnntModel(tf_keras.Model):
   """
 
   def __init__(self, config: rnnt_experiments.RnntModelConfig,
-               vocab_size: int, ctc_head: bool = False, **kwargs):
+               vocab_size: int, ctc_head: bool = False,
+               prediction_lm_head: bool = False, **kwargs):
     super().__init__(**kwargs)
     config.validate()
     self._config = config.replace(
@@ -47,6 +50,8 @@ class RnntModel(tf_keras.Model):
                                                 name='joint_network')
     self.ctc_head = tf_keras.layers.Dense(
         vocab_size, name='ctc_head') if ctc_head else None
+    self.prediction_lm_head = tf_keras.layers.Dense(
+        vocab_size, name='prediction_lm_head') if prediction_lm_head else None
     num_bins = self._config.encoder.input_dim
     self.feature_mean = self.add_weight(
         'feature_mean', shape=[num_bins], trainable=False,
@@ -109,6 +114,14 @@ class RnntModel(tf_keras.Model):
                        'ctc_head=True (task.loss.ctc_weight > 0).')
     return self.ctc_head(encoder_outputs)
 
+  def prediction_lm_logits(self, prediction_outputs: tf.Tensor) -> tf.Tensor:
+    """[B, U+1, V] next-label logits (a model built with prediction_lm_head)."""
+    if self.prediction_lm_head is None:
+      raise ValueError('RnntModel: prediction_lm_logits needs a model built '
+                       'with prediction_lm_head=True '
+                       '(task.loss.prediction_lm_weight > 0).')
+    return self.prediction_lm_head(prediction_outputs)
+
   def build_for_checkpoint(self):
     """Creates every variable by running one tiny batch."""
     num_frames = self.encoder.chunk_frames_in if self.encoder.is_streaming \
@@ -122,3 +135,6 @@ class RnntModel(tf_keras.Model):
                   tf.zeros([1, 1, 1, self.prediction_network.output_dim]))
     if self.ctc_head is not None:
       self.ctc_logits(tf.zeros([1, 1, self.encoder.output_dim]))
+    if self.prediction_lm_head is not None:
+      self.prediction_lm_logits(
+          tf.zeros([1, 1, self.prediction_network.output_dim]))

@@ -16,6 +16,7 @@ from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.decoding import decoder
 from asr_kd.decoding import wer as wer_lib
 from asr_kd.losses import ctc as ctc_lib
+from asr_kd.losses import prediction_lm as prediction_lm_lib
 from asr_kd.losses import rnnt as rnnt_lib
 from asr_kd.modeling import rnnt_model
 from asr_kd.tasks import task_metrics
@@ -117,7 +118,9 @@ class RnntTask(base_task.Task):
   def build_model(self) -> rnnt_model.RnntModel:
     model = rnnt_model.RnntModel(
         self.task_config.model, vocab_size=self.tokenizer.vocab_size,
-        ctc_head=self.task_config.loss.ctc_weight > 0, name='rnnt')
+        ctc_head=self.task_config.loss.ctc_weight > 0,
+        prediction_lm_head=self.task_config.loss.prediction_lm_weight > 0,
+        name='rnnt')
     model.build_for_checkpoint()
     stats_file = self.task_config.train_data.feature_stats_file
     if stats_file:
@@ -179,6 +182,9 @@ class RnntTask(base_task.Task):
     if training:
       if self.task_config.loss.ctc_weight:
         metrics.append(tf_keras.metrics.Mean('ctc_loss_per_utterance'))
+      if self.task_config.loss.prediction_lm_weight:
+        metrics.append(
+            tf_keras.metrics.Mean('prediction_lm_loss_per_utterance'))
       metrics += [
           tf_keras.metrics.Mean('gradient_norm'),
           tf_keras.metrics.Sum('nonfinite_steps'),
@@ -207,18 +213,13 @@ class RnntTask(base_task.Task):
           outputs = model(inputs, training=True)
           per_example, reported = self.per_example_losses(
               model, inputs, outputs)
-          ctc_weight = self.task_config.loss.ctc_weight
-          if ctc_weight:
-            ctc = ctc_lib.ctc_loss(
-                model.ctc_logits(outputs['encoder_outputs']),
-                inputs['labels'], outputs['encoder_lengths'],
-                inputs['label_lengths'], blank=self.tokenizer.blank_id,
-                sparse_kernel=self._ctc_sparse_kernel())
-            per_example = tf.cast(per_example, tf.float32) + ctc_weight * ctc
-            reported = dict(reported, ctc_loss_per_utterance=ctc)
+          per_example = tf.cast(per_example, tf.float32)
+          for name, (weight, values) in self._auxiliary_losses(
+              model, inputs, outputs).items():
+            per_example += weight * values
+            reported = {**reported, name: values}
           reported = {name: tf.cast(values, tf.float32)
                       for name, values in reported.items()}
-          per_example = tf.cast(per_example, tf.float32)
           num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
           if global_tokens is None:
             loss = tf.reduce_mean(per_example)
@@ -239,6 +240,27 @@ class RnntTask(base_task.Task):
     return self._forward_backward_fn(
         {key: inputs[key] for key in MODEL_INPUT_KEYS if key in inputs},
         global_tokens)
+
+  def _auxiliary_losses(self, model, inputs, outputs
+                       ) -> Dict[str, Tuple[float, tf.Tensor]]:
+    """{reported name: (weight, float32 [B] loss)} of the enabled aux losses."""
+    loss_config = self.task_config.loss
+    losses = {}
+    if loss_config.ctc_weight:
+      losses['ctc_loss_per_utterance'] = (
+          loss_config.ctc_weight,
+          ctc_lib.ctc_loss(
+              model.ctc_logits(outputs['encoder_outputs']),
+              inputs['labels'], outputs['encoder_lengths'],
+              inputs['label_lengths'], blank=self.tokenizer.blank_id,
+              sparse_kernel=self._ctc_sparse_kernel()))
+    if loss_config.prediction_lm_weight:
+      losses['prediction_lm_loss_per_utterance'] = (
+          loss_config.prediction_lm_weight,
+          prediction_lm_lib.next_label_cross_entropy(
+              model.prediction_lm_logits(outputs['prediction_outputs']),
+              inputs['labels'], inputs['label_lengths']))
+    return losses
 
   def _global_tokens(self, inputs) -> Optional[tf.Tensor]:
     """Label tokens in all replicas' batches ('token' normalization)."""
