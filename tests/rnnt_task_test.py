@@ -167,6 +167,41 @@ class RnntTaskTest(tf.test.TestCase):
     self.assertGreater(
         float(by_name['prediction_lm_loss_per_utterance'].result()), 0.0)
 
+  def test_ctc_only_steps_train_the_encoder_alone_then_the_transducer(self):
+    config = self._config()
+    config.task.loss.ctc_weight = 0.5
+    config.task.loss.ctc_only_steps = 3
+    task, model, optimizer, metrics = _build(config)
+    batch = self._batch(task, config)
+    by_name = {metric.name: metric for metric in metrics}
+    loss, reported, grads = task._forward_backward(model, batch, optimizer)  # pylint: disable=protected-access
+    ctc = reported['ctc_loss_per_utterance'].numpy()
+    self.assertAllClose(loss, np.mean(0.5 * ctc), rtol=1e-5)
+    self.assertTrue(np.all(np.isnan(reported['rnnt_loss_per_utterance'])))
+    trained = {v.ref() for v in (model.encoder.trainable_variables +
+                                 model.ctc_head.trainable_variables)}
+    untouched = [tf.convert_to_tensor(g)
+                 for g, v in zip(grads, model.trainable_variables)
+                 if v.ref() not in trained]
+    self.assertNotEmpty(untouched)  # Prediction and joint networks.
+    self.assertEqual(float(tf.linalg.global_norm(untouched)), 0.0)
+    self.assertGreater(float(tf.linalg.global_norm(
+        [g for g, v in zip(grads, model.trainable_variables)
+         if v.ref() in trained])), 0.0)
+    # The step counter, not the call count, switches the transducer on.
+    task.train_step(batch, model, optimizer, metrics)
+    self.assertEqual(float(by_name['rnnt_loss_per_utterance'].result()), 0.0)
+    self.assertGreater(float(by_name['ctc_loss_per_utterance'].result()), 0.0)
+    optimizer.iterations.assign(3)
+    loss, reported, _ = task._forward_backward(model, batch, optimizer)  # pylint: disable=protected-access
+    self.assertTrue(np.all(np.isfinite(reported['rnnt_loss_per_utterance'])))
+    self.assertAllClose(
+        loss, np.mean(reported['rnnt_loss_per_utterance'] +
+                      0.5 * reported['ctc_loss_per_utterance']), rtol=1e-5)
+    config.task.loss.ctc_weight = 0.0
+    with self.assertRaisesRegex(ValueError, 'ctc_only_steps needs'):
+      rnnt_task.RnntTask(config.task)
+
   def test_ctc_kernels_agree_in_graph_mode_and_under_xla(self):
     # Graph mode runs TF's C++ CTC kernel; XLA needs the pure-TF path.
     config = self._config()

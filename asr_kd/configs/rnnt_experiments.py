@@ -74,6 +74,12 @@ class RnntLossConfig(base_config.Config):
       (asr_kd/losses/ctc.py), added to the training loss only; 0 disables
       it. Gives the encoder a frame-level signal from the first step; the
       demo teacher uses 0.3 (docs/results.md).
+    ctc_only_steps: the first this many optimizer steps train on the
+      auxiliary losses alone (the encoder's CTC loss, and the prediction
+      network's language-model loss when its weight is set): the prediction
+      network (unless needed), joint network and transducer loss are not
+      run, so these steps cost about half a full step. Needs ctc_weight > 0;
+      0 disables it.
     prediction_lm_weight: weight of an auxiliary next-label cross-entropy
       on the prediction network's outputs (asr_kd/losses/prediction_lm.py),
       added to the training loss only; 0 disables it.
@@ -89,6 +95,7 @@ class RnntLossConfig(base_config.Config):
   time_chunk_size: int = 16
   zero_infinity: bool = False
   ctc_weight: float = 0.0
+  ctc_only_steps: int = 0
   prediction_lm_weight: float = 0.0
   normalization: str = 'utterance'
 
@@ -130,10 +137,14 @@ class RnntTaskConfig(cfg.TaskConfig):
     if self.nonfinite_policy not in NONFINITE_POLICIES:
       raise ValueError(f'nonfinite_policy must be one of {NONFINITE_POLICIES},'
                        f' got {self.nonfinite_policy!r}')
-    for name in ('ctc_weight', 'prediction_lm_weight'):
+    for name in ('ctc_weight', 'ctc_only_steps', 'prediction_lm_weight'):
       if getattr(self.loss, name) < 0:
         raise ValueError(f'loss.{name} must be >= 0, got '
                          f'{getattr(self.loss, name)}')
+    if self.loss.ctc_only_steps and not self.loss.ctc_weight:
+      raise ValueError('loss.ctc_only_steps needs loss.ctc_weight > 0 (the '
+                       f'CTC loss it trains on), got ctc_only_steps='
+                       f'{self.loss.ctc_only_steps}, ctc_weight=0')
     if self.loss.normalization not in LOSS_NORMALIZATIONS:
       raise ValueError(f'loss.normalization must be one of '
                        f'{LOSS_NORMALIZATIONS}, got {self.loss.normalization!r}')

@@ -100,6 +100,8 @@ class FeatureConverter:
 class DistillationTask(rnnt_task.RnntTask):
   """Trains an RNN-T student with soft targets from a frozen teacher."""
 
+  TRANSDUCER_LOSS_NAMES = ('rnnt_loss_per_utterance', 'kl_per_utterance')
+
   def __init__(self,
                params: distillation_experiments.DistillationTaskConfig,
                logging_dir: Optional[str] = None, name: Optional[str] = None):

@@ -70,6 +70,9 @@ def _apply_reduced_gradients(optimizer, grads_and_vars):
 class RnntTask(base_task.Task):
   """Trains an RNN-T model on (audio, transcript) TFRecords."""
 
+  # The names `per_example_losses` reports.
+  TRANSDUCER_LOSS_NAMES = ('rnnt_loss_per_utterance',)
+
   def __init__(self, params: rnnt_experiments.RnntTaskConfig,
                logging_dir: Optional[str] = None, name: Optional[str] = None):
     super().__init__(params, logging_dir=logging_dir, name=name)
@@ -210,16 +213,15 @@ class RnntTask(base_task.Task):
     if self._forward_backward_fn is None:
       def forward_backward(inputs, global_tokens):
         with tf.GradientTape() as tape:
-          outputs = model(inputs, training=True)
-          per_example, reported = self.per_example_losses(
-              model, inputs, outputs)
-          per_example = tf.cast(per_example, tf.float32)
-          for name, (weight, values) in self._auxiliary_losses(
-              model, inputs, outputs).items():
-            per_example += weight * values
-            reported = {**reported, name: values}
-          reported = {name: tf.cast(values, tf.float32)
-                      for name, values in reported.items()}
+          ctc_only_steps = self.task_config.loss.ctc_only_steps
+          if ctc_only_steps:
+            per_example, reported = tf.cond(
+                optimizer.iterations < ctc_only_steps,
+                lambda: self._training_losses(model, inputs, False),
+                lambda: self._training_losses(model, inputs, True))
+          else:
+            per_example, reported = self._training_losses(model, inputs,
+                                                           True)
           num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
           if global_tokens is None:
             loss = tf.reduce_mean(per_example)
@@ -240,6 +242,38 @@ class RnntTask(base_task.Task):
     return self._forward_backward_fn(
         {key: inputs[key] for key in MODEL_INPUT_KEYS if key in inputs},
         global_tokens)
+
+  def _training_losses(self, model, inputs, with_transducer: bool
+                      ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+    """Per-utterance training loss and reported losses, float32 [B] each.
+
+    Without the transducer (the first `loss.ctc_only_steps` steps) only the
+    auxiliary losses are computed, and the transducer's reported losses
+    (`TRANSDUCER_LOSS_NAMES`) are NaN, which the metrics skip.
+    """
+    needs_labels = (with_transducer or
+                    bool(self.task_config.loss.prediction_lm_weight))
+    outputs = model(inputs if needs_labels else
+                    {key: value for key, value in inputs.items()
+                     if key not in ('labels', 'label_lengths')},
+                    training=True)
+    if with_transducer:
+      per_example, reported = self.per_example_losses(model, inputs, outputs)
+      if set(reported) != set(self.TRANSDUCER_LOSS_NAMES):
+        raise ValueError(f'{type(self).__name__}.per_example_losses reports '
+                         f'{sorted(reported)}, but TRANSDUCER_LOSS_NAMES is '
+                         f'{sorted(self.TRANSDUCER_LOSS_NAMES)}')
+    else:
+      per_example = tf.zeros(tf.shape(inputs['labels'])[:1])
+      reported = {name: per_example + float('nan')
+                  for name in self.TRANSDUCER_LOSS_NAMES}
+    per_example = tf.cast(per_example, tf.float32)
+    for name, (weight, values) in self._auxiliary_losses(
+        model, inputs, outputs).items():
+      per_example += weight * values
+      reported = {**reported, name: values}
+    return per_example, {name: tf.cast(values, tf.float32)
+                         for name, values in reported.items()}
 
   def _auxiliary_losses(self, model, inputs, outputs
                        ) -> Dict[str, Tuple[float, tf.Tensor]]:
