@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,29 @@ class TrainBinaryTest(tf.test.TestCase):
     self.assertRegex(result.stderr, r'Using MirroredStrategy with devices .*'
                      r'CPU:0.*CPU:1')
     self.assertEqual(checkpoint_steps(model_dir), [2])
+
+  def test_ctc_only_steps_switch_to_the_transducer_on_two_replicas(self):
+    # The switch is a cond on the step counter inside Orbit's compiled loop
+    # (two loops of two steps here); the transducer loss is logged from the
+    # second loop on.
+    config_file = write_tiny_yaml(
+        self.corpus, os.path.join(self.work_dir, 'ctc_only.yaml'),
+        train_steps=4, jit_compile=False,
+        train_data={'label_length_multiple': 1},
+        loss={'ctc_weight': 0.3, 'ctc_only_steps': 2})
+    model_dir = os.path.join(self.work_dir, 'ctc_only_model')
+    result = run_train(train_command(config_file, model_dir) +
+                       ['--cpu_replicas=2'])
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertEqual(checkpoint_steps(model_dir), [2, 4])
+    rnnt_losses = [float(value) for value in re.findall(
+        r"'rnnt_loss_per_utterance': ([-\d.e+]+)", result.stderr)]
+    ctc_losses = [float(value) for value in re.findall(
+        r"'ctc_loss_per_utterance': ([-\d.e+]+)", result.stderr)]
+    self.assertLen(rnnt_losses, 2)
+    self.assertEqual(rnnt_losses[0], 0.0)  # No transducer loss computed.
+    self.assertGreater(rnnt_losses[1], 0.0)
+    self.assertTrue(all(loss > 0.0 for loss in ctc_losses), ctc_losses)
 
   def test_cpu_replicas_reject_batches_they_cannot_split(self):
     # Two replicas cannot share a batch of 3: one line, no traceback.

@@ -116,6 +116,12 @@ class RnntTask(base_task.Task):
       optimizer = tf_keras.mixed_precision.LossScaleOptimizer(
           optimizer, dynamic=True, initial_scale=1.0,
           dynamic_growth_steps=2**30)
+    if self.task_config.loss.ctc_only_steps:
+      # The step counter is created on first access; train_step reads it
+      # before any update, and created inside the compiled training loop
+      # under MirroredStrategy it broke the loop (TF 2.17: unfed
+      # placeholders). Create it now, in the strategy's scope.
+      _ = optimizer.iterations
     return optimizer
 
   def build_model(self) -> rnnt_model.RnntModel:
@@ -211,14 +217,13 @@ class RnntTask(base_task.Task):
     mean of the replicas' losses is the global loss.
     """
     if self._forward_backward_fn is None:
-      def forward_backward(inputs, global_tokens):
+      def forward_backward(inputs, global_tokens, with_transducer):
         with tf.GradientTape() as tape:
-          ctc_only_steps = self.task_config.loss.ctc_only_steps
-          if ctc_only_steps:
+          if self.task_config.loss.ctc_only_steps:
             per_example, reported = tf.cond(
-                optimizer.iterations < ctc_only_steps,
-                lambda: self._training_losses(model, inputs, False),
-                lambda: self._training_losses(model, inputs, True))
+                with_transducer,
+                lambda: self._training_losses(model, inputs, True),
+                lambda: self._training_losses(model, inputs, False))
           else:
             per_example, reported = self._training_losses(model, inputs,
                                                            True)
@@ -239,9 +244,11 @@ class RnntTask(base_task.Task):
         return loss, reported, grads
       self._forward_backward_fn = tf.function(
           forward_backward, jit_compile=self.task_config.jit_compile)
+    with_transducer = (optimizer.iterations >=
+                       self.task_config.loss.ctc_only_steps)
     return self._forward_backward_fn(
         {key: inputs[key] for key in MODEL_INPUT_KEYS if key in inputs},
-        global_tokens)
+        global_tokens, with_transducer)
 
   def _training_losses(self, model, inputs, with_transducer: bool
                       ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
