@@ -244,8 +244,10 @@ class RnntTask(base_task.Task):
         return loss, reported, grads
       self._forward_backward_fn = tf.function(
           forward_backward, jit_compile=self.task_config.jit_compile)
-    with_transducer = (optimizer.iterations >=
-                       self.task_config.loss.ctc_only_steps)
+    ctc_only_steps = self.task_config.loss.ctc_only_steps
+    # Only then is the step counter created early (create_optimizer).
+    with_transducer = (optimizer.iterations >= ctc_only_steps
+                       if ctc_only_steps else True)
     return self._forward_backward_fn(
         {key: inputs[key] for key in MODEL_INPUT_KEYS if key in inputs},
         global_tokens, with_transducer)
