@@ -245,7 +245,8 @@ class RnntTask(base_task.Task):
       self._forward_backward_fn = tf.function(
           forward_backward, jit_compile=self.task_config.jit_compile)
     ctc_only_steps = self.task_config.loss.ctc_only_steps
-    # Only then is the step counter created early (create_optimizer).
+    # Read the step counter only where create_optimizer made it: one first
+    # created inside the compiled loop breaks two-replica training.
     with_transducer = (optimizer.iterations >= ctc_only_steps
                        if ctc_only_steps else True)
     return self._forward_backward_fn(
