@@ -78,7 +78,7 @@ class RnntLossConfig(base_config.Config):
       auxiliary losses alone (the encoder's CTC loss, and the prediction
       network's language-model loss when its weight is set): the prediction
       network (unless needed), joint network and transducer loss are not
-      run, so these steps cost about half a full step. Needs ctc_weight > 0;
+      run, so these steps cost about 0.6 of a full step. Needs ctc_weight > 0;
       0 disables it.
     prediction_lm_weight: weight of an auxiliary next-label cross-entropy
       on the prediction network's outputs (asr_kd/losses/prediction_lm.py),
