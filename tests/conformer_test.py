@@ -69,6 +69,33 @@ class ConformerEncoderTest(tf.test.TestCase):
       self.assertAllClose(batched[1, :alone.shape[1]], alone[0], atol=1e-5,
                           msg=str(overrides))
 
+  def test_intermediate_layer_is_a_block_output_and_leaves_the_output(self):
+    rng = np.random.default_rng(2)
+    encoder = conformer.ConformerEncoder(_tiny_config(num_layers=3))
+    features = rng.standard_normal([2, 40, 16]).astype(np.float32)
+    lengths = tf.constant([40, 27])
+    outputs, output_lengths = encoder(features, lengths)
+    tapped, tapped_lengths, intermediate = encoder(features, lengths,
+                                                   intermediate_layer=2)
+    self.assertAllClose(tapped, outputs, atol=1e-6)
+    self.assertAllEqual(tapped_lengths, output_lengths)
+    self.assertAllEqual(intermediate[1, output_lengths[1]:],
+                        tf.zeros_like(intermediate[1, output_lengths[1]:]))
+    # The last block applied to the intermediate output gives the output.
+    frame_mask = tf.sequence_mask(output_lengths, outputs.shape[1],
+                                  dtype=tf.float32)
+    last = encoder.blocks[2](intermediate, frame_mask,
+                             encoder.attention_mask(frame_mask))
+    self.assertAllClose(last, outputs, atol=1e-5)
+    self.assertNotAllClose(intermediate, outputs)
+    for layer in (0, 3):
+      with self.assertRaisesRegex(ValueError, 'must be in 1 .. 2'):
+        encoder(features, lengths, intermediate_layer=layer)
+    reduced = conformer.ConformerEncoder(_tiny_config(
+        num_layers=3, time_reduction_start=1, time_reduction_end=2))
+    with self.assertRaisesRegex(ValueError, 'time reduction'):
+      reduced(features, lengths, intermediate_layer=1)
+
   def test_causal_mode_sees_no_future_chunk(self):
     rng = np.random.default_rng(2)
     encoder = conformer.ConformerEncoder(

@@ -11,6 +11,7 @@ import tensorflow as tf
 import tf_keras
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
+from asr_kd.modeling import rnnt_model
 from asr_kd.tasks import rnnt_task
 from tests import testing_utils
 
@@ -166,6 +167,62 @@ class RnntTaskTest(tf.test.TestCase):
     self.assertGreater(float(by_name['ctc_loss_per_utterance'].result()), 0.0)
     self.assertGreater(
         float(by_name['prediction_lm_loss_per_utterance'].result()), 0.0)
+
+  def test_intermediate_ctc_reads_the_named_block_through_the_ctc_head(self):
+    config = self._config()
+    config.task.model.encoder.num_layers = 3
+    config.task.loss.ctc_weight = 0.3
+    config.task.loss.intermediate_ctc_weight = 0.2
+    config.task.loss.intermediate_ctc_layer = 2
+    task, model, optimizer, metrics = _build(config)
+    batch = self._batch(task, config)
+    loss, reported, _ = task._forward_backward(model, batch, optimizer)  # pylint: disable=protected-access
+    intermediate = reported['intermediate_ctc_loss_per_utterance'].numpy()
+    self.assertAllClose(
+        loss, np.mean(reported['rnnt_loss_per_utterance'] +
+                      0.3 * reported['ctc_loss_per_utterance'] +
+                      0.2 * intermediate), rtol=1e-5)
+    # Reference: a two-block encoder holding the first two blocks' weights,
+    # the same CTC head, and TF's CTC loss.
+    two_blocks = model.encoder.config.replace(num_layers=2)
+    reference = rnnt_model.conformer.ConformerEncoder(two_blocks)
+    reference(batch['features'], batch['feature_lengths'])
+    for target, source in zip(
+        [reference._subsampling] + reference.blocks,  # pylint: disable=protected-access
+        [model.encoder._subsampling] + model.encoder.blocks[:2]):  # pylint: disable=protected-access
+      target.set_weights(source.get_weights())
+    reference_outputs, reference_lengths = reference(
+        batch['features'], batch['feature_lengths'])
+    expected = tf.nn.ctc_loss(
+        labels=batch['labels'], logits=model.ctc_head(reference_outputs),
+        label_length=batch['label_lengths'], logit_length=reference_lengths,
+        logits_time_major=False, blank_index=task.tokenizer.blank_id)
+    self.assertAllClose(intermediate, expected, rtol=1e-4)
+    self.assertNotAllClose(intermediate,
+                           reported['ctc_loss_per_utterance'].numpy())
+    # The intermediate term trains the blocks below it and the head only.
+    with tf.GradientTape() as tape:
+      outputs = model(batch, training=True)
+      intermediate_only = tf.reduce_sum(task._auxiliary_losses(  # pylint: disable=protected-access
+          model, batch, outputs)['intermediate_ctc_loss_per_utterance'][1])
+    gradients = tape.gradient(intermediate_only, model.trainable_variables)
+    by_block = {
+        index: [g for g, v in zip(gradients, model.trainable_variables)
+                if any(v is w for w in block.trainable_variables)]
+        for index, block in enumerate(model.encoder.blocks)}
+    self.assertNotEmpty(by_block[2])
+    self.assertTrue(all(g is None for g in by_block[2]))
+    for index in (0, 1):
+      self.assertGreater(float(tf.linalg.global_norm(by_block[index])), 0.0)
+    by_name = {metric.name: metric for metric in metrics}
+    task.train_step(batch, model, optimizer, metrics)
+    self.assertGreater(
+        float(by_name['intermediate_ctc_loss_per_utterance'].result()), 0.0)
+    config.task.loss.intermediate_ctc_layer = 3
+    with self.assertRaisesRegex(ValueError, 'blocks 1 .. 2'):
+      rnnt_task.RnntTask(config.task)
+    config.task.loss.intermediate_ctc_layer = 0
+    self.assertEqual(config.task.intermediate_ctc_layer(), 1)
 
   def test_ctc_only_steps_train_the_encoder_alone_then_the_transducer(self):
     config = self._config()

@@ -80,6 +80,13 @@ class RnntLossConfig(base_config.Config):
       network (unless needed), joint network and transducer loss are not
       run, so these steps cost about 0.6 of a full step. Needs ctc_weight > 0;
       0 disables it.
+    intermediate_ctc_weight: weight of a second auxiliary CTC loss, on the
+      output of an intermediate encoder block (intermediate CTC, Lee and
+      Watanabe 2021), through the same CTC head as `ctc_weight`'s; added to
+      the training loss only; 0 disables it.
+    intermediate_ctc_layer: the encoder block (1-based, counted from the
+      input) whose output the intermediate CTC loss reads; 0 picks half of
+      the encoder's blocks. Not available with time reduction.
     prediction_lm_weight: weight of an auxiliary next-label cross-entropy
       on the prediction network's outputs (asr_kd/losses/prediction_lm.py),
       added to the training loss only; 0 disables it.
@@ -96,6 +103,8 @@ class RnntLossConfig(base_config.Config):
   zero_infinity: bool = False
   ctc_weight: float = 0.0
   ctc_only_steps: int = 0
+  intermediate_ctc_weight: float = 0.0
+  intermediate_ctc_layer: int = 0
   prediction_lm_weight: float = 0.0
   normalization: str = 'utterance'
 
@@ -137,7 +146,8 @@ class RnntTaskConfig(cfg.TaskConfig):
     if self.nonfinite_policy not in NONFINITE_POLICIES:
       raise ValueError(f'nonfinite_policy must be one of {NONFINITE_POLICIES},'
                        f' got {self.nonfinite_policy!r}')
-    for name in ('ctc_weight', 'ctc_only_steps', 'prediction_lm_weight'):
+    for name in ('ctc_weight', 'ctc_only_steps', 'intermediate_ctc_weight',
+                 'intermediate_ctc_layer', 'prediction_lm_weight'):
       if getattr(self.loss, name) < 0:
         raise ValueError(f'loss.{name} must be >= 0, got '
                          f'{getattr(self.loss, name)}')
@@ -148,6 +158,23 @@ class RnntTaskConfig(cfg.TaskConfig):
     if self.loss.normalization not in LOSS_NORMALIZATIONS:
       raise ValueError(f'loss.normalization must be one of '
                        f'{LOSS_NORMALIZATIONS}, got {self.loss.normalization!r}')
+    if self.loss.intermediate_ctc_weight:
+      num_layers = self.model.encoder.num_layers
+      if not 1 <= self.intermediate_ctc_layer() < num_layers:
+        raise ValueError(
+            f'loss.intermediate_ctc_layer must name one of the encoder\'s '
+            f'blocks 1 .. {num_layers - 1} (0: half of them), got '
+            f'{self.loss.intermediate_ctc_layer}')
+      if self.model.encoder.uses_time_reduction:
+        raise ValueError('loss.intermediate_ctc_weight is not available with '
+                         'the encoder\'s time reduction')
+
+  def intermediate_ctc_layer(self) -> int:
+    """The encoder block the intermediate CTC loss reads; 0 when it is off."""
+    if not self.loss.intermediate_ctc_weight:
+      return 0
+    return (self.loss.intermediate_ctc_layer or
+            self.model.encoder.num_layers // 2)
 
 
 def adam_inverse_sqrt(peak_learning_rate: float, warmup_steps: int,

@@ -127,17 +127,27 @@ class ConformerEncoder(tf_keras.layers.Layer):
     return key_mask * tf.cast(visible, frame_mask.dtype)[tf.newaxis]
 
   def call(self, features: tf.Tensor, feature_lengths: tf.Tensor,
-           training=False) -> Tuple[tf.Tensor, tf.Tensor]:
+           training=False, intermediate_layer: Optional[int] = None
+          ) -> Union[Tuple[tf.Tensor, tf.Tensor],
+                     Tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
     """Encodes padded utterances.
 
     Args:
       features: [B, T, F] float32 normalized log-mel features.
       feature_lengths: [B] int32 valid frames per utterance.
       training: Enables dropout and stochastic depth.
+      intermediate_layer: when set (1 .. num_layers - 1), also return the
+        output of that many blocks, e.g. for an intermediate CTC loss. Not
+        available with time reduction.
 
     Returns:
       (encoder_outputs [B, T // factor, D], encoder_lengths [B] int32);
-      padded output frames are zeros.
+      padded output frames are zeros. With `intermediate_layer`, a third
+      element: that block's output [B, T // factor, D], padded frames zero.
+
+    Raises:
+      ValueError: for an `intermediate_layer` out of range, or with time
+        reduction.
     """
     hidden = self._subsampling(features, training=training)
     encoder_lengths = tf.cast(
@@ -146,6 +156,14 @@ class ConformerEncoder(tf_keras.layers.Layer):
         encoder_lengths, tf.shape(hidden)[1], dtype=hidden.dtype)
     hidden *= frame_mask[..., tf.newaxis]
     attention_mask = self.attention_mask(frame_mask)
+    if intermediate_layer is not None:
+      self._check_intermediate_layer(intermediate_layer)
+      intermediate = self._run_blocks(self._blocks[:intermediate_layer],
+                                      hidden, frame_mask, attention_mask,
+                                      training)
+      return self._run_blocks(self._blocks[intermediate_layer:],
+                              intermediate, frame_mask, attention_mask,
+                              training), encoder_lengths, intermediate
     if self._time_reduction is None:
       return self._run_blocks(self._blocks, hidden, frame_mask,
                               attention_mask, training), encoder_lengths
@@ -160,6 +178,15 @@ class ConformerEncoder(tf_keras.layers.Layer):
     hidden *= frame_mask[..., tf.newaxis]
     return self._run_blocks(self._blocks[end:], hidden, frame_mask,
                             attention_mask, training), encoder_lengths
+
+  def _check_intermediate_layer(self, intermediate_layer: int):
+    if self._time_reduction is not None:
+      raise ValueError('ConformerEncoder: intermediate_layer is not '
+                       'available with time reduction.')
+    if not 1 <= intermediate_layer < self._config.num_layers:
+      raise ValueError(
+          f'ConformerEncoder: intermediate_layer must be in 1 .. '
+          f'{self._config.num_layers - 1}, got {intermediate_layer}.')
 
   @staticmethod
   def _run_blocks(blocks, hidden, frame_mask, attention_mask, training):

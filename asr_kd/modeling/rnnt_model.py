@@ -22,7 +22,10 @@ class RnntModel(tf_keras.Model):
 
   With `ctc_head=True` the model also holds a linear CTC head over the
   encoder outputs (`ctc_logits`), trained by the auxiliary CTC loss
-  (`task.loss.ctc_weight`), and with `prediction_lm_head=True` a linear
+  (`task.loss.ctc_weight`); with `intermediate_ctc_layer` > 0 `call` also
+  returns that encoder block's output, which the same head maps to the
+  intermediate CTC loss's logits (`task.loss.intermediate_ctc_weight`). With
+  `prediction_lm_head=True` it holds a linear
   next-label head over the prediction network's outputs
   (`prediction_lm_logits`, `task.loss.prediction_lm_weight`). Decoding and
   export use neither; models restored for inference are built without them
@@ -35,9 +38,14 @@ class RnntModel(tf_keras.Model):
 
   def __init__(self, config: rnnt_experiments.RnntModelConfig,
                vocab_size: int, ctc_head: bool = False,
-               prediction_lm_head: bool = False, **kwargs):
+               prediction_lm_head: bool = False,
+               intermediate_ctc_layer: int = 0, **kwargs):
     super().__init__(**kwargs)
     config.validate()
+    if intermediate_ctc_layer and not ctc_head:
+      raise ValueError('RnntModel: intermediate_ctc_layer needs ctc_head=True '
+                       '(its logits come from the CTC head).')
+    self._intermediate_ctc_layer = intermediate_ctc_layer
     self._config = config.replace(
         prediction={'vocab_size': vocab_size},
         joint={'vocab_size': vocab_size})
@@ -84,17 +92,25 @@ class RnntModel(tf_keras.Model):
       training: Keras training flag.
 
     Returns:
-      'encoder_outputs' [B, T', D], 'encoder_lengths' [B], and with labels
-      'prediction_outputs' [B, U+1, P].
+      'encoder_outputs' [B, T', D], 'encoder_lengths' [B], with labels
+      'prediction_outputs' [B, U+1, P], and for a model built with
+      `intermediate_ctc_layer` 'intermediate_encoder_outputs' [B, T', D].
     """
     features = inputs['features']
     if self._config.utterance_mean_normalization:
       features = features_lib.subtract_utterance_mean(
           features, inputs['feature_lengths'])
-    encoder_outputs, encoder_lengths = self.encoder(
-        features, inputs['feature_lengths'], training=training)
-    outputs = {'encoder_outputs': encoder_outputs,
-               'encoder_lengths': encoder_lengths}
+    if self._intermediate_ctc_layer:
+      encoder_outputs, encoder_lengths, intermediate = self.encoder(
+          features, inputs['feature_lengths'], training=training,
+          intermediate_layer=self._intermediate_ctc_layer)
+      outputs = {'intermediate_encoder_outputs': intermediate}
+    else:
+      encoder_outputs, encoder_lengths = self.encoder(
+          features, inputs['feature_lengths'], training=training)
+      outputs = {}
+    outputs.update(encoder_outputs=encoder_outputs,
+                   encoder_lengths=encoder_lengths)
     if 'labels' in inputs:
       outputs['prediction_outputs'] = self.prediction_network(
           inputs['labels'], inputs.get('label_lengths'), training=training)

@@ -127,8 +127,10 @@ class RnntTask(base_task.Task):
   def build_model(self) -> rnnt_model.RnntModel:
     model = rnnt_model.RnntModel(
         self.task_config.model, vocab_size=self.tokenizer.vocab_size,
-        ctc_head=self.task_config.loss.ctc_weight > 0,
+        ctc_head=(self.task_config.loss.ctc_weight > 0 or
+                  self.task_config.loss.intermediate_ctc_weight > 0),
         prediction_lm_head=self.task_config.loss.prediction_lm_weight > 0,
+        intermediate_ctc_layer=self.task_config.intermediate_ctc_layer(),
         name='rnnt')
     model.build_for_checkpoint()
     stats_file = self.task_config.train_data.feature_stats_file
@@ -191,6 +193,9 @@ class RnntTask(base_task.Task):
     if training:
       if self.task_config.loss.ctc_weight:
         metrics.append(tf_keras.metrics.Mean('ctc_loss_per_utterance'))
+      if self.task_config.loss.intermediate_ctc_weight:
+        metrics.append(
+            tf_keras.metrics.Mean('intermediate_ctc_loss_per_utterance'))
       if self.task_config.loss.prediction_lm_weight:
         metrics.append(
             tf_keras.metrics.Mean('prediction_lm_loss_per_utterance'))
@@ -290,14 +295,21 @@ class RnntTask(base_task.Task):
     """{reported name: (weight, float32 [B] loss)} of the enabled aux losses."""
     loss_config = self.task_config.loss
     losses = {}
+
+    def ctc_loss(encoder_outputs):
+      return ctc_lib.ctc_loss(
+          model.ctc_logits(encoder_outputs), inputs['labels'],
+          outputs['encoder_lengths'], inputs['label_lengths'],
+          blank=self.tokenizer.blank_id,
+          sparse_kernel=self._ctc_sparse_kernel())
+
     if loss_config.ctc_weight:
       losses['ctc_loss_per_utterance'] = (
-          loss_config.ctc_weight,
-          ctc_lib.ctc_loss(
-              model.ctc_logits(outputs['encoder_outputs']),
-              inputs['labels'], outputs['encoder_lengths'],
-              inputs['label_lengths'], blank=self.tokenizer.blank_id,
-              sparse_kernel=self._ctc_sparse_kernel()))
+          loss_config.ctc_weight, ctc_loss(outputs['encoder_outputs']))
+    if loss_config.intermediate_ctc_weight:
+      losses['intermediate_ctc_loss_per_utterance'] = (
+          loss_config.intermediate_ctc_weight,
+          ctc_loss(outputs['intermediate_encoder_outputs']))
     if loss_config.prediction_lm_weight:
       losses['prediction_lm_loss_per_utterance'] = (
           loss_config.prediction_lm_weight,
