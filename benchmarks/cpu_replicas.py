@@ -48,7 +48,6 @@ def measure(replicas: int) -> float:
   # Imported here: the parent process only starts children.
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from asr_kd.bin import train  # pylint: disable=g-import-not-at-top
-  from asr_kd.modeling import rnnt_model  # pylint: disable=g-import-not-at-top
 
   strategy = (train.cpu_replica_strategy(replicas) if replicas > 1
               else tf.distribute.get_strategy())
@@ -58,9 +57,8 @@ def measure(replicas: int) -> float:
       FLAGS.batch_size, frames, FLAGS.num_tokens, FLAGS.vocab_size, seed)
              for seed in range(FLAGS.distinct_batches)]
   with strategy.scope():
-    task = train_throughput._NoTokenizerTask(config.task)  # pylint: disable=protected-access
-    model = rnnt_model.RnntModel(config.task.model, FLAGS.vocab_size)
-    model.build_for_checkpoint()
+    task = train_throughput._NoTokenizerTask(config.task, FLAGS.vocab_size)  # pylint: disable=protected-access
+    model = task.build_model()
     optimizer = task.create_optimizer(config.trainer.optimizer_config,
                                       config.runtime)
 

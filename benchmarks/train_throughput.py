@@ -30,7 +30,6 @@ from official.modeling import performance
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.configs import rnnt_config
-from asr_kd.modeling import rnnt_model
 from asr_kd.tasks import rnnt_task
 
 FLAGS = flags.FLAGS
@@ -61,11 +60,18 @@ def define_flags():
 
 
 class _NoTokenizerTask(rnnt_task.RnntTask):
-  """RnntTask without a tokenizer file: the train step only needs blank=0."""
+  """RnntTask without tokenizer or feature-statistics files.
 
-  def __init__(self, params):  # pylint: disable=super-init-not-called
+  The train step only needs the blank id, and `build_model` the vocabulary
+  size: the model is the task's own, with the auxiliary heads its loss
+  options ask for.
+  """
+
+  def __init__(self, params, vocab_size: int):  # pylint: disable=super-init-not-called
+    params = params.replace(train_data={'feature_stats_file': ''})
     base_task.Task.__init__(self, params)  # pylint: disable=non-parent-init-called
-    self.tokenizer = types.SimpleNamespace(blank_id=rnnt_config.BLANK_ID)
+    self.tokenizer = types.SimpleNamespace(blank_id=rnnt_config.BLANK_ID,
+                                           vocab_size=vocab_size)
     self._forward_backward_fn = None
 
 
@@ -103,9 +109,8 @@ def audio_seconds_per_second(config) -> float:
       config.runtime.mixed_precision_dtype) or 'float32'
   performance.set_mixed_precision_policy(tf.as_dtype(mixed_precision))
   try:
-    task = _NoTokenizerTask(config.task)
-    model = rnnt_model.RnntModel(config.task.model, FLAGS.vocab_size)
-    model.build_for_checkpoint()
+    task = _NoTokenizerTask(config.task, FLAGS.vocab_size)
+    model = task.build_model()
     optimizer = task.create_optimizer(config.trainer.optimizer_config,
                                       config.runtime)
     frames = int(FLAGS.audio_seconds * FRAMES_PER_SECOND)

@@ -1,0 +1,56 @@
+"""The throughput benchmarks run on the current presets (tiny shapes).
+
+Their figures are not checked here (docs/benchmarks.md records them); the
+test catches a benchmark that no longer builds or trains the preset's model,
+e.g. one without the auxiliary heads that the preset's loss options need.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import tensorflow as tf
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_TINY = ['--steps=1', '--warmup_steps=1', '--batch_size=2',
+         '--audio_seconds=0.5', '--num_tokens=3', '--distinct_batches=1']
+_ROW = re.compile(r'^(\S+)\s+jit_compile=\w+\s+([\d.]+) audio-s/s\s+'
+                  r'[\d.]+x teacher preset\s+(.*)$', re.M)
+
+
+def _run(module, *args):
+  result = subprocess.run([sys.executable, '-m', module, *_TINY, *args],
+                          cwd=_REPO_ROOT, capture_output=True, text=True,
+                          timeout=600, check=False)
+  if result.returncode:
+    raise AssertionError(f'{module} failed:\n{result.stderr[-3000:]}')
+  return result.stdout
+
+
+class BenchmarksTest(tf.test.TestCase):
+
+  def test_train_throughput_times_the_presets_and_a_variant(self):
+    output = _run('benchmarks.train_throughput',
+                  '--teacher_variant=task.loss.intermediate_ctc_weight=0.3')
+    rows = _ROW.findall(output)
+    self.assertEqual([(name, variant) for name, _, variant in rows],
+                     [('rnnt_demo_teacher', '(preset)'),
+                      ('rnnt_demo_student_streaming', '(preset)'),
+                      ('rnnt_demo_teacher',
+                       'task.loss.intermediate_ctc_weight=0.3')])
+    for _, throughput, _ in rows:
+      self.assertGreater(float(throughput), 0.0)
+
+  def test_cpu_replicas_measures_two_replicas(self):
+    # One device (--replicas=1) runs the same code under the default
+    # strategy; two replicas also split the batch.
+    output = _run('benchmarks.cpu_replicas', '--repeats=1', '--replicas=2')
+    best = re.findall(r'^best, replicas=(\d+): +([\d.]+) audio-s/s',
+                      output, re.M)
+    self.assertEqual([count for count, _ in best], ['2'])
+    self.assertGreater(float(best[0][1]), 0.0)
+
+
+if __name__ == '__main__':
+  tf.test.main()
