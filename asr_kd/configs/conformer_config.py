@@ -121,8 +121,8 @@ class ConformerEncoderConfig(hyperparams.Config):
 
 def conformer_demo_teacher() -> ConformerEncoderConfig:
   """Full-context teacher small enough to train on 2 CPU cores (~1.2M)."""
-  # layer_norm rather than batch_norm: a short demo run leaves batch-norm
-  # moving averages far from the training statistics, and layer norm is
+  # layer_norm rather than batch_norm: batch norm gave no gain in two
+  # draws (docs/results.md, "Sixteenth session"), and layer norm is
   # independent of padding and batch composition.
   # No dropout: the demo's 20 minutes are far from fitting the training set
   # (docs/results.md).
