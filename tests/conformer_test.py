@@ -2,6 +2,7 @@
 
 import numpy as np
 import tensorflow as tf
+import tf_keras
 
 import asr_kd  # pylint: disable=unused-import  (sets TF_USE_LEGACY_KERAS)
 from asr_kd.configs import conformer_config
@@ -27,6 +28,13 @@ def _randomize_norms(encoder, rng):
 
 
 class ConformerEncoderTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    # Initial weights independent of the tests run before in the process:
+    # with 4 subsampling filters a one-frame output can be all zeros after
+    # the ReLUs for some draws, which the padding test would misread.
+    tf_keras.utils.set_random_seed(0)
 
   def test_output_lengths_match_shapes_and_padding_is_zero(self):
     rng = np.random.default_rng(0)
