@@ -295,6 +295,8 @@ class DistillationTaskTest(tf.test.TestCase):
       self._build(self._experiment(teacher_checkpoint='/no/such/ckpt-3'))
     with self.assertRaisesRegex(ValueError, 'kind must be one of'):
       self._build(self._experiment(distillation={'kind': 'softest'}))
+    with self.assertRaisesRegex(ValueError, 'pruned_range is not available'):
+      self._build(self._experiment(loss={'pruned_range': 4}))
     with self.assertRaisesRegex(ValueError, 'integer'):
       distillation_experiments.teacher_frame_ratio(8, 4)
 

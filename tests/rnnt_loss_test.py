@@ -12,17 +12,22 @@ def _log_softmax(logits):
 
 
 def reference_rnnt(logits, labels, logit_lengths, label_lengths, blank,
-                   fastemit_lambda=0.0):
+                   fastemit_lambda=0.0, allowed=None):
   """Loss [B] and d loss / d logits by plain loops over the lattice, float64.
 
   The gradient uses node posteriors exp(alpha + beta - log P) for the softmax
   term (the op under test uses the sum of transition posteriors instead).
+  `allowed` (bool [B, T, U+1], optional) removes the transitions out of the
+  nodes where it is False (a pruned lattice).
   """
   logits = np.asarray(logits, np.float64)
   losses = np.zeros(logits.shape[0])
   grads = np.zeros_like(logits)
   for b, (frames, num_labels) in enumerate(zip(logit_lengths, label_lengths)):
     log_probs = _log_softmax(logits[b])
+    softmax = np.exp(log_probs)
+    if allowed is not None:
+      log_probs = np.where(allowed[b][..., None], log_probs, -np.inf)
     y = labels[b]
     alpha = np.full((frames, num_labels + 1), -np.inf)
     beta = np.full((frames, num_labels + 1), -np.inf)
@@ -50,7 +55,6 @@ def reference_rnnt(logits, labels, logit_lengths, label_lengths, blank,
         beta[t, u] = np.logaddexp.reduce(paths)
     log_likelihood = alpha[-1, -1] + log_probs[frames - 1, num_labels, blank]
     losses[b] = -log_likelihood
-    softmax = np.exp(log_probs)
     for t in range(frames):
       for u in range(num_labels + 1):
         node = np.exp(alpha[t, u] + beta[t, u] - log_likelihood)

@@ -224,6 +224,51 @@ class RnntTaskTest(tf.test.TestCase):
     config.task.loss.intermediate_ctc_layer = 0
     self.assertEqual(config.task.intermediate_ctc_layer(), 1)
 
+  def test_pruned_loss_trains_the_band_and_the_simple_joint(self):
+    config = self._config()
+    config.task.loss.pruned_range = 2
+    config.task.loss.simple_loss_weight = 0.25
+    config.task.loss.ctc_weight = 0.3
+    task, model, optimizer, metrics = _build(config)
+    batch = self._batch(task, config)
+    loss, reported, grads = task._forward_backward(model, batch, optimizer)  # pylint: disable=protected-access
+    pruned = reported['rnnt_loss_per_utterance'].numpy()
+    simple = reported[rnnt_task.SIMPLE_LOSS_NAME].numpy()
+    self.assertAllClose(
+        loss, np.mean(pruned + 0.25 * simple +
+                      0.3 * reported['ctc_loss_per_utterance']), rtol=1e-5)
+    outputs = model(batch, training=True)
+    # The simple loss is the RNN-T loss of the joint am[t] + lm[u].
+    am_logits, lm_logits = model.simple_joint_logits(
+        outputs['encoder_outputs'], outputs['prediction_outputs'])
+    expected_simple = rnnt_task.rnnt_lib.rnnt_loss(
+        am_logits[:, :, None] + lm_logits[:, None], batch['labels'],
+        outputs['encoder_lengths'], batch['label_lengths'])
+    self.assertAllClose(simple, expected_simple, rtol=1e-5)
+    # The band holds fewer paths than the full lattice (validation's loss).
+    full = task.per_example_loss(model, batch, outputs).numpy()
+    self.assertTrue(np.all(pruned >= full - 1e-3))
+    self.assertTrue(np.any(pruned > full + 1e-2))
+    by_variable = {v.name: g for g, v in zip(grads, model.trainable_variables)}
+    for name in ('simple_am_head', 'simple_lm_head', 'joint_network'):
+      trained = [g for n, g in by_variable.items() if name in n]
+      self.assertNotEmpty(trained)
+      self.assertGreater(float(tf.linalg.global_norm(trained)), 0.0)
+    by_name = {metric.name: metric for metric in metrics}
+    task.train_step(batch, model, optimizer, metrics)
+    self.assertAllClose(by_name[rnnt_task.SIMPLE_LOSS_NAME].result(),
+                        np.mean(simple), rtol=1e-4)
+    # A band as wide as the longest label sequence + 1 is the full lattice.
+    config.task.loss.pruned_range = int(batch['labels'].shape[1]) + 1
+    wide = rnnt_task.RnntTask(config.task)
+    _, reported, _ = wide._forward_backward(model, batch, optimizer)  # pylint: disable=protected-access
+    self.assertAllClose(reported['rnnt_loss_per_utterance'],
+                        task.per_example_loss(model, batch, outputs),
+                        rtol=1e-4)
+    config.task.loss.pruned_range = 1
+    with self.assertRaisesRegex(ValueError, 'pruned_range must be 0'):
+      rnnt_task.RnntTask(config.task)
+
   def test_ctc_only_steps_train_the_encoder_alone_then_the_transducer(self):
     config = self._config()
     config.task.loss.ctc_weight = 0.5

@@ -194,7 +194,8 @@ def count_parameters(model_dir: str) -> Optional[str]:
   total = 0
   # Feature statistics are not trained; the auxiliary heads are not used
   # for decoding.
-  skipped = ('.OPTIMIZER_SLOT', 'feature_', 'ctc_head', 'prediction_lm_head')
+  skipped = ('.OPTIMIZER_SLOT', 'feature_', 'ctc_head', 'prediction_lm_head',
+             'simple_am_head', 'simple_lm_head')
   for name, shape in tf.train.list_variables(checkpoint):
     if name.startswith('model/') and not any(part in name for part in skipped):
       total += int(np.prod(shape))

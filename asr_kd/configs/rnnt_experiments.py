@@ -90,6 +90,14 @@ class RnntLossConfig(base_config.Config):
     prediction_lm_weight: weight of an auxiliary next-label cross-entropy
       on the prediction network's outputs (asr_kd/losses/prediction_lm.py),
       added to the training loss only; 0 disables it.
+    pruned_range: train on the pruned RNN-T loss (Kuang et al. 2022,
+      asr_kd/losses/rnnt_pruned.py) with this many label positions per
+      frame (>= 2): the joint network runs on a band of the lattice chosen
+      by a "simple" joint (two linear heads, trained too); 0 trains on the
+      full lattice. Validation always evaluates the full lattice (with
+      `fused`). Not available for distillation.
+    simple_loss_weight: weight of the simple joint's RNN-T loss in the
+      training loss when `pruned_range` is set.
     normalization: what the summed per-utterance losses of a step are
       divided by. 'utterance': the mean per utterance (of each replica's
       batch, averaged over replicas), so a batch of long utterances weighs
@@ -106,6 +114,8 @@ class RnntLossConfig(base_config.Config):
   intermediate_ctc_weight: float = 0.0
   intermediate_ctc_layer: int = 0
   prediction_lm_weight: float = 0.0
+  pruned_range: int = 0
+  simple_loss_weight: float = 0.5
   normalization: str = 'utterance'
 
 
@@ -147,7 +157,8 @@ class RnntTaskConfig(cfg.TaskConfig):
       raise ValueError(f'nonfinite_policy must be one of {NONFINITE_POLICIES},'
                        f' got {self.nonfinite_policy!r}')
     for name in ('ctc_weight', 'ctc_only_steps', 'intermediate_ctc_weight',
-                 'intermediate_ctc_layer', 'prediction_lm_weight'):
+                 'intermediate_ctc_layer', 'prediction_lm_weight',
+                 'simple_loss_weight'):
       if getattr(self.loss, name) < 0:
         raise ValueError(f'loss.{name} must be >= 0, got '
                          f'{getattr(self.loss, name)}')
@@ -155,6 +166,9 @@ class RnntTaskConfig(cfg.TaskConfig):
       raise ValueError('loss.ctc_only_steps needs loss.ctc_weight > 0 (the '
                        f'CTC loss it trains on), got ctc_only_steps='
                        f'{self.loss.ctc_only_steps}, ctc_weight=0')
+    if self.loss.pruned_range < 0 or self.loss.pruned_range == 1:
+      raise ValueError('loss.pruned_range must be 0 (the full lattice) or '
+                       f'>= 2, got {self.loss.pruned_range}')
     if self.loss.normalization not in LOSS_NORMALIZATIONS:
       raise ValueError(f'loss.normalization must be one of '
                        f'{LOSS_NORMALIZATIONS}, got {self.loss.normalization!r}')

@@ -192,7 +192,7 @@ def _check_static_shapes(labels, logit_lengths, label_lengths, max_u_plus_1):
     raise ValueError(f'rnnt: labels must be integers, got {labels.dtype}')
 
 
-class _Lattice:
+class Lattice:
   """Everything the loss needs about one batch, except the logits."""
 
   def __init__(self, blank_log_probs, label_log_probs, labels, logit_lengths,
@@ -296,7 +296,7 @@ def rnnt_loss(logits,
     log_normalizer = log_softmax_normalizer(logits)
     blank_log_probs, label_log_probs = blank_and_label_log_probs(
         logits, padded_labels, log_normalizer, blank)
-    lattice = _Lattice(blank_log_probs, label_log_probs, labels,
+    lattice = Lattice(blank_log_probs, label_log_probs, labels,
                        logit_lengths, label_lengths, max_t, vocab_size, blank)
 
     def grad_fn(upstream):
@@ -380,7 +380,7 @@ def rnnt_loss_from_joint(encoder_out,
     checks = _assertions(labels, logit_lengths, label_lengths, max_t,
                          vocab_size, blank, validate)
     with tf.control_dependencies(checks):
-      lattice = _Lattice(blank_log_probs, label_log_probs, labels,
+      lattice = Lattice(blank_log_probs, label_log_probs, labels,
                          logit_lengths, label_lengths, max_t, vocab_size,
                          blank)
 

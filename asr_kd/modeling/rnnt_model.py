@@ -29,7 +29,9 @@ class RnntModel(tf_keras.Model):
   next-label head over the prediction network's outputs
   (`prediction_lm_logits`, `task.loss.prediction_lm_weight`). Decoding and
   export use neither; models restored for inference are built without them
-  (their checkpoint entries are then skipped).
+  (their checkpoint entries are then skipped). Nor do they use the two
+  linear heads of `simple_joint_heads=True` (`simple_joint_logits`), which
+  the pruned RNN-T loss trains (`task.loss.pruned_range`).
 
   The global feature statistics the input pipeline normalizes with are kept
   as non-trainable weights (`feature_mean`, `feature_stddev`), so checkpoints
@@ -39,7 +41,8 @@ class RnntModel(tf_keras.Model):
   def __init__(self, config: rnnt_experiments.RnntModelConfig,
                vocab_size: int, ctc_head: bool = False,
                prediction_lm_head: bool = False,
-               intermediate_ctc_layer: int = 0, **kwargs):
+               intermediate_ctc_layer: int = 0,
+               simple_joint_heads: bool = False, **kwargs):
     super().__init__(**kwargs)
     config.validate()
     if intermediate_ctc_layer and not ctc_head:
@@ -60,6 +63,11 @@ class RnntModel(tf_keras.Model):
         vocab_size, name='ctc_head') if ctc_head else None
     self.prediction_lm_head = tf_keras.layers.Dense(
         vocab_size, name='prediction_lm_head') if prediction_lm_head else None
+    self.simple_am_head, self.simple_lm_head = (
+        tf_keras.layers.Dense(vocab_size, name='simple_am_head'),
+        tf_keras.layers.Dense(vocab_size, use_bias=False,
+                              name='simple_lm_head')
+    ) if simple_joint_heads else (None, None)
     num_bins = self._config.encoder.input_dim
     self.feature_mean = self.add_weight(
         'feature_mean', shape=[num_bins], trainable=False,
@@ -123,6 +131,33 @@ class RnntModel(tf_keras.Model):
         self.joint_network.project_encoder(encoder_outputs),
         self.joint_network.project_prediction(prediction_outputs))
 
+  def band_joint_fn(self, encoder_outputs: tf.Tensor,
+                    prediction_outputs: tf.Tensor):
+    """label_index [B, T', S] -> logits [B, T', S, V] (pruned RNN-T loss).
+
+    Entry [b, t, s] is the joint of encoder frame t and prediction position
+    label_index[b, t, s]; both projections are computed once.
+    """
+    encoder_projections = self.joint_network.project_encoder(encoder_outputs)
+    prediction_projections = self.joint_network.project_prediction(
+        prediction_outputs)
+
+    def band_logits(label_index):
+      return self.joint_network.joint_from_projections(
+          encoder_projections[:, :, tf.newaxis, :],
+          tf.gather(prediction_projections, label_index, batch_dims=1))
+    return band_logits
+
+  def simple_joint_logits(self, encoder_outputs: tf.Tensor,
+                          prediction_outputs: tf.Tensor):
+    """([B, T', V], [B, U+1, V]): the pruned loss's simple joint terms."""
+    if self.simple_am_head is None:
+      raise ValueError('RnntModel: simple_joint_logits needs a model built '
+                       'with simple_joint_heads=True '
+                       '(task.loss.pruned_range > 0).')
+    return (self.simple_am_head(encoder_outputs),
+            self.simple_lm_head(prediction_outputs))
+
   def ctc_logits(self, encoder_outputs: tf.Tensor) -> tf.Tensor:
     """[B, T', V] CTC logits (only for a model built with ctc_head=True)."""
     if self.ctc_head is None:
@@ -151,6 +186,10 @@ class RnntModel(tf_keras.Model):
                   tf.zeros([1, 1, 1, self.prediction_network.output_dim]))
     if self.ctc_head is not None:
       self.ctc_logits(tf.zeros([1, 1, self.encoder.output_dim]))
+    if self.simple_am_head is not None:
+      self.simple_joint_logits(
+          tf.zeros([1, 1, self.encoder.output_dim]),
+          tf.zeros([1, 1, self.prediction_network.output_dim]))
     if self.prediction_lm_head is not None:
       self.prediction_lm_logits(
           tf.zeros([1, 1, self.prediction_network.output_dim]))

@@ -18,10 +18,13 @@ from asr_kd.decoding import wer as wer_lib
 from asr_kd.losses import ctc as ctc_lib
 from asr_kd.losses import prediction_lm as prediction_lm_lib
 from asr_kd.losses import rnnt as rnnt_lib
+from asr_kd.losses import rnnt_pruned
 from asr_kd.modeling import rnnt_model
 from asr_kd.tasks import task_metrics
 
 NONFINITE_MESSAGE = 'asr_kd: non-finite loss or gradients'
+# The simple joint's loss, reported in training with task.loss.pruned_range.
+SIMPLE_LOSS_NAME = 'simple_rnnt_loss_per_utterance'
 # runtime.mixed_precision_dtype spellings -> Model Garden's dtype names.
 _MIXED_PRECISION_DTYPES = {
     None: None, '': None, 'float32': 'float32',
@@ -70,7 +73,8 @@ def _apply_reduced_gradients(optimizer, grads_and_vars):
 class RnntTask(base_task.Task):
   """Trains an RNN-T model on (audio, transcript) TFRecords."""
 
-  # The names `per_example_losses` reports.
+  # The names `per_example_losses` reports (plus SIMPLE_LOSS_NAME when the
+  # loss is pruned).
   TRANSDUCER_LOSS_NAMES = ('rnnt_loss_per_utterance',)
 
   def __init__(self, params: rnnt_experiments.RnntTaskConfig,
@@ -131,6 +135,7 @@ class RnntTask(base_task.Task):
                   self.task_config.loss.intermediate_ctc_weight > 0),
         prediction_lm_head=self.task_config.loss.prediction_lm_weight > 0,
         intermediate_ctc_layer=self.task_config.intermediate_ctc_layer(),
+        simple_joint_heads=self.task_config.loss.pruned_range > 0,
         name='rnnt')
     model.build_for_checkpoint()
     stats_file = self.task_config.train_data.feature_stats_file
@@ -182,8 +187,31 @@ class RnntTask(base_task.Task):
       Mean metric of `build_metrics(training=True)` is updated with the
       finite entries of its values.
     """
-    per_example = self.per_example_loss(model, inputs, outputs)
-    return per_example, {'rnnt_loss_per_utterance': per_example}
+    loss_config = self.task_config.loss
+    if not loss_config.pruned_range:
+      per_example = self.per_example_loss(model, inputs, outputs)
+      return per_example, {'rnnt_loss_per_utterance': per_example}
+    encoder_outputs = outputs['encoder_outputs']
+    prediction_outputs = outputs['prediction_outputs']
+    am_logits, lm_logits = model.simple_joint_logits(encoder_outputs,
+                                                     prediction_outputs)
+    losses = rnnt_pruned.pruned_rnnt_loss(
+        am_logits, lm_logits,
+        model.band_joint_fn(encoder_outputs, prediction_outputs),
+        labels=inputs['labels'], logit_lengths=outputs['encoder_lengths'],
+        label_lengths=inputs['label_lengths'],
+        prune_range=loss_config.pruned_range, blank=self.tokenizer.blank_id,
+        fastemit_lambda=loss_config.fastemit_lambda,
+        zero_infinity=loss_config.zero_infinity)
+    return (losses.pruned + loss_config.simple_loss_weight * losses.simple,
+            {'rnnt_loss_per_utterance': losses.pruned,
+             SIMPLE_LOSS_NAME: losses.simple})
+
+  def transducer_loss_names(self) -> Tuple[str, ...]:
+    """Names of the losses `per_example_losses` reports."""
+    if self.task_config.loss.pruned_range:
+      return self.TRANSDUCER_LOSS_NAMES + (SIMPLE_LOSS_NAME,)
+    return self.TRANSDUCER_LOSS_NAMES
 
   def build_losses(self, labels, model_outputs, aux_losses=None):
     raise NotImplementedError('RnntTask computes its loss in train_step.')
@@ -191,6 +219,8 @@ class RnntTask(base_task.Task):
   def build_metrics(self, training: bool = True) -> List[tf_keras.metrics.Metric]:
     metrics = [tf_keras.metrics.Mean('rnnt_loss_per_utterance')]
     if training:
+      if self.task_config.loss.pruned_range:
+        metrics.append(tf_keras.metrics.Mean(SIMPLE_LOSS_NAME))
       if self.task_config.loss.ctc_weight:
         metrics.append(tf_keras.metrics.Mean('ctc_loss_per_utterance'))
       if self.task_config.loss.intermediate_ctc_weight:
@@ -274,14 +304,14 @@ class RnntTask(base_task.Task):
                     training=True)
     if with_transducer:
       per_example, reported = self.per_example_losses(model, inputs, outputs)
-      if set(reported) != set(self.TRANSDUCER_LOSS_NAMES):
+      if set(reported) != set(self.transducer_loss_names()):
         raise ValueError(f'{type(self).__name__}.per_example_losses reports '
-                         f'{sorted(reported)}, but TRANSDUCER_LOSS_NAMES is '
-                         f'{sorted(self.TRANSDUCER_LOSS_NAMES)}')
+                         f'{sorted(reported)}, but transducer_loss_names() '
+                         f'is {sorted(self.transducer_loss_names())}')
     else:
       per_example = tf.zeros(tf.shape(inputs['labels'])[:1])
       reported = {name: per_example + float('nan')
-                  for name in self.TRANSDUCER_LOSS_NAMES}
+                  for name in self.transducer_loss_names()}
     per_example = tf.cast(per_example, tf.float32)
     for name, (weight, values) in self._auxiliary_losses(
         model, inputs, outputs).items():
