@@ -229,6 +229,21 @@ class DistillationTaskTest(tf.test.TestCase):
         else:
           self.assertGreater(kl, 0.0)
 
+  def test_labels_alone_train_on_the_pruned_loss(self):
+    experiment = self._experiment('none', loss={'pruned_range': 2})
+    task, model, optimizer, metrics = self._build(experiment)
+    batch = self._batch(task, experiment)
+    total, reported = task.per_example_losses(
+        model, batch, model(batch, training=True))
+    self.assertAllClose(
+        total, reported['rnnt_loss_per_utterance'] +
+        0.5 * reported[rnnt_task.SIMPLE_LOSS_NAME], rtol=1e-6)
+    self.assertAllEqual(reported['kl_per_utterance'], tf.zeros_like(total))
+    by_name = {metric.name: metric for metric in metrics}
+    task.train_step(batch, model, optimizer, metrics)
+    self.assertGreater(float(by_name[rnnt_task.SIMPLE_LOSS_NAME].result()),
+                       0.0)
+
   def test_teacher_at_twice_the_student_frame_rate(self):
     experiment = self._experiment(
         'full', model={'encoder': {'subsampling_factor': 8}},
@@ -296,7 +311,7 @@ class DistillationTaskTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'kind must be one of'):
       self._build(self._experiment(distillation={'kind': 'softest'}))
     with self.assertRaisesRegex(ValueError, 'pruned_range is not available'):
-      self._build(self._experiment(loss={'pruned_range': 4}))
+      self._build(self._experiment('three_class', loss={'pruned_range': 4}))
     with self.assertRaisesRegex(ValueError, 'integer'):
       distillation_experiments.teacher_frame_ratio(8, 4)
 

@@ -101,10 +101,11 @@ class DistillationTaskConfig(rnnt_experiments.RnntTaskConfig):
     if kd.temperature <= 0:
       raise ValueError(f'task.distillation.temperature must be > 0, got '
                        f'{kd.temperature}.')
-    if self.loss.pruned_range:
-      raise ValueError('task.loss.pruned_range is not available for '
-                       'distillation (the soft targets use the full lattice); '
-                       f'got {self.loss.pruned_range}.')
+    if self.loss.pruned_range and kd.kind != 'none':
+      raise ValueError('task.loss.pruned_range is not available with soft '
+                       f'targets (distillation.kind={kd.kind!r} uses the full '
+                       'lattice); it is with kind \'none\' (labels or '
+                       'pseudo-labels alone).')
     if kd.teacher_right_shift < 0:
       raise ValueError(f'task.distillation.teacher_right_shift must be >= 0, '
                        f'got {kd.teacher_right_shift}.')

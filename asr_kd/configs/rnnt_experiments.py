@@ -95,7 +95,8 @@ class RnntLossConfig(base_config.Config):
       frame (>= 2): the joint network runs on a band of the lattice chosen
       by a "simple" joint (two linear heads, trained too); 0 trains on the
       full lattice. Validation always evaluates the full lattice (with
-      `fused`). Not available for distillation.
+      `fused`). Distillation allows it only without soft targets
+      (`distillation.kind` 'none').
     simple_loss_weight: weight of the simple joint's RNN-T loss in the
       training loss when `pruned_range` is set.
     normalization: what the summed per-utterance losses of a step are

@@ -172,13 +172,15 @@ class DistillationTask(rnnt_task.RnntTask):
       outputs: the student's outputs (training=True).
 
     Returns:
-      (total [B], {'rnnt_loss_per_utterance': [B], 'kl_per_utterance': [B]}).
+      (total [B], {'rnnt_loss_per_utterance': [B], 'kl_per_utterance': [B]},
+      plus the simple loss with kind 'none' and task.loss.pruned_range).
     """
     kd = self.task_config.distillation
     if kd.kind == 'none':
-      rnnt_nll = self.per_example_loss(model, inputs, outputs)
-      return rnnt_nll, {'rnnt_loss_per_utterance': rnnt_nll,
-                        'kl_per_utterance': tf.zeros_like(rnnt_nll)}
+      # Labels alone (e.g. pseudo-labels): the plain task's loss, pruned
+      # where task.loss.pruned_range asks for it.
+      total, reported = super().per_example_losses(model, inputs, outputs)
+      return total, {**reported, 'kl_per_utterance': tf.zeros_like(total)}
     if self._teacher is None:
       raise ValueError('DistillationTask.build_model must run before '
                        'training (it restores the teacher).')
