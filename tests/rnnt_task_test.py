@@ -54,6 +54,13 @@ class RnntTaskTest(tf.test.TestCase):
   def _batch(self, task, config):
     return next(iter(task.build_inputs(config.task.train_data)))
 
+  def _first_step(self, config):
+    """Task, model, optimizer, metrics, a batch and (loss, reported, grads)."""
+    task, model, optimizer, metrics = _build(config)
+    batch = self._batch(task, config)
+    return (task, model, optimizer, metrics, batch,
+            task._forward_backward(model, batch, optimizer))  # pylint: disable=protected-access
+
   def test_skip_policy_leaves_weights_untouched_on_nan_batch(self):
     config = self._config(nonfinite_policy='skip')
     task, model, optimizer, metrics = _build(config)
@@ -174,9 +181,8 @@ class RnntTaskTest(tf.test.TestCase):
     config.task.loss.ctc_weight = 0.3
     config.task.loss.intermediate_ctc_weight = 0.2
     config.task.loss.intermediate_ctc_layer = 2
-    task, model, optimizer, metrics = _build(config)
-    batch = self._batch(task, config)
-    loss, reported, _ = task._forward_backward(model, batch, optimizer)  # pylint: disable=protected-access
+    task, model, optimizer, metrics, batch, (loss, reported, _) = (
+        self._first_step(config))
     intermediate = reported['intermediate_ctc_loss_per_utterance'].numpy()
     self.assertAllClose(
         loss, np.mean(reported['rnnt_loss_per_utterance'] +
@@ -225,13 +231,10 @@ class RnntTaskTest(tf.test.TestCase):
     self.assertEqual(config.task.intermediate_ctc_layer(), 1)
 
   def test_pruned_loss_trains_the_band_and_the_simple_joint(self):
-    config = self._config()
-    config.task.loss.pruned_range = 2
-    config.task.loss.simple_loss_weight = 0.25
-    config.task.loss.ctc_weight = 0.3
-    task, model, optimizer, metrics = _build(config)
-    batch = self._batch(task, config)
-    loss, reported, grads = task._forward_backward(model, batch, optimizer)  # pylint: disable=protected-access
+    config = self._config(loss={'pruned_range': 2, 'simple_loss_weight': 0.25,
+                                'ctc_weight': 0.3})
+    task, model, optimizer, metrics, batch, (loss, reported, grads) = (
+        self._first_step(config))
     pruned = reported['rnnt_loss_per_utterance'].numpy()
     simple = reported[rnnt_task.SIMPLE_LOSS_NAME].numpy()
     self.assertAllClose(
