@@ -297,7 +297,7 @@ def rnnt_loss(logits,
     blank_log_probs, label_log_probs = blank_and_label_log_probs(
         logits, padded_labels, log_normalizer, blank)
     lattice = Lattice(blank_log_probs, label_log_probs, labels,
-                       logit_lengths, label_lengths, max_t, vocab_size, blank)
+                      logit_lengths, label_lengths, max_t, vocab_size, blank)
 
     def grad_fn(upstream):
       blank_occ, label_occ = lattice.occupancies(fastemit_lambda)
@@ -381,8 +381,8 @@ def rnnt_loss_from_joint(encoder_out,
                          vocab_size, blank, validate)
     with tf.control_dependencies(checks):
       lattice = Lattice(blank_log_probs, label_log_probs, labels,
-                         logit_lengths, label_lengths, max_t, vocab_size,
-                         blank)
+                        logit_lengths, label_lengths, max_t, vocab_size,
+                        blank)
 
     def grad_fn(upstream, variables=None):
       blank_occ, label_occ = lattice.occupancies(fastemit_lambda)

@@ -222,7 +222,7 @@ def pruned_rnnt_loss(am_logits, lm_logits, band_joint_fn: BandJointFn,
     lm_logits: float [B, U+1, V], the simple joint's prediction term.
     band_joint_fn: label_index int32 [B, T, S] -> logits [B, T, S, V] of
       the real joint at frame t and label position label_index[b, t, s]
-      (`RnntModel.band_logits`).
+      (`RnntModel.band_joint_fn`).
     labels: int [B, U].
     logit_lengths: int [B], T_b.
     label_lengths: int [B], U_b.
