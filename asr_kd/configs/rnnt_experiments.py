@@ -18,6 +18,7 @@ from official.modeling.hyperparams import base_config
 from asr_kd.configs import conformer_config
 from asr_kd.configs import data_config
 from asr_kd.configs import rnnt_config
+from asr_kd.optimization import optimization_config
 
 NONFINITE_POLICIES = ('skip', 'stop')
 LOSS_NORMALIZATIONS = ('utterance', 'token')
@@ -194,13 +195,13 @@ class RnntTaskConfig(cfg.TaskConfig):
 
 def adam_inverse_sqrt(peak_learning_rate: float, warmup_steps: int,
                       clipnorm: Optional[float] = 5.0
-                     ) -> optimization.OptimizationConfig:
+                     ) -> optimization_config.AsrOptimizationConfig:
   """Adam with linear warmup then lr ~ step^-0.5 (Vaswani et al. 2017).
 
   After warmup the rate is peak * sqrt(warmup_steps / step); the paper
   trains with this schedule.
   """
-  return optimization.OptimizationConfig({
+  return optimization_config.AsrOptimizationConfig({
       'optimizer': {
           'type': 'adam',
           'adam': {'beta_1': 0.9, 'beta_2': 0.98, 'epsilon': 1e-9,
@@ -223,7 +224,7 @@ def adam_inverse_sqrt(peak_learning_rate: float, warmup_steps: int,
 
 def adam_warmup_cosine(peak_learning_rate: float, warmup_steps: int,
                        decay_steps: int, clipnorm: Optional[float] = 5.0
-                      ) -> optimization.OptimizationConfig:
+                      ) -> optimization_config.AsrOptimizationConfig:
   """Adam with linear warmup, then cosine decay to 0 at `decay_steps`.
 
   For runs whose length is fixed in advance (the demo's minutes on a CPU):
