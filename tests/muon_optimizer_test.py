@@ -4,8 +4,10 @@ import tempfile
 
 from absl.testing import parameterized
 import numpy as np
+from official.core import exp_factory
 from official.modeling.optimization import optimizer_factory
 import tensorflow as tf
+import tf_keras
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.optimization import muon
@@ -211,12 +213,28 @@ class MuonConfigTest(tf.test.TestCase):
     self.assertAlmostEqual(float(optimizer._get_hyper('momentum')), 0.9)  # pylint: disable=protected-access
     self.assertEqual(optimizer.global_clipnorm, 5.0)
 
+  def test_demo_teacher_returns_to_its_adam_recipe_with_one_key(self):
+    config = exp_factory.get_exp_config('rnnt_demo_teacher')
+    config.override({'trainer': {'optimizer_config': {
+        'optimizer': {'type': 'adam'}}}}, is_strict=True)
+    factory = optimizer_factory.OptimizerFactory(
+        config.trainer.optimizer_config)
+    optimizer = factory.build_optimizer(factory.build_learning_rate())
+    self.assertIsInstance(optimizer, tf_keras.optimizers.legacy.Adam)
+    self.assertEqual((optimizer.global_clipnorm, optimizer.epsilon),
+                     (5.0, 1e-9))
+    self.assertAlmostEqual(float(optimizer._get_hyper('beta_2')), 0.98,  # pylint: disable=protected-access
+                           places=6)
+
   def test_demo_teacher_puts_the_hidden_matrices_on_muon_and_trains(self):
     corpus = testing_utils.write_tiny_corpus(tempfile.mkdtemp())
     config = testing_utils.tiny_experiment(corpus)
     config.task.jit_compile = False
+    # The demo teacher's preset (tiny_experiment keeps its optimizer).
+    self.assertEqual(config.trainer.optimizer_config.optimizer.type, 'muon')
+    self.assertEqual(
+        config.trainer.optimizer_config.optimizer.muon.global_clipnorm, 5.0)
     config.override({'trainer': {'optimizer_config': {
-        'optimizer': {'type': 'muon', 'muon': {'global_clipnorm': 5.0}},
         'learning_rate': {'type': 'constant',
                           'constant': {'learning_rate': 0.01}}}}},
                     is_strict=True)
