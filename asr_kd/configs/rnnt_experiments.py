@@ -22,7 +22,8 @@ from asr_kd.optimization import optimization_config
 
 NONFINITE_POLICIES = ('skip', 'stop')
 LOSS_NORMALIZATIONS = ('utterance', 'token')
-# 18-22 minutes on the 2-core development machine (docs/results.md).
+# About 19 minutes with Muon on the 2-core development machine
+# (docs/results.md).
 DEMO_TEACHER_TRAIN_STEPS = 3600
 DEMO_TEACHER_PEAK_LEARNING_RATE = 3e-3
 
