@@ -128,12 +128,24 @@ def cpu_only_host() -> bool:
   return not train.accelerator_present()
 
 
-def evaluate_command(model_dir: str, records: str) -> List[str]:
+# Splits every model is scored on: test is reported, ood (other texts and
+# voices) is reported, dev is for tuning.
+EVAL_SPLITS = ('test', 'ood', 'dev')
+
+
+def summary_path(model_dir: str, split: str) -> str:
+  """Where `evaluate_command` writes a split's WER summary."""
+  return os.path.join(model_dir, f'{split}_summary.json')
+
+
+def evaluate_command(model_dir: str, records: str,
+                     split: str = 'test') -> List[str]:
+  """Greedy evaluation of `model_dir` on the `split` TFRecords."""
   return python_module(
       'asr_kd.bin.evaluate', f'--model_dir={model_dir}',
-      f'--tfrecords={records}/test-*', '--decoder=greedy',
-      f'--output={model_dir}/test_hypotheses.jsonl',
-      f'--summary_output={model_dir}/test_summary.json')
+      f'--tfrecords={records}/{split}-*', '--decoder=greedy',
+      f'--output={model_dir}/{split}_hypotheses.jsonl',
+      f'--summary_output={summary_path(model_dir, split)}')
 
 
 def harness_files(corpus: str, count: int) -> List[str]:
