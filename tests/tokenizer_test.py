@@ -119,15 +119,31 @@ class CharacterTokenizerTest(tf.test.TestCase):
         sentences, os.path.join(self.get_temp_dir(), 'chars'),
         vocab_size=100, model_type='char')
     tokenizer = tokenizer_lib.Tokenizer(model_path)
-    characters = set(''.join(sentences).replace(' ', ''))
-    # blank, unk, the word boundary and each character once: 100 is a bound.
-    self.assertEqual(tokenizer.vocab_size, len(characters) + 3)
+    # blank, unk, the word boundary and each character the normalizer keeps
+    # once: 100 is a bound.
+    self.assertEqual(tokenizer.vocab_size, len(normalization.ALPHABET) + 3)
     self.assertEqual(set(tokenizer.id_to_piece[3:]) | {'\u2581'},
-                     characters | {'\u2581'})
+                     set(normalization.ALPHABET) | {'\u2581'})
     text = 'she sells sea shells'
     ids = tokenizer.tokenize(tf.constant(text)).numpy()
     self.assertLen(ids, len(text) + 1)  # Leading '▁' and one id per letter.
     self.assertEqual(tokenizer.detokenize(ids).numpy().decode(), text)
+
+  def test_characters_missing_from_the_training_text_have_ids(self):
+    # No q, j, z, x, v or apostrophe in the training text.
+    sentences = ['the cat sat on the mat', 'a dog ran home fast',
+                 'she sells sea shells by the shore']
+    absent = set(normalization.ALPHABET) - set(''.join(sentences))
+    self.assertContainsSubset({'q', 'j', 'z', 'x', 'v', "'"}, absent)
+    for model_type, vocab_size in (('char', 100), ('unigram', 34)):
+      model_path = train_tokenizer.train_sentencepiece(
+          sentences * 10, os.path.join(self.get_temp_dir(), model_type),
+          vocab_size=vocab_size, model_type=model_type)
+      tokenizer = tokenizer_lib.Tokenizer(model_path)
+      text = "don't quiz jovial zebras on the mat"
+      ids = tokenizer.tokenize(tf.constant(text)).numpy()
+      self.assertNotIn(tokenizer_lib.UNK_ID, ids, model_type)
+      self.assertEqual(tokenizer.detokenize(ids).numpy().decode(), text)
 
   def test_unknown_model_type_is_rejected(self):
     with self.assertRaisesRegex(ValueError, 'model_type must be one of'):

@@ -2,21 +2,24 @@ r"""Builds a synthetic English speech corpus with eSpeak NG.
 
 Usage:
   python -m tfrecords_tools.make_demo_corpus --output_dir=/tmp/demo_corpus \
-      [--num_train=8000 --num_dev=400 --num_test=400 --num_unlabeled=2000 \
-       --seed=0 --num_workers=2 --overwrite]
+      [--num_train=8000 --num_dev=400 --num_test=400 --num_ood=400 \
+       --num_unlabeled=2000 --seed=0 --num_workers=2 --overwrite]
 
 Output, LibriSpeech style so it goes through the same converter as real data:
   <split>/<speaker>/<chapter>/<speaker>-<chapter>-<idx>.flac
   <split>/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt
   unlabeled/<speaker>-<chapter>-<idx>.flac        (no transcripts)
   corpus_info.json                                (seed, counts, voices)
-under <output_dir>, for <split> in train, dev and test.
+under <output_dir>, for <split> in train, dev, test and ood.
 
 A "speaker" is an accent + voice variant + base pitch combination with a
-numeric id. The test split uses voices (accent + variant) that no other split
-uses and, like dev, sentences that train does not contain. The whole corpus
-is planned up front from per-utterance seeded RNGs; workers only render the
-plan, so the output is byte-identical for a seed, whatever the worker count.
+numeric id. Train, dev, test and unlabeled speak WordNet example sentences;
+dev and test sentences never occur in train, and test voices (accent +
+variant) in no other split. The out-of-domain split `ood` speaks sentences
+of another source (fortune files) with voice variants, base pitches and
+speaking rates that no other split uses. The whole corpus is planned up
+front from seeded RNGs; workers only render the plan, so the output is
+byte-identical for a seed, whatever the worker count.
 """
 
 import dataclasses
@@ -34,31 +37,40 @@ import soundfile
 import tqdm
 
 from tfrecords_tools import crash_isolating_pool
-from tfrecords_tools import demo_text
+from tfrecords_tools import demo_sentences
 from tfrecords_tools import espeak_synth
 
-LABELED_SPLITS = ('train', 'dev', 'test')
+LABELED_SPLITS = ('train', 'dev', 'test', 'ood')
 UNLABELED_SPLIT = 'unlabeled'
 SPLITS = LABELED_SPLITS + (UNLABELED_SPLIT,)
-# Splits are planned in this order: test and dev sentences are drawn first,
-# so they stay the same when only --num_train changes.
-_PLANNING_ORDER = ('test', 'dev', 'train', 'unlabeled')
+OOD_SPLIT = 'ood'
+# Splits take sentences from their source's shuffled pool in this order, so
+# test, dev and unlabeled stay the same when only --num_train changes.
+_PLANNING_ORDER = ('test', 'dev', 'unlabeled', 'train', 'ood')
+# Sentence source (demo_sentences.SOURCE_FILES) of each split.
+SENTENCE_SOURCE = {'train': 'wordnet', 'dev': 'wordnet', 'test': 'wordnet',
+                   'unlabeled': 'wordnet', 'ood': 'fortunes'}
 # LibriSpeech chapter id used for each split's utterances (ids stay unique
 # across splits even where speakers are shared).
-_CHAPTER = {'train': 1, 'dev': 2, 'test': 3, 'unlabeled': 4}
+_CHAPTER = {'train': 1, 'dev': 2, 'test': 3, 'unlabeled': 4, 'ood': 5}
 CORPUS_INFO_FILE = 'corpus_info.json'
 
 # eSpeak base pitch (0-100) of the three speakers made from each voice.
 PITCH_LEVELS = (30, 50, 70)
 # Fraction of voices (accent + variant) held out for the test split.
 TEST_VOICE_FRACTION = 0.15
+# Fraction of voice variants held out for the ood split (with every accent),
+# and the ood speakers' base pitches: outside the others' 26-74.
+OOD_VARIANT_FRACTION = 0.1
+OOD_PITCH_LEVELS = (16, 84)
 _FIRST_SPEAKER_ID = 100
 # Per-utterance prosody ranges (inclusive).
 _RATE_RANGE_WPM = (130, 220)
+# ood rates: half slower, half faster than any other split's.
+_OOD_RATE_RANGES_WPM = ((100, 122), (228, 250))
 _PITCH_JITTER = 4
 _PITCH_RANGE_RANGE = (30, 80)
 _WORD_GAP_RANGE = (1, 3)  # In 10 ms units, used for 20% of utterances.
-_MAX_SENTENCE_TRIES = 1000
 
 
 class CorpusError(Exception):
@@ -88,11 +100,32 @@ class UtterancePlan:
   settings: espeak_synth.VoiceSettings
 
 
-def make_speakers(variants: Sequence[str]) -> List[Speaker]:
+def choose_ood_variants(variants: Sequence[str], seed: int) -> List[str]:
+  """The voice variants only the ood split uses, chosen by the seed.
+
+  Args:
+    variants: voice variant names ('' for the plain accent voice, which is
+      never held out).
+
+  Returns:
+    OOD_VARIANT_FRACTION of the named variants (at least one), sorted.
+  """
+  named = sorted(variant for variant in variants if variant)
+  if not named:
+    return []
+  rng = np.random.default_rng([seed, 2])
+  count = max(1, int(round(OOD_VARIANT_FRACTION * len(named))))
+  return sorted(named[i] for i in rng.permutation(len(named))[:count])
+
+
+def make_speakers(variants: Sequence[str],
+                  ood_variants: Sequence[str] = ()) -> List[Speaker]:
   """Returns every accent x variant x pitch level, with numeric ids.
 
   Args:
     variants: voice variant names ('' for the plain accent voice).
+    ood_variants: variants held out for the ood split; their speakers take
+      OOD_PITCH_LEVELS instead of PITCH_LEVELS.
 
   Returns:
     Speakers in a fixed order, ids counting up from 100.
@@ -100,54 +133,102 @@ def make_speakers(variants: Sequence[str]) -> List[Speaker]:
   speakers = []
   for accent in espeak_synth.ENGLISH_ACCENTS:
     for variant in variants:
-      for pitch in PITCH_LEVELS:
+      pitches = OOD_PITCH_LEVELS if variant in ood_variants else PITCH_LEVELS
+      for pitch in pitches:
         speakers.append(Speaker(_FIRST_SPEAKER_ID + len(speakers), accent,
                                 variant, pitch))
   return speakers
 
 
-def assign_speakers(speakers: Sequence[Speaker],
-                    seed: int) -> Dict[str, List[Speaker]]:
-  """Splits speakers so that test voices are unseen in the other splits.
+def assign_speakers(speakers: Sequence[Speaker], seed: int,
+                    ood_variants: Sequence[str] = ()
+                   ) -> Dict[str, List[Speaker]]:
+  """Splits speakers so that test and ood voices are unseen elsewhere.
 
   Args:
     speakers: output of `make_speakers`.
-    seed: corpus seed; picks which voices are held out.
+    seed: corpus seed; picks which voices are held out for test.
+    ood_variants: the variants only ood uses (`choose_ood_variants`).
 
   Returns:
     {split: speakers}; dev and unlabeled share train's speakers.
   """
-  voices = sorted({speaker.voice for speaker in speakers})
+  ood_speakers = [s for s in speakers if s.variant in ood_variants]
+  in_domain = [s for s in speakers if s.variant not in ood_variants]
+  voices = sorted({speaker.voice for speaker in in_domain})
   rng = np.random.default_rng([seed, 1])
   num_test_voices = max(1, int(round(TEST_VOICE_FRACTION * len(voices))))
   test_voices = {voices[i] for i in
                  rng.permutation(len(voices))[:num_test_voices]}
-  train_speakers = [s for s in speakers if s.voice not in test_voices]
+  train_speakers = [s for s in in_domain if s.voice not in test_voices]
   return {'train': train_speakers, 'dev': train_speakers,
           'unlabeled': train_speakers,
-          'test': [s for s in speakers if s.voice in test_voices]}
+          'test': [s for s in in_domain if s.voice in test_voices],
+          'ood': ood_speakers}
+
+
+def assign_sentences(counts: Mapping[str, int], seed: int
+                    ) -> Dict[str, List[str]]:
+  """Deals each split its sentences from its source's shuffled pool.
+
+  Test, dev and unlabeled take distinct sentences in turn; train takes the
+  rest of the pool and goes round it again (another speaker, another
+  prosody) when it asks for more utterances than are left; ood takes
+  distinct sentences of its own source.
+
+  Args:
+    counts: number of utterances per split.
+    seed: corpus seed.
+
+  Returns:
+    {split: sentences}, one per utterance.
+
+  Raises:
+    CorpusError: when a pool has too few sentences.
+  """
+  order = {source: np.random.default_rng([seed, 3, index]).permutation(
+               len(demo_sentences.load_pool(source)))
+           for index, source in enumerate(sorted(demo_sentences.SOURCE_FILES))}
+  taken = {source: 0 for source in order}
+  sentences = {}
+  for split in _PLANNING_ORDER:
+    source = SENTENCE_SOURCE[split]
+    pool = demo_sentences.load_pool(source)
+    remaining = order[source][taken[source]:]
+    count = counts[split]
+    if split == 'train':
+      if count and not len(remaining):
+        raise CorpusError(f'no {source} sentences left for train; ask for '
+                          'fewer dev, test or unlabeled utterances')
+      picked = [remaining[i % len(remaining)] for i in range(count)]
+    else:
+      if count > len(remaining):
+        raise CorpusError(
+            f'--num_{split}={count} asks for more {source} sentences than '
+            f'the {len(remaining)} left of its {len(pool)}')
+      picked = remaining[:count]
+      taken[source] += count
+    sentences[split] = [pool[i] for i in picked]
+  return sentences
 
 
 def plan_corpus(counts: Mapping[str, int], seed: int,
-                speakers_by_split: Mapping[str, Sequence[Speaker]],
-                generator: demo_text.SentenceGenerator
+                speakers_by_split: Mapping[str, Sequence[Speaker]]
                ) -> Dict[str, List[UtterancePlan]]:
   """Chooses the text, speaker and prosody of every utterance.
 
-  Each utterance draws from its own RNG seeded with (seed, split, index), and
-  no sentence is used twice in the corpus, so dev and test sentences never
-  occur in train.
+  Each utterance draws its speaker and prosody from its own RNG seeded with
+  (seed, split, index); its sentence comes from `assign_sentences`.
 
   Args:
     counts: number of utterances per split.
     seed: corpus seed.
     speakers_by_split: output of `assign_speakers`.
-    generator: the sentence source.
 
   Returns:
     {split: plans}, in utterance-id order within each split.
   """
-  used_sentences = set()
+  sentences = assign_sentences(counts, seed)
   plans = {}
   for split in _PLANNING_ORDER:
     split_plans = []
@@ -155,20 +236,16 @@ def plan_corpus(counts: Mapping[str, int], seed: int,
     speakers = speakers_by_split[split]
     if counts[split] and not speakers:
       raise CorpusError(f'no speakers available for split {split}')
-    for index in range(counts[split]):
+    for index, text in enumerate(sentences[split]):
       rng = np.random.default_rng([seed, SPLITS.index(split), index])
       speaker = speakers[int(rng.integers(len(speakers)))]
-      for _ in range(_MAX_SENTENCE_TRIES):
-        text = generator.sentence(rng)
-        if text not in used_sentences:
-          break
+      if split == OOD_SPLIT:
+        rate_range = _OOD_RATE_RANGES_WPM[int(rng.integers(2))]
       else:
-        raise CorpusError('ran out of distinct sentences; ask for fewer '
-                          'utterances')
-      used_sentences.add(text)
+        rate_range = _RATE_RANGE_WPM
       settings = espeak_synth.VoiceSettings(
           accent=speaker.accent, variant=speaker.variant,
-          rate=int(rng.integers(_RATE_RANGE_WPM[0], _RATE_RANGE_WPM[1] + 1)),
+          rate=int(rng.integers(rate_range[0], rate_range[1] + 1)),
           pitch=speaker.pitch + int(
               rng.integers(-_PITCH_JITTER, _PITCH_JITTER + 1)),
           pitch_range=int(rng.integers(_PITCH_RANGE_RANGE[0],
@@ -189,11 +266,6 @@ def plan_corpus(counts: Mapping[str, int], seed: int,
                                        text, settings))
     plans[split] = sorted(split_plans, key=lambda plan: plan.utterance_id)
   return {split: plans[split] for split in SPLITS}
-
-
-def transcript_text(sentence: str) -> str:
-  """LibriSpeech transcript form: upper case, no punctuation."""
-  return ' '.join(sentence.rstrip('.?!').upper().split())
 
 
 def _render(task: Tuple[str, UtterancePlan]) -> int:
@@ -262,7 +334,8 @@ def _write_transcripts(output_dir: str, plans: Sequence[UtterancePlan]):
     path = os.path.join(output_dir, folder, f'{speaker}-{chapter}.trans.txt')
     with open(path, 'w', encoding='utf-8') as f:
       for plan in folder_plans:
-        f.write(f'{plan.utterance_id} {transcript_text(plan.text)}\n')
+        f.write(f'{plan.utterance_id} '
+                f'{demo_sentences.transcript_text(plan.text)}\n')
 
 
 def _prepare_output_dir(output_dir: str, overwrite: bool) -> None:
@@ -285,7 +358,7 @@ def _prepare_output_dir(output_dir: str, overwrite: bool) -> None:
 def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
                 num_test: int = 400, num_unlabeled: int = 2000, seed: int = 0,
                 num_workers: Optional[int] = None, overwrite: bool = False,
-                show_progress: bool = True) -> dict:
+                show_progress: bool = True, num_ood: int = 400) -> dict:
   """Synthesizes the corpus into `output_dir`.
 
   Args:
@@ -302,6 +375,7 @@ def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
       ending or hanging the run.
     overwrite: replace an existing corpus in `output_dir`.
     show_progress: draw a tqdm progress bar per split.
+    num_ood: utterances in ood (other sentences, voices and prosody).
 
   Returns:
     The corpus info, also written to <output_dir>/corpus_info.json.
@@ -310,7 +384,7 @@ def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
     CorpusError: on bad arguments or a non-empty `output_dir`.
   """
   counts = {'train': num_train, 'dev': num_dev, 'test': num_test,
-            'unlabeled': num_unlabeled}
+            'unlabeled': num_unlabeled, 'ood': num_ood}
   for split, count in counts.items():
     if count < 0:
       raise CorpusError(f'--num_{split} must be >= 0, got {count}')
@@ -319,10 +393,11 @@ def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
     raise CorpusError(f'--num_workers must be >= 1, got {num_workers}')
   _prepare_output_dir(output_dir, overwrite)
 
-  speakers = make_speakers(espeak_synth.available_variants())
-  speakers_by_split = assign_speakers(speakers, seed)
-  generator = demo_text.SentenceGenerator()
-  plans = plan_corpus(counts, seed, speakers_by_split, generator)
+  variants = espeak_synth.available_variants()
+  ood_variants = choose_ood_variants(variants, seed)
+  speakers = make_speakers(variants, ood_variants)
+  speakers_by_split = assign_speakers(speakers, seed, ood_variants)
+  plans = plan_corpus(counts, seed, speakers_by_split)
 
   num_samples = {}
   crashed = []
@@ -338,7 +413,7 @@ def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
       _write_transcripts(output_dir, plans[split])
 
   info = _corpus_info(seed, plans, num_samples, speakers, speakers_by_split,
-                      generator, crashed)
+                      ood_variants, crashed)
   with open(os.path.join(output_dir, CORPUS_INFO_FILE), 'w',
             encoding='utf-8') as f:
     json.dump(info, f, indent=2, sort_keys=True)
@@ -349,7 +424,7 @@ def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
 def _corpus_info(seed: int, plans: Mapping[str, Sequence[UtterancePlan]],
                  num_samples: Mapping[str, int], speakers: Sequence[Speaker],
                  speakers_by_split: Mapping[str, Sequence[Speaker]],
-                 generator: demo_text.SentenceGenerator,
+                 ood_variants: Sequence[str],
                  crashed: Sequence[UtterancePlan]) -> dict:
   """Summarizes a corpus: enough to reproduce and inspect it.
 
@@ -359,7 +434,7 @@ def _corpus_info(seed: int, plans: Mapping[str, Sequence[UtterancePlan]],
     num_samples: 16 kHz samples written per utterance id.
     speakers: all speakers (`make_speakers`).
     speakers_by_split: output of `assign_speakers`.
-    generator: the sentence source.
+    ood_variants: the voice variants only ood uses.
     crashed: planned utterances left out because eSpeak NG crashed on them.
 
   Returns:
@@ -378,19 +453,25 @@ def _corpus_info(seed: int, plans: Mapping[str, Sequence[UtterancePlan]],
         'num_speakers': len(used_ids),
         'voices': sorted({s.voice for s in speakers_by_split[split]}),
         'speakers_used': used_ids,
+        'sentence_source': SENTENCE_SOURCE[split],
+        'num_distinct_sentences': len({plan.text for plan in split_plans}),
+        'num_distinct_words': len({
+            word for plan in split_plans
+            for word in demo_sentences.words(plan.text)}),
     }
   return {
       'seed': seed,
       'sample_rate': espeak_synth.OUTPUT_SAMPLE_RATE,
-      'format': 'librispeech (train/dev/test), audio_dir (unlabeled)',
+      'format': 'librispeech (train/dev/test/ood), audio_dir (unlabeled)',
       'splits': splits,
       'speakers': {
           str(speaker.speaker_id): dataclasses.asdict(speaker)
           for speaker in speakers},
-      'lexicon_sizes': {pos: len(words) for pos, (words, _) in
-                        demo_text.load_lexicon().items()},
-      'min_words': generator.min_words,
-      'max_words': generator.max_words,
+      'ood_variants': list(ood_variants),
+      'sentence_pools': {
+          source: {'file': file_name,
+                   'sentences': len(demo_sentences.load_pool(source))}
+          for source, file_name in demo_sentences.SOURCE_FILES.items()},
       'left_out': [{'utterance_id': plan.utterance_id, 'text': plan.text,
                     'settings': dataclasses.asdict(plan.settings)}
                    for plan in crashed],
@@ -406,6 +487,8 @@ def define_flags():
   flags.DEFINE_integer('num_train', 8000, 'Train utterances.')
   flags.DEFINE_integer('num_dev', 400, 'Dev utterances (train voices).')
   flags.DEFINE_integer('num_test', 400, 'Test utterances (unseen voices).')
+  flags.DEFINE_integer('num_ood', 400, 'Out-of-domain utterances (other '
+                       'sentences, voices, pitches and rates).')
   flags.DEFINE_integer('num_unlabeled', 2000,
                        'Unlabeled utterances (audio only, for noisy student).')
   flags.DEFINE_integer('seed', 0, 'Seed; the same seed gives the same corpus.')
@@ -423,7 +506,8 @@ def main(argv):
   try:
     info = make_corpus(FLAGS.output_dir, FLAGS.num_train, FLAGS.num_dev,
                        FLAGS.num_test, FLAGS.num_unlabeled, FLAGS.seed,
-                       FLAGS.num_workers, FLAGS.overwrite)
+                       FLAGS.num_workers, FLAGS.overwrite,
+                       num_ood=FLAGS.num_ood)
   except (CorpusError, espeak_synth.EspeakError, OSError) as e:
     sys.exit(f'make_demo_corpus: error: {e}')
   summary = ', '.join(f'{split} {info["splits"][split]["num_utterances"]} '

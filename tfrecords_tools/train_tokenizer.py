@@ -123,6 +123,9 @@ def train_sentencepiece(sentences: Iterable[str],
       # Text is already normalized by our own rule; SentencePiece must not
       # change it again or detokenize would not invert tokenize.
       normalization_rule_name='identity',
+      # Every character the normalizer keeps gets an id, also one the
+      # training text lacks (an apostrophe), so no word is out of reach.
+      required_chars=normalization.ALPHABET,
       input_sentence_size=0,
       shuffle_input_sentence=False,
       num_threads=num_threads,

@@ -15,7 +15,7 @@ import shlex
 import subprocess
 import sys
 import time
-from typing import Callable, List, NamedTuple, Optional
+from typing import Callable, List, NamedTuple, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -128,9 +128,10 @@ def cpu_only_host() -> bool:
   return not train.accelerator_present()
 
 
-# Splits every model is scored on: test is reported, ood (other texts and
-# voices) is reported, dev is for tuning.
+# Splits every model is scored on: test and ood (other texts and voices)
+# are reported, dev is for tuning.
 EVAL_SPLITS = ('test', 'ood', 'dev')
+REPORTED_SPLITS = ('test', 'ood')
 
 
 def summary_path(model_dir: str, split: str) -> str:
@@ -148,6 +149,13 @@ def evaluate_command(model_dir: str, records: str,
       f'--summary_output={summary_path(model_dir, split)}')
 
 
+def evaluate_commands(model_dir: str, records: str,
+                      splits: Sequence[str]) -> List[List[str]]:
+  """`evaluate_command` for each split not scored yet."""
+  return [evaluate_command(model_dir, records, split) for split in splits
+          if not os.path.exists(summary_path(model_dir, split))]
+
+
 def harness_files(corpus: str, count: int) -> List[str]:
   """The first `count` test-split audio files, in a stable order."""
   return sorted(glob.glob(os.path.join(corpus, 'test', '*', '*',
@@ -162,7 +170,7 @@ def build_stages(work_dir: str,
   teacher = os.path.join(work_dir, 'teacher')
   student = os.path.join(work_dir, 'student')
   tflite = os.path.join(work_dir, 'export', 'student.tflite')
-  splits = ('train', 'dev', 'test')
+  splits = ('train', 'dev', 'test', 'ood')
 
   def convert():
     # in_memory: at demo size, starting a TensorFlow process per worker
@@ -217,9 +225,9 @@ def build_stages(work_dir: str,
                 # device (docs/training.md); the preset's bucket batch
                 # sizes are even for it.
                 options.teacher_cpu_replicas if cpu_only_host() else 1)]),
-      Stage('Evaluate the teacher on the test split',
-            os.path.join(teacher, 'test_summary.json'),
-            lambda: [evaluate_command(teacher, records)]),
+      Stage('Evaluate the teacher on the test and ood splits',
+            summary_path(teacher, 'ood'),
+            lambda: evaluate_commands(teacher, records, REPORTED_SPLITS)),
       Stage('Distill the streaming student (online soft targets)', '',
             lambda: [train_command(
                 'kd_demo_student_soft_full',
@@ -227,9 +235,9 @@ def build_stages(work_dir: str,
                 student,
                 data_overrides(work_dir) + f',task.teacher_model_dir={teacher}',
                 options.student_train_steps)]),
-      Stage('Evaluate the student on the test split',
-            os.path.join(student, 'test_summary.json'),
-            lambda: [evaluate_command(student, records)]),
+      Stage('Evaluate the student on the test and ood splits',
+            summary_path(student, 'ood'),
+            lambda: evaluate_commands(student, records, REPORTED_SPLITS)),
       Stage('Export the student to streaming TFLite', tflite,
             lambda: [python_module(
                 'asr_kd.bin.export_tflite', f'--model_dir={student}',
@@ -243,14 +251,18 @@ def build_stages(work_dir: str,
 
 
 def report_wers(work_dir: str):
-  """Prints the teacher's and the student's test WER side by side."""
+  """Prints the teacher's and the student's test and ood WERs."""
   for name in ('teacher', 'student'):
-    path = os.path.join(work_dir, name, 'test_summary.json')
-    if os.path.exists(path):
-      with open(path) as summary_file:
-        summary = json.load(summary_file)
-      print(f'{name:8s} test WER {100.0 * summary["wer"]:6.2f}%  '
-            f'({summary["utterances"]} utterances)', flush=True)
+    parts = []
+    for split in REPORTED_SPLITS:
+      path = summary_path(os.path.join(work_dir, name), split)
+      if os.path.exists(path):
+        with open(path) as summary_file:
+          summary = json.load(summary_file)
+        parts.append(f'{split} WER {100.0 * summary["wer"]:6.2f}% '
+                     f'({summary["utterances"]} utterances)')
+    if parts:
+      print(f'{name:8s} ' + '  '.join(parts), flush=True)
 
 
 def main(argv):

@@ -17,7 +17,13 @@ inside exported graphs; `normalize_text` runs the same function eagerly for
 Python callers.
 """
 
+import string
+
 import tensorflow as tf
+
+# Every character a normalized text can hold besides the space; a tokenizer
+# must cover all of them (tfrecords_tools.train_tokenizer).
+ALPHABET = string.ascii_lowercase + "'"
 
 
 def normalize(text: tf.Tensor) -> tf.Tensor:
