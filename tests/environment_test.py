@@ -21,7 +21,7 @@ class EnvironmentTest(tf.test.TestCase):
     # load under TF 2.18+.
     for module in ('tensorflow_datasets', 'tensorflow_io', 'apache_beam',
                    'official.core.train_lib', 'sentencepiece',
-                   'espeakng_loader', 'soundfile', 'jiwer', 'wonderwords',
+                   'espeakng_loader', 'soundfile', 'jiwer',
                    'wordfreq'):
       with self.subTest(module=module):
         self.assertIsNotNone(importlib.import_module(module))

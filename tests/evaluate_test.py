@@ -20,6 +20,7 @@ from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.decoding import decoder
 from asr_kd.inference import model_loader
 from asr_kd.inference import recognizer as recognizer_lib
+from asr_kd.text import normalization
 from tests import model_loader_test
 
 
@@ -65,8 +66,8 @@ class EvaluateTest(tf.test.TestCase):
 
   def test_reads_every_record_with_normalized_references(self):
     self.assertLen(self.utterances, len(self.corpus['texts']))
-    expected = sorted(' '.join(t.lower().replace(',', ' ').replace(
-        '.', ' ').split()) for t in self.corpus['texts'])
+    expected = sorted(normalization.normalize_text(t)
+                      for t in self.corpus['texts'])
     self.assertEqual(sorted(u.reference for u in self.utterances), expected)
     self.assertLen(evaluate.read_tfrecords(self.corpus['tfrecords'], limit=3),
                    3)

@@ -15,12 +15,14 @@ import numpy as np
 import soundfile
 import tensorflow as tf
 
-from tfrecords_tools import demo_text
+from tfrecords_tools import build_demo_sentences
+from tfrecords_tools import demo_sentences
 from tfrecords_tools import espeak_synth
 from tfrecords_tools import make_demo_corpus
 
-_TINY = dict(num_train=12, num_dev=4, num_test=4, num_unlabeled=4)
-_TRANSCRIPT_LINE = re.compile(r'^(\d+)-(\d+)-(\d{4}) ([A-Z]+(?: [A-Z]+)*)$')
+_TINY = dict(num_train=12, num_dev=4, num_test=4, num_unlabeled=4, num_ood=4)
+_TRANSCRIPT_LINE = re.compile(
+    r"^(\d+)-(\d+)-(\d{4}) ([A-Z]+(?:'[A-Z]+)*(?: [A-Z]+(?:'[A-Z]+)*)*)$")
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -86,7 +88,9 @@ class MakeDemoCorpusTest(tf.test.TestCase):
       self.assertCountEqual(
           transcripts, [os.path.basename(p)[:-len('.flac')] for p in flacs])
       for transcript in transcripts.values():
-        self.assertBetween(len(transcript.split()), 3, 15)
+        self.assertBetween(len(transcript.split()),
+                           build_demo_sentences.MIN_WORDS,
+                           build_demo_sentences.MAX_WORDS)
 
   def test_audio_is_16k_mono_int16(self):
     for path in glob.glob(os.path.join(self.corpus, '**', '*.flac'),
@@ -121,33 +125,83 @@ class MakeDemoCorpusTest(tf.test.TestCase):
                           atol=1e-4)
     self.assertEmpty(set(info['splits']['test']['voices']) &
                      set(info['splits']['train']['voices']))
+    self.assertEmpty(set(info['splits']['ood']['voices']) &
+                     set(info['splits']['train']['voices']))
+    self.assertEqual(info['splits']['ood']['sentence_source'], 'fortunes')
+    self.assertEqual(info['splits']['train']['sentence_source'], 'wordnet')
+    self.assertEqual(
+        info['sentence_pools']['wordnet']['sentences'],
+        len(demo_sentences.load_pool('wordnet')))
 
-  def test_plan_holds_out_test_voices_and_sentences(self):
+  def test_plan_holds_out_test_and_ood_voices_and_sentences(self):
     seed = int(np.random.default_rng().integers(1 << 20))
-    speakers = make_demo_corpus.make_speakers(
-        espeak_synth.available_variants())
-    by_split = make_demo_corpus.assign_speakers(speakers, seed)
-    counts = {'train': 3000, 'dev': 300, 'test': 300, 'unlabeled': 300}
-    plans = make_demo_corpus.plan_corpus(counts, seed, by_split,
-                                         demo_text.SentenceGenerator())
+    variants = espeak_synth.available_variants()
+    ood_variants = make_demo_corpus.choose_ood_variants(variants, seed)
+    self.assertNotEmpty(ood_variants)
+    self.assertNotIn('', ood_variants)
+    speakers = make_demo_corpus.make_speakers(variants, ood_variants)
+    by_split = make_demo_corpus.assign_speakers(speakers, seed, ood_variants)
+    wordnet = demo_sentences.load_pool('wordnet')
+    # More train utterances than the pool has left: train goes round again.
+    counts = {'train': len(wordnet), 'dev': 300, 'test': 300,
+              'unlabeled': 300, 'ood': 300}
+    plans = make_demo_corpus.plan_corpus(counts, seed, by_split)
     voices = {split: {p.settings.voice_name for p in plans[split]}
               for split in plans}
     sentences = {split: {p.text for p in plans[split]} for split in plans}
-    self.assertEmpty(voices['test'] & (voices['train'] | voices['dev'] |
-                                       voices['unlabeled']))
+    in_domain = ('train', 'dev', 'unlabeled')
+    seen_voices = set().union(*(voices[split] for split in in_domain))
+    self.assertEmpty(voices['test'] & seen_voices)
+    self.assertEmpty(voices['ood'] & (seen_voices | voices['test']))
+    self.assertEqual({p.settings.variant for p in plans['ood']},
+                     set(ood_variants))
     self.assertGreater(len(voices['train']), 100)
     self.assertGreater(len(voices['test']), 20)
-    self.assertEmpty(sentences['test'] & sentences['train'])
-    self.assertEmpty(sentences['dev'] & sentences['train'])
+    for split in ('test', 'dev', 'unlabeled'):
+      self.assertEmpty(sentences[split] & sentences['train'])
+      self.assertContainsSubset(sentences[split], set(wordnet))
+    self.assertContainsSubset(sentences['ood'],
+                              set(demo_sentences.load_pool('fortunes')))
+    self.assertLen(sentences['train'], len(wordnet) - 900)
     for split, count in counts.items():
-      self.assertLen(sentences[split], count)  # No repeats within a split.
+      if split != 'train':
+        self.assertLen(sentences[split], count)  # No repeats within a split.
       ids = [p.utterance_id for p in plans[split]]
       self.assertLen(set(ids), count)
     all_ids = [p.utterance_id for split in plans for p in plans[split]]
     self.assertLen(set(all_ids), len(all_ids))
-    for plan in plans['train']:
-      self.assertBetween(plan.settings.rate, 130, 220)
-      self.assertBetween(plan.settings.pitch, 26, 74)
+    for split in in_domain + ('test',):
+      for plan in plans[split]:
+        self.assertBetween(plan.settings.rate, 130, 220)
+        self.assertBetween(plan.settings.pitch, 26, 74)
+    for plan in plans['ood']:
+      self.assertFalse(130 <= plan.settings.rate <= 220, plan.settings)
+      self.assertFalse(26 <= plan.settings.pitch <= 74, plan.settings)
+
+  def test_dev_test_and_unlabeled_do_not_change_with_num_train(self):
+    variants = espeak_synth.available_variants()
+    ood_variants = make_demo_corpus.choose_ood_variants(variants, 3)
+    by_split = make_demo_corpus.assign_speakers(
+        make_demo_corpus.make_speakers(variants, ood_variants), 3,
+        ood_variants)
+    counts = {'train': 10, 'dev': 5, 'test': 5, 'unlabeled': 5, 'ood': 5}
+    small = make_demo_corpus.plan_corpus(counts, 3, by_split)
+    large = make_demo_corpus.plan_corpus(dict(counts, train=50), 3, by_split)
+    for split in ('dev', 'test', 'unlabeled', 'ood'):
+      self.assertEqual(small[split], large[split])
+    self.assertContainsSubset({p.text for p in small['train']},
+                              {p.text for p in large['train']})
+
+  def test_asking_for_more_sentences_than_a_pool_holds_is_an_error(self):
+    num_fortunes = len(demo_sentences.load_pool('fortunes'))
+    variants = espeak_synth.available_variants()
+    by_split = make_demo_corpus.assign_speakers(
+        make_demo_corpus.make_speakers(variants, ['m1']), 0, ['m1'])
+    counts = {'train': 1, 'dev': 1, 'test': 1, 'unlabeled': 1,
+              'ood': num_fortunes + 1}
+    with self.assertRaisesRegex(make_demo_corpus.CorpusError,
+                                '--num_ood=.* asks for more fortunes'):
+      make_demo_corpus.plan_corpus(counts, 0, by_split)
 
   def test_utterance_that_crashes_espeak_is_left_out(self):
     # The eSpeak NG of espeakng-loader 0.2.4 segfaults on this request, found
@@ -179,9 +233,10 @@ class MakeDemoCorpusTest(tf.test.TestCase):
       f.write('mine')
     with self.assertRaisesRegex(make_demo_corpus.CorpusError, 'not empty'):
       make_demo_corpus.make_corpus(target, 1, 1, 1, 1, num_workers=1,
-                                   show_progress=False)
+                                   show_progress=False, num_ood=1)
     make_demo_corpus.make_corpus(target, 1, 1, 1, 1, num_workers=1,
-                                 overwrite=True, show_progress=False)
+                                 overwrite=True, show_progress=False,
+                                 num_ood=1)
     self.assertTrue(os.path.exists(os.path.join(target, 'keep.txt')))
     self.assertLen(glob.glob(os.path.join(target, 'train', '*', '*',
                                           '*.flac')), 1)

@@ -12,7 +12,7 @@ from asr_kd.configs import rnnt_config
 from asr_kd.configs import rnnt_experiments
 from asr_kd.dataloaders import tfrecord_schema
 from tfrecords_tools import compute_feature_stats
-from tfrecords_tools import demo_text
+from tfrecords_tools import demo_sentences
 from tfrecords_tools import espeak_synth
 from tfrecords_tools import train_tokenizer
 
@@ -25,9 +25,11 @@ def write_tiny_corpus(directory: str, num_utterances: int = 12,
   """
   os.makedirs(directory, exist_ok=True)
   rng = np.random.default_rng(seed)
-  generator = demo_text.SentenceGenerator(min_words=3, max_words=5)
+  short = [s for s in demo_sentences.load_pool('wordnet')
+           if len(demo_sentences.words(s)) <= 5]
   synthesizer = espeak_synth.EspeakSynthesizer.get()
-  texts = [generator.sentence(rng) for _ in range(num_utterances)]
+  texts = [short[i] for i in rng.choice(len(short), num_utterances,
+                                        replace=False)]
   record_path = os.path.join(directory, 'tiny-00000-of-00001.tfrecord')
   with tf.io.TFRecordWriter(record_path) as writer:
     for index, text in enumerate(texts):

@@ -69,7 +69,10 @@ def clean_sentence(raw: str, min_zipf: float = MIN_ZIPF) -> Optional[str]:
   tokens = text.split(' ')
   if not all(_TOKEN.fullmatch(token) for token in tokens):
     return None
-  if any(sum(c.isupper() for c in token) > 1 for token in tokens):
+  # Capitals only lead a token: this drops abbreviations ("TV") and names
+  # spelled unlike they sound ("McKinley"), and it holds before and after the
+  # first letter is upper-cased below.
+  if any(any(c.isupper() for c in token[1:]) for token in tokens):
     return None
   sentence_words = demo_sentences.words(text)
   if not MIN_WORDS <= len(sentence_words) <= MAX_WORDS:
