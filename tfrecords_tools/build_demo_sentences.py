@@ -136,6 +136,10 @@ def build_pool(raw_sentences: Iterable[str], min_zipf: float = MIN_ZIPF,
   return pool
 
 
+def vocabulary_of(pool: Sequence[str]) -> set:
+  return {word for sentence in pool for word in demo_sentences.words(sentence)}
+
+
 def write_pool(sentences: Sequence[str], path: str):
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path, 'w', encoding='utf-8') as pool_file:
@@ -168,13 +172,20 @@ def main(argv):
         exclude=[demo_sentences.transcript_text(s) for s in wordnet])
   except OSError as error:
     sys.exit(f'build_demo_sentences: error: {error}')
+  wordnet_vocabulary = vocabulary_of(wordnet)
   for source, pool in (('wordnet', wordnet), ('fortunes', fortunes)):
     path = os.path.join(FLAGS.output_dir,
                         demo_sentences.SOURCE_FILES[source])
     write_pool(pool, path)
-    vocabulary = {word for sentence in pool
-                  for word in demo_sentences.words(sentence)}
-    print(f'{path}: {len(pool)} sentences, {len(vocabulary)} distinct words')
+    running_words = [word for sentence in pool
+                     for word in demo_sentences.words(sentence)]
+    with_apostrophe = sum("'" in sentence for sentence in pool)
+    unseen = sum(word not in wordnet_vocabulary for word in running_words)
+    print(f'{path}: {len(pool)} sentences, {len(vocabulary_of(pool))} '
+          f'distinct words; {100 * with_apostrophe / len(pool):.1f}% of '
+          f'sentences hold an apostrophe; {100 * unseen / len(running_words):.1f}'
+          '% of running words are not in the wordnet pool')
+
 
 
 if __name__ == '__main__':
