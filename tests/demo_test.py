@@ -1,6 +1,9 @@
 """`make demo`'s plan: every stage names a real binary, config and flag."""
 
+import contextlib
 import importlib
+import io
+import json
 import os
 import subprocess
 import sys
@@ -79,6 +82,47 @@ class DemoPlanTest(tf.test.TestCase):
           if argument.startswith('--'):
             name = argument[2:].split('=', 1)[0]
             self.assertIn(f'--{name}', help_text, f'{module} --{name}')
+
+  def test_evaluation_scores_test_and_ood_and_skips_scored_splits(self):
+    model_dir = self.get_temp_dir()
+    commands = demo.evaluate_commands(model_dir, '/tmp/records',
+                                      demo.REPORTED_SPLITS)
+    self.assertLen(commands, 2)
+    self.assertIn('--tfrecords=/tmp/records/test-*', commands[0])
+    self.assertIn('--tfrecords=/tmp/records/ood-*', commands[1])
+    self.assertIn(f'--summary_output={model_dir}/ood_summary.json',
+                  commands[1])
+    with open(demo.summary_path(model_dir, 'test'), 'w') as summary:
+      json.dump({'wer': 0.125, 'utterances': 400}, summary)
+    remaining = demo.evaluate_commands(model_dir, '/tmp/records',
+                                       demo.REPORTED_SPLITS)
+    self.assertLen(remaining, 1)
+    self.assertIn('--tfrecords=/tmp/records/ood-*', remaining[0])
+
+  def test_report_prints_test_and_ood_wer_of_each_model(self):
+    work_dir = self.get_temp_dir()
+    for name, wers in (('teacher', (0.1, 0.2)), ('student', (0.15, 0.3))):
+      os.makedirs(os.path.join(work_dir, name), exist_ok=True)
+      for split, wer in zip(demo.REPORTED_SPLITS, wers):
+        with open(demo.summary_path(os.path.join(work_dir, name), split),
+                  'w') as summary:
+          json.dump({'wer': wer, 'utterances': 400}, summary)
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+      demo.report_wers(work_dir)
+    lines = output.getvalue().splitlines()
+    self.assertEqual(lines, [
+        'teacher  test WER  10.00% (400 utterances)  '
+        'ood WER  20.00% (400 utterances)',
+        'student  test WER  15.00% (400 utterances)  '
+        'ood WER  30.00% (400 utterances)'])
+
+  def test_demo_converts_every_labeled_split_of_the_corpus(self):
+    stages = demo.build_stages('/tmp/wd', parsed_flags())
+    convert = [stage for stage in stages if 'TFRecords' in stage.name][0]
+    prefixes = {a.split('=', 1)[1] for command in convert.commands()
+                for a in command if a.startswith('--output_prefix=')}
+    self.assertEqual(prefixes, {'train', 'dev', 'test', 'ood', 'unlabeled'})
 
 
 if __name__ == '__main__':
