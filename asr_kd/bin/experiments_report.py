@@ -1,0 +1,48 @@
+r"""Redraws the comparison's table and figure from its results JSON.
+
+  python -m asr_kd.bin.experiments_report --results=docs/experiments.json \
+      --markdown=docs/experiments.md --figure=docs/experiments.png
+
+Runs nothing: reads the records `make experiments` wrote (one per run) and
+writes the markdown table (mean +- std per row, paired per-seed differences
+from the baseline with 95% t-intervals) and the PNG figure.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+
+from asr_kd.experiments import figure
+from asr_kd.experiments import report
+from asr_kd.experiments import results
+
+FLAGS = flags.FLAGS
+
+
+def define_flags(flag_values: flags.FlagValues = FLAGS):
+  flags.DEFINE_string('results', 'docs/experiments.json', 'The results JSON.',
+                      flag_values=flag_values)
+  flags.DEFINE_string('markdown', 'docs/experiments.md', 'Where the table '
+                      'goes.', flag_values=flag_values)
+  flags.DEFINE_string('figure', 'docs/experiments.png', 'Where the figure '
+                      'goes (empty: none).', flag_values=flag_values)
+
+
+def main(argv):
+  del argv
+  records = results.load(FLAGS.results)
+  if not records:
+    sys.exit(f'experiments_report: no runs in {FLAGS.results}')
+  with open(FLAGS.markdown, 'w') as markdown:
+    markdown.write(report.markdown_report(
+        records, FLAGS.results.rsplit('/', 1)[-1]))
+  if FLAGS.figure:
+    figure.draw(records, FLAGS.figure)
+  print(f'experiments_report: {len(records)} runs -> {FLAGS.markdown}'
+        f'{", " + FLAGS.figure if FLAGS.figure else ""}')
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)
