@@ -47,10 +47,9 @@ from absl import flags
 import yaml
 
 from asr_kd.bin import demo
+from asr_kd.bin import experiments_report
 from asr_kd.experiments import data_split
-from asr_kd.experiments import figure
 from asr_kd.experiments import progress
-from asr_kd.experiments import report
 from asr_kd.experiments import results
 
 FLAGS = flags.FLAGS
@@ -384,17 +383,6 @@ def collect_record(run: Run, commit: str) -> Dict:
       model_dir=run.model_dir)
 
 
-def write_report(records: List[Dict], results_path: str, markdown_path: str,
-                 figure_path: str):
-  """The markdown table and the figure of `records`."""
-  os.makedirs(os.path.dirname(markdown_path) or '.', exist_ok=True)
-  with open(markdown_path, 'w') as markdown:
-    markdown.write(report.markdown_report(
-        records, os.path.basename(results_path)))
-  if records:
-    figure.draw(records, figure_path)
-
-
 def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
              figure_path: str, commit_dir: str = REPO_ROOT) -> List[Dict]:
   """Runs the stages not done yet; records, reports and prints each run.
@@ -449,14 +437,16 @@ def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
     results.save(results_path, records)
     with open(stage.done_marker, 'w') as record_file:
       json.dump(record, record_file, indent=1)
-    write_report(records, results_path, markdown_path, figure_path)
+    experiments_report.write_report(records, results_path, markdown_path,
+                                    figure_path)
     walls = finished_walls()
     remaining = len(runs) - number
     print(progress.progress_line(
         number, len(runs), stage.name, record['wer'],
         record['wall_seconds'] or 0.0,
         progress.eta_seconds(walls, remaining)), flush=True)
-  write_report(records, results_path, markdown_path, figure_path)
+  experiments_report.write_report(records, results_path, markdown_path,
+                                  figure_path)
   return records
 
 
