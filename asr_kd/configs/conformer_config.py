@@ -150,7 +150,7 @@ def conformer_demo_teacher() -> ConformerEncoderConfig:
 
 
 def conformer_demo_big_teacher() -> ConformerEncoderConfig:
-  """Full-context teacher of the comparison (`make experiments`, ~5.4M).
+  """Full-context teacher of the comparison (`make experiments`, ~5.5M).
 
   More than 3x the streaming student's parameters (the paper's big teacher
   -> small student setting; tests/experiments_test.py counts them): wider
