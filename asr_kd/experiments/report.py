@@ -7,8 +7,10 @@ seeds both have, as mean with its 95% t-interval
 
     mean(d) +- t_{0.975, n-1} * sd(d) / sqrt(n)          (sd with n - 1)
 
-Pairing removes what a seed shares across rows (the same data order and
-augmentation draw), so it needs fewer seeds than comparing two means.
+Runs of one seed share their initial weights and random streams (rows that
+read the same records, e.g. hard and soft, also their batches and masks);
+pairing cancels that share of the seed-to-seed spread, so it needs fewer
+seeds than comparing two means.
 With one pair there is no interval. No TensorFlow: pure NumPy and SciPy.
 """
 
