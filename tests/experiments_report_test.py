@@ -201,6 +201,11 @@ class ProgressTest(tf.test.TestCase):
         '[7/42] kd_demo_student_hard seed 1: test 12.3% ood 20.1% '
         '(35.2 min); ETA 20h32m')
     self.assertEqual(progress.duration(42), '42 s')
+    # Nothing left (a resumed comparison whose later runs are done).
+    self.assertTrue(progress.progress_line(
+        2, 5, 'x', {'test': 1.0}, 5.0, 0.0).endswith('; done'))
+    self.assertTrue(progress.progress_line(
+        2, 5, 'x', {'test': 1.0}, 5.0, None).endswith('; ETA unknown'))
 
 
 if __name__ == '__main__':

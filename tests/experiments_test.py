@@ -373,9 +373,13 @@ class RunPlanTest(tf.test.TestCase):
     saved[0]['commit'] = 'kept'
     saved.append(dict(saved[1], seed=5))  # A run of another plan.
     results.save(paths[0], saved)
-    with contextlib.redirect_stdout(io.StringIO()):
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
       resumed = experiments.run_plan(plan, *paths)
     self.assertEqual(resumed, saved)
+    self.assertRegex(printed.getvalue(),
+                     r'\[1/2\] kd_demo_student_none \(done already\): test '
+                     r'20\.0% .*; done\n')
     for index in range(2):
       with open(os.path.join(work_dir, f'count{index}')) as counter:
         self.assertEqual(counter.read(), 'x')

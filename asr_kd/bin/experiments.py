@@ -402,10 +402,14 @@ def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
   if records:
     results.save(results_path, records)
 
-  def finished_walls():
+  def eta() -> Optional[float]:
+    """Mean wall time of the plan's finished runs x its runs left."""
     keys = {(run.row.name, run.generation, run.seed) for run in runs}
-    return [record['wall_seconds'] for record in records
-            if results.run_key(record) in keys and record['wall_seconds']]
+    walls = [record['wall_seconds'] for record in records
+             if results.run_key(record) in keys and record['wall_seconds']]
+    left = sum(not os.path.exists(planned.stage.done_marker)
+               for planned in plan if planned.run)
+    return progress.eta_seconds(walls, left)
 
   number = 0
   start = time.time()
@@ -418,7 +422,7 @@ def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
         record = _read_json(stage.done_marker)
         print(progress.progress_line(
             number, len(runs), f'{stage.name} (done already)',
-            record['wer'], record['wall_seconds'] or 0.0, None), flush=True)
+            record['wer'], record['wall_seconds'] or 0.0, eta()), flush=True)
       else:
         print(f'{stage.name}: done already ({stage.done_marker})',
               flush=True)
@@ -439,12 +443,9 @@ def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
       json.dump(record, record_file, indent=1)
     experiments_report.write_report(records, results_path, markdown_path,
                                     figure_path)
-    walls = finished_walls()
-    remaining = len(runs) - number
     print(progress.progress_line(
         number, len(runs), stage.name, record['wer'],
-        record['wall_seconds'] or 0.0,
-        progress.eta_seconds(walls, remaining)), flush=True)
+        record['wall_seconds'] or 0.0, eta()), flush=True)
   experiments_report.write_report(records, results_path, markdown_path,
                                   figure_path)
   return records

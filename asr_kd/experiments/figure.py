@@ -40,8 +40,9 @@ def draw(records: List[Dict], path: str):
       spread = interval.count > 1
       errors[0].append(interval.mean - interval.low if spread else 0.0)
       errors[1].append(interval.high - interval.mean if spread else 0.0)
-    axes.errorbar(means, positions, xerr=errors, fmt=_MARKERS.get(split, 'o'),
-                  capsize=3, label=split)
+    if positions:
+      axes.errorbar(means, positions, xerr=errors,
+                    fmt=_MARKERS.get(split, 'o'), capsize=3, label=split)
   axes.set_yticks(range(len(keys)))
   axes.set_yticklabels(labels, fontsize=8)
   axes.invert_yaxis()

@@ -29,7 +29,7 @@ def progress_line(number: int, total: int, label: str,
   (35.2 min); ETA 3h10m`."""
   wers = ' '.join(f'{split} {value:.1f}%' for split, value in wer.items()
                   if value is not None) or 'no WER'
-  remaining = ('done' if number == total else
+  remaining = ('done' if number == total or eta == 0 else
                f'ETA {duration(eta)}' if eta is not None else 'ETA unknown')
   return (f'[{number}/{total}] {label}: {wers} ({duration(wall_seconds)}); '
           f'{remaining}')
