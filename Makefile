@@ -10,7 +10,7 @@ SEEDS ?= 0,1,2
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo experiments test bazel-test venv clean-demo
+.PHONY: demo experiments experiments-report test bazel-test venv clean-demo
 
 venv: $(STAMP)
 
@@ -27,8 +27,13 @@ demo: $(STAMP)
 	$(PY) -m asr_kd.bin.demo --work_dir=$(DEMO_DIR)
 
 # After `make demo`: the soft- vs hard-target comparison (docs/distillation.md).
+# Resumable; writes docs/experiments.json, docs/experiments.md and docs/experiments.png.
 experiments: $(STAMP)
 	$(PY) -m asr_kd.bin.experiments --work_dir=$(DEMO_DIR) --seeds=$(SEEDS)
+
+# Redraws docs/experiments.md and docs/experiments.png from docs/experiments.json.
+experiments-report: $(STAMP)
+	$(PY) -m asr_kd.bin.experiments_report
 
 bazel-test: $(STAMP)
 	./tools/bazel_test.sh

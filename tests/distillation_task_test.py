@@ -344,7 +344,7 @@ class DistillationTaskTest(tf.test.TestCase):
     self.assertCountEqual(names, [
         'kd_demo_student_none', 'kd_demo_student_hard',
         'kd_demo_student_soft_full', 'kd_demo_student_soft_3class',
-        'kd_demo_self_hard', 'kd_demo_self_soft'])
+        'kd_demo_self_hard', 'kd_demo_self_soft', 'kd_demo_big_teacher'])
     for name, path in zip(names, paths):
       with self.subTest(name=name):
         registered = exp_factory.get_exp_config(name)

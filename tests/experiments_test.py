@@ -1,19 +1,31 @@
-"""`make experiments`: the plan of the comparison and its results table."""
+"""`make experiments`: the comparison's design, its configs and its run loop."""
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 import tempfile
 
-import numpy as np
 import tensorflow as tf
+import yaml
 
+from official.core import exp_factory
+from official.modeling import hyperparams
+
+from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.bin import demo
 from asr_kd.bin import experiments
+from asr_kd.experiments import data_split
+from asr_kd.experiments import results
+from asr_kd.modeling import rnnt_model
 from tests import testing_utils
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORK_DIR = '/tmp/wd'
+# The demo tokenizer's size (tfrecords_tools.train_tokenizer --vocab_size).
+DEMO_VOCAB_SIZE = 64
 
 
 def parsed_flags(*args):
@@ -27,88 +39,355 @@ def flag_value(command, name):
   return values[0] if values else None
 
 
+def overrides_of(command):
+  """--params_override of a train command as a dict."""
+  return dict(part.split('=', 1)
+              for part in flag_value(command, 'params_override').split(','))
+
+
+def train_commands(plan):
+  """{model_dir: train command} of the plan's runs (no demo records here:
+  evaluate commands are only built where test-* exists)."""
+  commands = {}
+  for planned in plan:
+    if planned.run:
+      command = planned.stage.commands()[0]
+      commands[planned.run.model_dir] = command
+  return commands
+
+
+def resolved_config(command):
+  """The experiment config asr_kd.bin.train would build from `command`."""
+  config = exp_factory.get_exp_config(flag_value(command, 'experiment'))
+  config = hyperparams.override_params_dict(
+      config, os.path.join(REPO_ROOT, flag_value(command, 'config_file')),
+      is_strict=True)
+  config = hyperparams.override_params_dict(
+      config, flag_value(command, 'params_override'), is_strict=True)
+  config.validate()
+  return config
+
+
 class ExperimentsPlanTest(tf.test.TestCase):
 
-  def test_full_plan_orders_teachers_before_their_students(self):
-    stages = experiments.build_stages(
-        '/tmp/wd', parsed_flags('--seeds=0,1', '--train_steps=9'))
-    commands = [(stage, command) for stage in stages
-                for command in stage.commands()]
-    # 6 rows x 2 seeds (train + evaluate each) + 2 pseudo-label passes.
-    self.assertLen(stages, 14)
-    modules = [command[2] for _, command in commands]
-    self.assertEqual(modules.count('asr_kd.bin.pseudo_label'), 2)
-    self.assertEqual(modules.count('asr_kd.bin.train'), 12)
-    self.assertEqual(modules.count('asr_kd.bin.evaluate'), 12)
-    self_teacher = '/tmp/wd/experiments/kd_demo_student_none/seed0'
-    position = {}
-    for index, (stage, command) in enumerate(commands):
-      model_dir = flag_value(command, 'model_dir')
-      position.setdefault((command[2], model_dir), index)
-      self.assertEqual(command[:2], [sys.executable, '-m'])
-      config = flag_value(command, 'config_file')
-      if config:
-        self.assertTrue(os.path.exists(os.path.join(REPO_ROOT, config)))
-        overrides = flag_value(command, 'params_override')
-        self.assertIn('trainer.train_steps=9', overrides)
-        self.assertIn(f'task.seed={model_dir[-1]}', overrides)
-        self.assertEqual(stage.time_file,
-                         os.path.join(model_dir, experiments.TIME_FILE))
-    # The self-training teacher is trained before it labels or teaches.
-    trained = position[('asr_kd.bin.train', self_teacher)]
-    self_labels = [i for i, (_, c) in enumerate(commands)
-                   if flag_value(c, 'model_dir') == self_teacher and
-                   c[2] == 'asr_kd.bin.pseudo_label'][0]
-    self.assertLess(trained, self_labels)
-    soft_self = [c for _, c in commands
-                 if 'kd_demo_self_soft' in (flag_value(c, 'model_dir') or '')
-                 and c[2] == 'asr_kd.bin.train'][0]
-    self.assertIn(f'task.teacher_model_dir={self_teacher}',
-                  flag_value(soft_self, 'params_override'))
-    hard = [c for _, c in commands
-            if 'kd_demo_student_hard' in (flag_value(c, 'model_dir') or '')
-            and c[2] == 'asr_kd.bin.train'][0]
-    self.assertIn('task.train_data.input_path=/tmp/wd/pseudo_labels/teacher/',
-                  flag_value(hard, 'params_override'))
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.plan = experiments.build_plan(
+        WORK_DIR, parsed_flags('--seeds=0,1', '--train_steps=9',
+                               '--generations=2'))
+    cls.runs = [planned.run for planned in cls.plan if planned.run]
+    cls.commands = train_commands(cls.plan)
 
-  def test_selected_self_rows_still_train_their_teacher_first(self):
-    stages = experiments.build_stages(
-        '/tmp/wd', parsed_flags('--seeds=3', '--rows=kd_demo_self_soft'))
-    self.assertLen(stages, 2)
-    first = stages[0].commands()[0]
-    self.assertEqual(flag_value(first, 'model_dir'),
-                     '/tmp/wd/experiments/kd_demo_student_none/seed3')
+  def runs_of(self, row, seed=None):
+    return [run for run in self.runs if run.row.name == row and
+            (seed is None or run.seed == seed)]
 
-  def test_pseudo_label_flags_are_accepted(self):
-    stage = experiments.pseudo_label_stage('/tmp/wd', 'teacher', ['0'],
-                                           parsed_flags())
-    command = stage.commands()[0]
-    help_text = subprocess.run(
-        [sys.executable, '-m', command[2], '--helpfull'], cwd=REPO_ROOT,
-        capture_output=True, text=True, timeout=120).stdout
-    for argument in command[3:]:
-      self.assertIn(argument.split('=', 1)[0], help_text)
+  def test_data_design(self):
+    split = self.plan[0].stage.commands()[0]
+    self.assertEqual(split[2], 'asr_kd.bin.split_labeled')
+    self.assertEqual(flag_value(split, 'input'), f'{WORK_DIR}/tfrecords/train-*')
+    self.assertEqual(float(flag_value(split, 'labeled_fraction')), 0.2)
+    labeled = f'{WORK_DIR}/experiments/data/labeled-*.tfrecord*'
+    for seed in (0, 1):
+      none, = self.runs_of('kd_demo_student_none', seed)
+      none_overrides = overrides_of(self.commands[none.model_dir])
+      self.assertEqual(none_overrides['task.train_data.input_path'], labeled)
+      self.assertNotIn('task.train_data.label_source', none_overrides)
+      self.assertNotIn('task.teacher_model_dir', none_overrides)
+      # Hard and soft rows read the very same records, as pseudo-labels.
+      data = set()
+      for row in ('kd_demo_student_hard', 'kd_demo_student_soft_full',
+                  'kd_demo_student_soft_3class'):
+        run, = self.runs_of(row, seed)
+        overrides = overrides_of(self.commands[run.model_dir])
+        data.add((overrides['task.train_data.input_path'],
+                  overrides['task.train_data.label_source']))
+        teacher = overrides.get('task.teacher_model_dir')
+        if row.endswith('hard'):
+          self.assertIsNone(teacher)
+        else:
+          self.assertEqual(teacher,
+                           f'{WORK_DIR}/experiments/kd_demo_big_teacher')
+      self.assertEqual(data, {(
+          f'{WORK_DIR}/experiments/pseudo_labels/kd_demo_big_teacher/'
+          '*.tfrecord*', 'pseudo_label')})
 
-  def test_summary_table_aggregates_seeds(self):
+  def test_pseudo_labels_keep_subset_transcripts_and_decode_the_pool(self):
+    stages = [planned.stage for planned in self.plan if not planned.run][1:]
+    # The big teacher, then per seed generation 0 and each track's
+    # generation 1 label the pool (generation 2's students teach no one).
+    self.assertLen(stages, 1 + 2 * 3)
+    for stage in stages:
+      labeled, pool = stage.commands()
+      self.assertEqual(flag_value(labeled, 'output_dir'),
+                       flag_value(pool, 'output_dir'))
+      self.assertEqual(flag_value(labeled, 'input'),
+                       f'{WORK_DIR}/experiments/data/labeled-*')
+      self.assertIn('--keep_transcripts', labeled)
+      self.assertEqual(flag_value(pool, 'input'),
+                       f'{WORK_DIR}/experiments/data/pool-*')
+      self.assertNotIn('--keep_transcripts', pool)
+      self.assertNotEqual(flag_value(labeled, 'output_prefix'),
+                          flag_value(pool, 'output_prefix'))
+
+  def test_every_model_is_trained_before_it_labels_or_teaches(self):
+    trained = set()
+    for planned in self.plan:
+      if planned.run:
+        run = planned.run
+        if run.teacher_dir:
+          self.assertIn(run.teacher_dir, trained, run.model_dir)
+        trained.add(run.model_dir)
+      else:
+        for command in planned.stage.commands():
+          if command[2] == 'asr_kd.bin.pseudo_label':
+            self.assertIn(flag_value(command, 'model_dir'), trained)
+
+  def test_every_student_row_has_the_same_steps_and_seed_rule(self):
+    for run in self.runs:
+      command = self.commands[run.model_dir]
+      self.assertTrue(os.path.exists(os.path.join(
+          REPO_ROOT, flag_value(command, 'config_file'))))
+      overrides = overrides_of(command)
+      if run.row.comparison == 'teacher':
+        self.assertNotIn('trainer.train_steps', overrides)
+        self.assertNotIn('task.seed', overrides)
+        continue
+      self.assertEqual(overrides['trainer.train_steps'], '9')
+      self.assertEqual(int(overrides['task.seed']), run.task_seed)
+      if run.generation is None:
+        self.assertEqual(run.task_seed, run.seed)
+
+  def test_self_training_generations_never_share_a_teacher_seed(self):
+    seed_of = {run.model_dir: run.task_seed for run in self.runs}
+    teacher_of = {run.model_dir: run.teacher_dir for run in self.runs}
+    for row in ('kd_demo_self_hard', 'kd_demo_self_soft'):
+      for seed in (0, 1):
+        generations = self.runs_of(row, seed)
+        self.assertEqual([run.generation for run in generations], [1, 2])
+        # Generation 1 learns from the seed's no-distillation run,
+        # generation 2 from generation 1.
+        self.assertEqual(generations[0].teacher_dir,
+                         experiments.run_dir(WORK_DIR, 'kd_demo_student_none',
+                                             seed))
+        self.assertEqual(generations[1].teacher_dir, generations[0].model_dir)
+        for run in generations:
+          self.assertEqual(run.task_seed,
+                           seed_of[run.teacher_dir] +
+                           experiments.SELF_TRAINING_SEED_STRIDE)
+          ancestor = run.teacher_dir
+          while ancestor:
+            self.assertNotEqual(run.task_seed, seed_of[ancestor])
+            ancestor = teacher_of[ancestor]
+          self.assertEqual(run.labels_dir, experiments.pseudo_label_dir(
+              WORK_DIR, run.teacher_dir))
+          overrides = overrides_of(self.commands[run.model_dir])
+          self.assertEqual(overrides.get('task.teacher_model_dir'),
+                           run.teacher_dir if row.endswith('soft') else None)
+
+  def test_probe_covers_right_shift_times_alpha_on_the_first_seed(self):
+    probes = [run for run in self.runs if run.row.comparison == 'probe']
+    with open(os.path.join(REPO_ROOT, 'configs', 'experiments',
+                           'kd_demo_student_soft_full.yaml')) as config:
+      own = yaml.safe_load(config)['task']['distillation']
+    cells = {(own['teacher_right_shift'], own['alpha'])}
+    for run in probes:
+      self.assertEqual(run.seed, 0)
+      self.assertEqual(run.row.experiment, 'kd_demo_student_soft_full')
+      overrides = overrides_of(self.commands[run.model_dir])
+      cells.add((int(overrides['task.distillation.teacher_right_shift']),
+                 float(overrides['task.distillation.alpha'])))
+    self.assertLen(probes, 11)
+    self.assertEqual(cells, {(shift, alpha) for shift in (0, 1, 2, 4)
+                             for alpha in (0.001, 0.01, 0.1)})
+
+  def test_selected_self_rows_still_train_their_teachers_first(self):
+    plan = experiments.build_plan(
+        WORK_DIR, parsed_flags('--seeds=3', '--rows=kd_demo_self_soft',
+                               '--generations=1'))
+    runs = [planned.run for planned in plan if planned.run]
+    self.assertEqual([(run.row.name, run.task_seed) for run in runs],
+                     [('kd_demo_student_none', 3), ('kd_demo_self_soft', 103)])
+    # No big teacher: nothing selected uses it.
+    self.assertNotIn('kd_demo_big_teacher',
+                     ' '.join(planned.stage.name for planned in plan))
+
+  def test_evaluation_covers_the_splits_there_are_records_of(self):
     work_dir = tempfile.mkdtemp()
-    wers = [0.30, 0.34, 0.38]
-    for seed, wer in enumerate(wers):
-      model_dir = experiments.run_dir(work_dir, 'kd_demo_student_hard',
-                                      str(seed))
-      os.makedirs(model_dir)
-      with open(os.path.join(model_dir, 'test_summary.json'), 'w') as f:
-        json.dump({'wer': wer}, f)
-      demo.add_wall_time(os.path.join(model_dir, experiments.TIME_FILE), 60.0)
-      demo.add_wall_time(os.path.join(model_dir, experiments.TIME_FILE),
-                         60.0 * seed)
-    table = experiments.summarize(work_dir, ['0', '1', '2'])
-    rows = [line for line in table.splitlines() if 'hard targets' in line]
-    self.assertLen(rows, 1)
-    expected_std = np.std([30.0, 34.0, 38.0], ddof=1)
-    self.assertIn(f'34.00 +- {expected_std:.2f}', rows[0])
-    self.assertIn('30.00, 34.00, 38.00', rows[0])
-    self.assertIn('| 2.0 |', rows[0])  # Mean of 1, 2 and 3 minutes.
-    self.assertNotIn('self-training', table)
+    os.makedirs(os.path.join(work_dir, 'tfrecords'))
+    for split in ('test', 'dev', 'train'):
+      open(os.path.join(work_dir, 'tfrecords', f'{split}-00000-of-00001'),
+           'w').close()
+    plan = experiments.build_plan(work_dir, parsed_flags(
+        '--seeds=0', '--rows=kd_demo_student_none'))
+    commands = plan[1].stage.commands()
+    evaluated = [flag_value(command, 'summary_output') for command in
+                 commands if command[2] == 'asr_kd.bin.evaluate']
+    model_dir = experiments.run_dir(work_dir, 'kd_demo_student_none', 0)
+    self.assertEqual(evaluated, [demo.summary_path(model_dir, 'test'),
+                                 demo.summary_path(model_dir, 'dev')])
+
+  def test_plan_commands_name_real_flags(self):
+    flag_names = {}
+    for planned in self.plan:
+      for command in planned.stage.commands():
+        flag_names.setdefault(command[2], set()).update(
+            argument.split('=', 1)[0][2:] for argument in command[3:])
+    self.assertCountEqual(flag_names, ['asr_kd.bin.split_labeled',
+                                       'asr_kd.bin.train',
+                                       'asr_kd.bin.pseudo_label'])
+    for module in ('asr_kd.bin.split_labeled', 'asr_kd.bin.pseudo_label'):
+      help_text = subprocess.run(
+          [sys.executable, '-m', module, '--helpfull'], cwd=REPO_ROOT,
+          capture_output=True, text=True, timeout=300).stdout
+      for name in flag_names[module]:
+        self.assertRegex(help_text, rf'--(\[no\])?{name}\b')
+
+
+class ExperimentsConfigsTest(tf.test.TestCase):
+
+  def test_rows_share_steps_and_batches_and_read_their_data(self):
+    plan = experiments.build_plan(WORK_DIR, parsed_flags(
+        '--seeds=0', '--generations=1', '--probe_right_shifts=4',
+        '--probe_alphas=0.1'))
+    schedules, models = {}, {}
+    for planned in plan:
+      run = planned.run
+      if not run or run.row.comparison == 'teacher':
+        continue
+      config = resolved_config(planned.stage.commands()[0])
+      train_data = config.task.train_data
+      schedules[run.row.name] = (
+          config.trainer.train_steps, train_data.global_batch_size,
+          tuple(train_data.bucket_boundaries),
+          tuple(train_data.bucket_batch_sizes),
+          train_data.shuffle_buffer_size)
+      models[run.row.name] = str(config.task.model.as_dict())
+      self.assertEqual(config.task.seed, run.task_seed)
+      self.assertIsNone(train_data.seed)  # The data seed follows task.seed.
+      expected_source = ('transcript' if run.row.targets == 'none' else
+                         'pseudo_label')
+      self.assertEqual(train_data.label_source, expected_source)
+      if run.row.targets == 'soft':
+        self.assertEqual(config.task.teacher_model_dir, run.teacher_dir)
+      if run.row.comparison == 'probe':
+        self.assertEqual(config.task.distillation.teacher_right_shift, 4)
+        self.assertAllClose(config.task.distillation.alpha, 0.1)
+    self.assertLen(schedules, 4 + 1 + 2)
+    self.assertLen(set(schedules.values()), 1, schedules)
+    self.assertGreater(next(iter(schedules.values()))[0], 0)
+    # One student model for every row, self-training included.
+    self.assertLen(set(models.values()), 1)
+
+  def test_big_teacher_has_at_least_3x_the_students_parameters(self):
+    plan = experiments.build_plan(WORK_DIR, parsed_flags(
+        '--seeds=0', '--rows=kd_demo_student_soft_full',
+        '--probe_right_shifts=0', '--probe_alphas=0.01'))
+    configs = {planned.run.row.comparison: resolved_config(
+        planned.stage.commands()[0]) for planned in plan if planned.run}
+    teacher, student = configs['teacher'], configs['a']
+    self.assertFalse(teacher.task.model.encoder.causal)
+    self.assertTrue(student.task.model.encoder.causal)
+    self.assertEqual(teacher.task.train_data.input_path,
+                     f'{WORK_DIR}/experiments/data/labeled-*.tfrecord*')
+
+    def parameters(config):
+      model = rnnt_model.RnntModel(config.task.model,
+                                   vocab_size=DEMO_VOCAB_SIZE, name='rnnt')
+      model.build_for_checkpoint()
+      return sum(int(variable.shape.num_elements())
+                 for variable in model.trainable_variables)
+
+    teacher_parameters = parameters(teacher)
+    student_parameters = parameters(student)
+    self.assertGreater(student_parameters, 100_000)
+    self.assertGreaterEqual(teacher_parameters / student_parameters, 3.0)
+
+
+def fake_run_command(model_dir, wer, counter):
+  """A stand-in for train + evaluate: params.yaml and split summaries."""
+  script = (
+      'import json, os, sys, yaml\n'
+      f'model_dir, counter = {model_dir!r}, {counter!r}\n'
+      'os.makedirs(model_dir, exist_ok=True)\n'
+      "open(counter, 'a').write('x')\n"
+      "yaml.safe_dump({'task': {'seed': 7}, 'trainer': {'train_steps': 9}},"
+      " open(os.path.join(model_dir, 'params.yaml'), 'w'))\n"
+      f"for split, wer in {wer!r}.items():\n"
+      "  json.dump({'wer': wer, 'utterances': 3}, open(os.path.join("
+      "model_dir, split + '_summary.json'), 'w'))\n")
+  return [sys.executable, '-c', script]
+
+
+class RunPlanTest(tf.test.TestCase):
+
+  def fake_plan(self, work_dir, wers):
+    plan = []
+    for index, (row, wer) in enumerate(wers):
+      model_dir = experiments.run_dir(work_dir, row.name, 0)
+      counter = os.path.join(work_dir, f'count{index}')
+      run = experiments.Run(row, 0, None, 0, model_dir, None, None)
+      plan.append(experiments.PlannedStage(demo.Stage(
+          row.name, os.path.join(model_dir, experiments.RECORD_FILE),
+          lambda d=model_dir, w=wer, c=counter: [fake_run_command(d, w, c)],
+          time_file=os.path.join(model_dir, experiments.TIME_FILE)), run))
+    return plan
+
+  def test_runs_are_recorded_reported_and_resumed(self):
+    work_dir = tempfile.mkdtemp()
+    out = os.path.join(work_dir, 'docs')
+    paths = [os.path.join(out, name) for name in
+             ('experiments.json', 'experiments.md', 'experiments.png')]
+    none_row, hard_row = experiments.ROWS_A[:2]
+    plan = self.fake_plan(work_dir, [
+        (none_row, {'test': 0.20, 'ood': 0.30, 'dev': 0.19}),
+        (hard_row, {'test': 0.15, 'dev': 0.14})])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+      records = experiments.run_plan(plan, *paths)
+    lines = [line for line in printed.getvalue().splitlines()
+             if line.startswith('[')]
+    self.assertLen(lines, 2)
+    self.assertRegex(lines[0], r'^\[1/2\] kd_demo_student_none: test 20\.0% '
+                     r'ood 30\.0% dev 19\.0% \(\d+ s\); ETA \d+ s$')
+    self.assertRegex(lines[1], r'^\[2/2\] kd_demo_student_hard: test 15\.0% '
+                     r'dev 14\.0% .*; done$')
+    saved = results.load(paths[0])
+    self.assertEqual(saved, records)
+    self.assertEqual([(r['row'], r['wer']['test'], r['wer']['ood'])
+                      for r in saved],
+                     [('kd_demo_student_none', 20.0, 30.0),
+                      ('kd_demo_student_hard', 15.0, None)])
+    for record in saved:
+      self.assertEqual(record['commit'], results.git_commit(REPO_ROOT))
+      self.assertEqual((record['train_steps'], record['task_seed']), (9, 7))
+      self.assertGreater(record['wall_seconds'], 0.0)
+    self.assertEqual(saved[1]['baseline'], 'kd_demo_student_none')
+    with open(paths[1]) as markdown:
+      self.assertIn('| (a) hard targets | `kd_demo_student_hard` | 1 | 15.00 |',
+                    markdown.read())
+    with open(paths[2], 'rb') as png:
+      self.assertEqual(png.read(8), b'\x89PNG\r\n\x1a\n')
+    # Resume: nothing reruns, and the records there are kept as they are.
+    saved[0]['commit'] = 'kept'
+    saved.append(dict(saved[1], seed=5))  # A run of another plan.
+    results.save(paths[0], saved)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+      resumed = experiments.run_plan(plan, *paths)
+    self.assertEqual(resumed, saved)
+    self.assertRegex(printed.getvalue(),
+                     r'\[1/2\] kd_demo_student_none \(done already\): test '
+                     r'20\.0% .*; done\n')
+    for index in range(2):
+      with open(os.path.join(work_dir, f'count{index}')) as counter:
+        self.assertEqual(counter.read(), 'x')
+    # A lost results file is rebuilt from the runs' folders.
+    os.remove(paths[0])
+    with contextlib.redirect_stdout(io.StringIO()):
+      rebuilt = experiments.run_plan(plan, *paths)
+    self.assertEqual(rebuilt, records)
 
 
 if __name__ == '__main__':

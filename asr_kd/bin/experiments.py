@@ -1,224 +1,473 @@
 r"""The soft- vs hard-target comparison on the demo corpus (`make experiments`).
 
   python -m asr_kd.bin.experiments --work_dir=demo_run --seeds=0,1,2 \
-      [--train_steps=N] [--beam_size=8]
+      [--train_steps=N] [--generations=2] [--probe_seeds=0] \
+      [--results=docs/experiments.json]
 
-Needs the demo's teacher, tokenizer and TFRecords (`make demo`). Runs, with
-the configs under configs/experiments/:
+Needs the demo's tokenizer, feature statistics and TFRecords (`make demo`).
+The design (docs/distillation.md, "make experiments"):
 
-  (a) full-context teacher -> streaming student: no distillation, hard
-      targets (teacher pseudo-labels of train + unlabeled), full-vocabulary
-      soft targets, 3-class soft targets;
-  (b) self-training with a student-sized teacher (the seed-0 run of "no
-      distillation"): hard targets, soft targets.
+  data: the demo's training TFRecords split by a hash of the utterance id
+    into a labeled fifth and an unlabeled pool 4x its size
+    (WORK_DIR/experiments/data/, asr_kd.bin.split_labeled).
+  (a) a full-context teacher more than 3x the student's size
+    (kd_demo_big_teacher, trained once on the labeled subset; every row
+    shares its checkpoint) -> the small streaming student: no distillation
+    (the labeled subset alone), hard targets, soft targets (full vocabulary,
+    3 classes). Hard and soft rows train on the same records: the labeled
+    subset with its transcripts and the pool with the teacher's hypotheses
+    (asr_kd.bin.pseudo_label); soft rows add the KL on each record's label
+    lattice.
+  probe: the full-vocabulary soft row at each teacher_right_shift x alpha
+    (--probe_right_shifts x --probe_alphas), on --probe_seeds.
+  (b) self-training, same size: generation 0 is the no-distillation run of
+    the seed; generation g's student (task.seed = seed + 100 g, never its
+    teacher's) learns from generation g-1's model, hard or soft, for
+    --generations generations.
 
-Every run is trained, then evaluated (greedy) on the test split, under
-WORK_DIR/experiments/ROW/seedS; each command is printed before it runs, and
-a run whose test_summary.json exists is skipped (an interrupted comparison
-continues where it stopped). The results table (WER mean +- std over seeds,
-parameters, training time) is printed and written to
-WORK_DIR/experiments/results.md.
+Every student row has the same steps and batches (its config's, or
+--train_steps). Each run is trained, evaluated (greedy) on the test, ood and
+dev splits there are records of, and appended to the results JSON
+(--results) with its WERs, steps, wall time and the commit it ran at; the
+markdown table (--markdown) and the figure (--figure) are redrawn from it
+after every run (python -m asr_kd.bin.experiments_report redraws them
+alone). A run whose record file exists in its folder is skipped, so an
+interrupted comparison continues where it stopped; each run prints one
+progress line with an ETA.
 """
 
+import glob
 import json
 import os
 import time
-from typing import List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 from absl import app
 from absl import flags
-import numpy as np
+import yaml
 
 from asr_kd.bin import demo
+from asr_kd.bin import experiments_report
+from asr_kd.experiments import data_split
+from asr_kd.experiments import progress
+from asr_kd.experiments import results
 
 FLAGS = flags.FLAGS
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 
 
 def define_flags(flag_values: flags.FlagValues = FLAGS):
   flags.DEFINE_string('work_dir', 'demo_run', 'The demo folder (make demo).',
                       flag_values=flag_values)
-  flags.DEFINE_list('seeds', ['0', '1', '2'], 'task.seed of each repetition.',
+  flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds of the repetitions of '
+                    '(a) and (b) (task.seed; the data seed follows it).',
+                    flag_values=flag_values)
+  flags.DEFINE_list('probe_seeds', None, 'Seeds of the probe rows '
+                    '(default: the first of --seeds).',
                     flag_values=flag_values)
   flags.DEFINE_list('rows', None, 'Only these rows (default: all), e.g. '
-                    'kd_demo_student_none,kd_demo_student_hard.',
+                    'kd_demo_student_hard,kd_demo_self_soft; "probe" for '
+                    'every probe row. Runs they depend on still run.',
                     flag_values=flag_values)
-  flags.DEFINE_integer('train_steps', None, 'Override every run\'s '
+  flags.DEFINE_integer('train_steps', None, 'Override every student run\'s '
                        'trainer.train_steps.', flag_values=flag_values)
+  flags.DEFINE_integer('teacher_train_steps', None, 'Override the big '
+                       'teacher\'s trainer.train_steps.',
+                       flag_values=flag_values)
+  flags.DEFINE_integer('teacher_cpu_replicas', 2, 'On a host without '
+                       'GPU/TPU, train the big teacher with train '
+                       '--cpu_replicas=N (1: one device).',
+                       flag_values=flag_values)
+  flags.DEFINE_integer('generations', 2, 'Self-training generations (b).',
+                       lower_bound=1, flag_values=flag_values)
+  flags.DEFINE_list('probe_right_shifts', ['0', '1', '2', '4'],
+                    'teacher_right_shift values of the probe.',
+                    flag_values=flag_values)
+  flags.DEFINE_list('probe_alphas', ['0.001', '0.01', '0.1'],
+                    'alpha values of the probe.', flag_values=flag_values)
+  flags.DEFINE_float('labeled_fraction', 0.2, 'Share of the training '
+                     'utterances that keep their transcripts (the rest is '
+                     'the unlabeled pool).', flag_values=flag_values)
   flags.DEFINE_integer('beam_size', 8, 'Beam width of the pseudo-labeler '
                        '(beam search makes the hard targets).',
                        flag_values=flag_values)
+  flags.DEFINE_string('results', 'docs/experiments.json', 'The results '
+                      'JSON (one record per run; kept and updated).',
+                      flag_values=flag_values)
+  flags.DEFINE_string('markdown', 'docs/experiments.md', 'The table drawn '
+                      'from --results.', flag_values=flag_values)
+  flags.DEFINE_string('figure', 'docs/experiments.png', 'The figure drawn '
+                      'from --results.', flag_values=flag_values)
 
 
 class Row(NamedTuple):
-  # exp_factory name, configs/experiments/<name>.yaml, folder under
-  # WORK_DIR/experiments/ and key of --rows.
-  name: str
+  name: str  # Results key, folder under WORK_DIR/experiments, --rows key.
+  experiment: str  # exp_factory name; configs/experiments/<experiment>.yaml.
   description: str
-  teacher: Optional[str]  # 'teacher', 'self' or None: whose outputs it uses.
-  hard: bool = False  # Trains on the teacher's pseudo-labels (else online KL).
+  comparison: str  # 'teacher', 'a', 'probe' or 'b'.
+  targets: str  # 'none' (transcripts), 'hard' or 'soft'.
+  baseline: Optional[str]  # Row compared with, seed by seed.
+  overrides: str = ''  # Extra --params_override of the row.
 
 
-ROWS = (
-    Row('kd_demo_student_none', '(a) streaming student, no distillation',
-        None),
-    Row('kd_demo_student_hard', '(a) hard targets (teacher pseudo-labels)',
-        'teacher', hard=True),
-    Row('kd_demo_student_soft_full', '(a) soft targets, full vocabulary',
-        'teacher'),
-    Row('kd_demo_student_soft_3class', '(a) soft targets, 3-class',
-        'teacher'),
-    Row('kd_demo_self_hard', '(b) self-training, hard targets', 'self',
-        hard=True),
-    Row('kd_demo_self_soft',
-        '(b) self-training, soft targets (full vocabulary)', 'self'),
+BIG_TEACHER = Row('kd_demo_big_teacher', 'kd_demo_big_teacher',
+                  '(a) full-context teacher (labeled subset)', 'teacher',
+                  'none', None)
+BASELINE = 'kd_demo_student_none'
+SOFT_FULL = 'kd_demo_student_soft_full'
+ROWS_A = (
+    Row(BASELINE, BASELINE, '(a) streaming student, no distillation', 'a',
+        'none', None),
+    Row('kd_demo_student_hard', 'kd_demo_student_hard',
+        '(a) hard targets', 'a', 'hard', BASELINE),
+    Row(SOFT_FULL, SOFT_FULL, '(a) soft targets, full vocabulary', 'a',
+        'soft', BASELINE),
+    Row('kd_demo_student_soft_3class', 'kd_demo_student_soft_3class',
+        '(a) soft targets, 3 classes', 'a', 'soft', BASELINE),
 )
-ROW_BY_NAME = {row.name: row for row in ROWS}
-# Wall seconds of a run's training + test evaluation, in its model_dir.
+ROWS_B = (
+    Row('kd_demo_self_hard', 'kd_demo_self_hard',
+        '(b) self-training, hard targets', 'b', 'hard', BASELINE),
+    Row('kd_demo_self_soft', 'kd_demo_self_soft',
+        '(b) self-training, soft targets', 'b', 'soft', BASELINE),
+)
+PROBE = 'probe'
+# A self-training student's task.seed: its teacher's plus this, so no
+# generation shares a seed (initialization, data order, augmentation) with
+# the model that labels it or teaches it.
+SELF_TRAINING_SEED_STRIDE = 100
+# Written in a run's folder once it is trained, evaluated and recorded: the
+# run's done marker and its results record.
+RECORD_FILE = 'experiment_record.json'
 TIME_FILE = 'run_time.json'
-# The self-training teacher: the first seed's run of this row.
-SELF_TEACHER_ROW = 'kd_demo_student_none'
 
 
-def run_dir(work_dir: str, row: str, seed: str) -> str:
-  return os.path.join(work_dir, 'experiments', row, f'seed{seed}')
+class Run(NamedTuple):
+  row: Row
+  seed: int  # The repetition: the report pairs runs of the same seed.
+  generation: Optional[int]
+  task_seed: Optional[int]  # None: the config's (the big teacher).
+  model_dir: str
+  teacher_dir: Optional[str]  # Online teacher (soft) / labeler (hard).
+  labels_dir: Optional[str]  # Labeled subset + pseudo-labeled pool.
 
 
-def teacher_dir(work_dir: str, teacher: str, seeds: List[str]) -> str:
-  if teacher == 'teacher':
-    return os.path.join(work_dir, 'teacher')
-  return run_dir(work_dir, SELF_TEACHER_ROW, seeds[0])
+class PlannedStage(NamedTuple):
+  stage: demo.Stage
+  run: Optional[Run]  # None for data and pseudo-label stages.
 
 
-def pseudo_label_dir(work_dir: str, teacher: str) -> str:
-  return os.path.join(work_dir, 'pseudo_labels', teacher)
+def experiments_dir(work_dir: str) -> str:
+  return os.path.join(work_dir, 'experiments')
 
 
-def pseudo_label_stage(work_dir: str, teacher: str, seeds: List[str],
-                       options: flags.FlagValues) -> demo.Stage:
-  records = os.path.join(work_dir, 'tfrecords')
-  output_dir = pseudo_label_dir(work_dir, teacher)
-  return demo.Stage(
-      f'Pseudo-label train + unlabeled audio with the {teacher} model',
-      os.path.join(output_dir, 'pseudo.summary.json'),
-      lambda: [demo.python_module(
-          'asr_kd.bin.pseudo_label',
-          f'--model_dir={teacher_dir(work_dir, teacher, seeds)}',
-          f'--input={records}/train-*,{records}/unlabeled-*',
-          f'--output_dir={output_dir}', '--num_shards=8',
-          '--decoder=beam', f'--beam_size={options.beam_size}')])
+def data_dir(work_dir: str) -> str:
+  return os.path.join(experiments_dir(work_dir), 'data')
 
 
-def row_overrides(work_dir: str, row: Row, seed: str, seeds: List[str]) -> str:
-  overrides = demo.data_overrides(work_dir) + f',task.seed={seed}'
-  if row.hard:
-    overrides += (f',task.train_data.input_path='
-                  f'{pseudo_label_dir(work_dir, row.teacher)}/*.tfrecord*')
-  elif row.teacher:
-    overrides += (f',task.teacher_model_dir='
-                  f'{teacher_dir(work_dir, row.teacher, seeds)}')
-  return overrides
+def run_dir(work_dir: str, row: str, seed: int,
+            generation: Optional[int] = None) -> str:
+  path = os.path.join(experiments_dir(work_dir), row, f'seed{seed}')
+  return path if generation is None else os.path.join(path,
+                                                      f'gen{generation}')
 
 
-def run_stage(work_dir: str, row: Row, seed: str, seeds: List[str],
-              options: flags.FlagValues) -> demo.Stage:
-  model_dir = run_dir(work_dir, row.name, seed)
-  records = os.path.join(work_dir, 'tfrecords')
-  return demo.Stage(
-      f'{row.description}, seed {seed}',
-      os.path.join(model_dir, 'test_summary.json'),
-      lambda: [
-          demo.train_command(
-              row.name, f'configs/experiments/{row.name}.yaml', model_dir,
-              row_overrides(work_dir, row, seed, seeds), options.train_steps),
-          demo.evaluate_command(model_dir, records)],
-      time_file=os.path.join(model_dir, TIME_FILE))
+def pseudo_label_dir(work_dir: str, teacher_dir: str) -> str:
+  """Where `teacher_dir`'s labels of the subset and pool go."""
+  name = os.path.relpath(teacher_dir, experiments_dir(work_dir))
+  return os.path.join(experiments_dir(work_dir), 'pseudo_labels', name)
 
 
-def build_stages(work_dir: str,
-                 options: flags.FlagValues = FLAGS) -> List[demo.Stage]:
-  """Pseudo-labeling and run stages in dependency order."""
-  seeds = list(options.seeds)
-  rows = [row for row in ROWS if not options.rows or row.name in options.rows]
-  stages = []
-  if (any(row.teacher == 'self' for row in rows) and
-      ROW_BY_NAME[SELF_TEACHER_ROW] not in rows):
-    # The self-training teacher must exist first (skipped once it does).
-    stages.append(run_stage(work_dir, ROW_BY_NAME[SELF_TEACHER_ROW], seeds[0],
-                            seeds, options))
-  teachers_labeled = set()
-  for row in rows:
-    if row.hard and row.teacher not in teachers_labeled:
-      stages.append(pseudo_label_stage(work_dir, row.teacher, seeds, options))
-      teachers_labeled.add(row.teacher)
-    stages += [run_stage(work_dir, row, seed, seeds, options)
-               for seed in seeds]
-  return stages
+def self_training_seed(seed: int, generation: int) -> int:
+  """task.seed of generation `generation` (0: the teacher) of `seed`."""
+  return seed + SELF_TRAINING_SEED_STRIDE * generation
 
 
-def summarize(work_dir: str, seeds: List[str]) -> str:
-  """Markdown table of every row with at least one evaluated seed."""
-  lines = ['| row | seeds | test WER % (mean +- std) | per seed | '
-           'parameters | train + test time per run (min) |',
-           '|---|---|---|---|---|---|']
-  for row in ROWS:
-    wers, minutes, parameters = [], [], None
-    for seed in seeds:
-      model_dir = run_dir(work_dir, row.name, seed)
-      summary_path = os.path.join(model_dir, 'test_summary.json')
-      if not os.path.exists(summary_path):
+def config_file(row: Row) -> str:
+  return f'configs/experiments/{row.experiment}.yaml'
+
+
+def _format_number(value: str) -> str:
+  return format(float(value), 'g')
+
+
+def probe_rows(right_shifts: List[str], alphas: List[str]) -> List[Row]:
+  """The soft full-vocabulary row at each right shift x alpha.
+
+  The cell with the row's own settings is the row itself, not rerun.
+  """
+  with open(os.path.join(REPO_ROOT, config_file(ROWS_A[2]))) as config:
+    distillation = yaml.safe_load(config)['task']['distillation']
+  rows = []
+  for shift in right_shifts:
+    for alpha in alphas:
+      if (int(shift) == distillation['teacher_right_shift'] and
+          float(alpha) == distillation['alpha']):
         continue
-      with open(summary_path) as summary_file:
-        wers.append(100.0 * json.load(summary_file)['wer'])
-      time_path = os.path.join(model_dir, TIME_FILE)
-      if os.path.exists(time_path):
-        with open(time_path) as time_file:
-          minutes.append(json.load(time_file)['seconds'] / 60.0)
-      parameters = parameters or count_parameters(model_dir)
-    if not wers:
-      continue
-    spread = np.std(wers, ddof=1) if len(wers) > 1 else float('nan')
-    train_minutes = f'{np.mean(minutes):.1f}' if minutes else '?'
-    lines.append(
-        f'| {row.description} | {len(wers)} | {np.mean(wers):.2f} +- '
-        f'{spread:.2f} | {", ".join(f"{w:.2f}" for w in wers)} | '
-        f'{parameters or "?"} | {train_minutes} |')
-  return '\n'.join(lines)
+      rows.append(Row(
+          f'{SOFT_FULL}_shift{int(shift)}_alpha{_format_number(alpha)}',
+          SOFT_FULL, f'probe: full vocabulary, right shift {int(shift)}, '
+          f'alpha {_format_number(alpha)}', PROBE, 'soft', BASELINE,
+          f'task.distillation.teacher_right_shift={int(shift)},'
+          f'task.distillation.alpha={float(alpha)}'))
+  return rows
 
 
-def count_parameters(model_dir: str) -> Optional[str]:
-  """Trainable parameters of a run's model, formatted, from its checkpoint."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  checkpoint = tf.train.latest_checkpoint(model_dir)
-  if not checkpoint:
+def train_overrides(work_dir: str, run: Run) -> str:
+  """--params_override of a run: the comparison's data, teacher and seed."""
+  if run.labels_dir:
+    # The labeled subset (transcripts copied as labels) and the pool
+    # (teacher hypotheses), both read as pseudo-labels.
+    train_input = f'{run.labels_dir}/*.tfrecord*'
+  else:
+    train_input = (f'{data_dir(work_dir)}/{data_split.LABELED_PREFIX}-'
+                   '*.tfrecord*')
+  overrides = [part for part in demo.data_overrides(work_dir).split(',')
+               if not part.startswith('task.train_data.input_path=')]
+  overrides.append(f'task.train_data.input_path={train_input}')
+  if run.labels_dir:
+    overrides.append('task.train_data.label_source=pseudo_label')
+  if run.row.targets == 'soft':
+    overrides.append(f'task.teacher_model_dir={run.teacher_dir}')
+  if run.task_seed is not None:
+    overrides.append(f'task.seed={run.task_seed}')
+  if run.row.overrides:
+    overrides.append(run.row.overrides)
+  return ','.join(overrides)
+
+
+def evaluated_splits(records_dir: str) -> List[str]:
+  """The evaluation splits there are TFRecords of."""
+  return [split for split in demo.EVAL_SPLITS
+          if glob.glob(os.path.join(records_dir, f'{split}-*'))]
+
+
+def run_stage(work_dir: str, run: Run,
+              options: flags.FlagValues) -> PlannedStage:
+  records = os.path.join(work_dir, 'tfrecords')
+  is_teacher = run.row.comparison == 'teacher'
+
+  def commands():
+    train = demo.train_command(
+        run.row.experiment, config_file(run.row), run.model_dir,
+        train_overrides(work_dir, run),
+        options.teacher_train_steps if is_teacher else options.train_steps,
+        options.teacher_cpu_replicas
+        if is_teacher and demo.cpu_only_host() else 1)
+    return [train] + [demo.evaluate_command(run.model_dir, records, split)
+                      for split in evaluated_splits(records)]
+
+  generation = (f' generation {run.generation}'
+                if run.generation is not None else '')
+  return PlannedStage(
+      demo.Stage(f'{run.row.name} seed {run.seed}{generation}',
+                 os.path.join(run.model_dir, RECORD_FILE), commands,
+                 time_file=os.path.join(run.model_dir, TIME_FILE)), run)
+
+
+def pseudo_label_stage(work_dir: str, teacher_dir: str,
+                       options: flags.FlagValues) -> PlannedStage:
+  """The teacher's labels: transcripts kept on the subset, pool decoded."""
+  output_dir = pseudo_label_dir(work_dir, teacher_dir)
+
+  def label(prefix: str, *extra: str) -> List[str]:
+    return demo.python_module(
+        'asr_kd.bin.pseudo_label', f'--model_dir={teacher_dir}',
+        f'--input={data_dir(work_dir)}/{prefix}-*',
+        f'--output_dir={output_dir}', f'--output_prefix={prefix}',
+        '--num_shards=8', '--decoder=beam', f'--beam_size={options.beam_size}',
+        *extra)
+
+  return PlannedStage(demo.Stage(
+      f'Pseudo-label the pool with {os.path.relpath(teacher_dir, work_dir)}',
+      os.path.join(output_dir, f'{data_split.POOL_PREFIX}.summary.json'),
+      lambda: [label(data_split.LABELED_PREFIX, '--keep_transcripts'),
+               label(data_split.POOL_PREFIX)]), None)
+
+
+def split_stage(work_dir: str, options: flags.FlagValues) -> PlannedStage:
+  records = os.path.join(work_dir, 'tfrecords')
+  return PlannedStage(demo.Stage(
+      'Split the training audio into a labeled subset and a pool',
+      os.path.join(data_dir(work_dir), data_split.SUMMARY_FILE),
+      lambda: [demo.python_module(
+          'asr_kd.bin.split_labeled', f'--input={records}/train-*',
+          f'--output_dir={data_dir(work_dir)}',
+          f'--labeled_fraction={options.labeled_fraction}')]), None)
+
+
+def selected(row: Row, options: flags.FlagValues) -> bool:
+  wanted = options.rows
+  return not wanted or row.name in wanted or (
+      row.comparison == PROBE and PROBE in wanted)
+
+
+def build_plan(work_dir: str,
+               options: flags.FlagValues = FLAGS) -> List[PlannedStage]:
+  """Every stage in dependency order; a model trains before it teaches."""
+  seeds = [int(seed) for seed in options.seeds]
+  probe_seeds = [int(seed) for seed in (options.probe_seeds or seeds[:1])]
+  probes = probe_rows(options.probe_right_shifts, options.probe_alphas)
+  rows_a = [row for row in ROWS_A if selected(row, options)]
+  probes = [row for row in probes if selected(row, options)]
+  rows_b = [row for row in ROWS_B if selected(row, options)]
+  plan = [split_stage(work_dir, options)]
+  planned_markers = set()
+
+  def add(planned: PlannedStage):
+    if planned.stage.done_marker not in planned_markers:
+      planned_markers.add(planned.stage.done_marker)
+      plan.append(planned)
+
+  needs_teacher = any(row.targets != 'none' for row in rows_a + probes)
+  teacher_dir = os.path.join(experiments_dir(work_dir), BIG_TEACHER.name)
+  teacher_labels = pseudo_label_dir(work_dir, teacher_dir)
+  if needs_teacher:
+    add(run_stage(work_dir, Run(BIG_TEACHER, 0, None, None, teacher_dir,
+                                None, None), options))
+    add(pseudo_label_stage(work_dir, teacher_dir, options))
+
+  def student(row: Row, seed: int) -> Run:
+    uses_teacher = row.targets != 'none'
+    return Run(row, seed, None, seed, run_dir(work_dir, row.name, seed),
+               teacher_dir if uses_teacher else None,
+               teacher_labels if uses_teacher else None)
+
+  baseline_row = ROWS_A[0]
+  for seed in seeds:
+    if rows_b and baseline_row not in rows_a:
+      add(run_stage(work_dir, student(baseline_row, seed), options))
+    for row in rows_a:
+      add(run_stage(work_dir, student(row, seed), options))
+  for seed in probe_seeds:
+    for row in probes:
+      add(run_stage(work_dir, student(row, seed), options))
+  for seed in seeds:
+    for row in rows_b:
+      teacher = run_dir(work_dir, baseline_row.name, seed)
+      for generation in range(1, options.generations + 1):
+        labels = pseudo_label_dir(work_dir, teacher)
+        add(pseudo_label_stage(work_dir, teacher, options))
+        run = Run(row, seed, generation,
+                  self_training_seed(seed, generation),
+                  run_dir(work_dir, row.name, seed, generation), teacher,
+                  labels)
+        add(run_stage(work_dir, run, options))
+        teacher = run.model_dir
+  return plan
+
+
+def _read_json(path: str) -> Optional[Dict]:
+  if not os.path.exists(path):
     return None
-  total = 0
-  # Feature statistics are not trained; the auxiliary heads are not used
-  # for decoding.
-  skipped = ('.OPTIMIZER_SLOT', 'feature_', 'ctc_head', 'prediction_lm_head',
-             'simple_am_head', 'simple_lm_head')
-  for name, shape in tf.train.list_variables(checkpoint):
-    if name.startswith('model/') and not any(part in name for part in skipped):
-      total += int(np.prod(shape))
-  return f'{total:,}'
+  with open(path) as json_file:
+    return json.load(json_file)
+
+
+def collect_record(run: Run, commit: str) -> Dict:
+  """The results record of a trained and evaluated run."""
+  wers = {}
+  for split in demo.EVAL_SPLITS:
+    summary = _read_json(demo.summary_path(run.model_dir, split))
+    wers[split] = 100.0 * summary['wer'] if summary else None
+  with open(os.path.join(run.model_dir, 'params.yaml')) as params_file:
+    params = yaml.safe_load(params_file)
+  wall = _read_json(os.path.join(run.model_dir, TIME_FILE))
+  return results.make_record(
+      row=run.row.name, seed=run.seed, generation=run.generation,
+      task_seed=params['task']['seed'], description=run.row.description,
+      comparison=run.row.comparison, baseline=run.row.baseline, wer=wers,
+      train_steps=params['trainer']['train_steps'],
+      wall_seconds=wall['seconds'] if wall else None, commit=commit,
+      model_dir=run.model_dir)
+
+
+def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
+             figure_path: str, commit_dir: str = REPO_ROOT) -> List[Dict]:
+  """Runs the stages not done yet; records, reports and prints each run.
+
+  Records of the results file are kept; a finished run's record (from its
+  folder) is added when the file lacks it.
+  """
+  records = results.load(results_path)
+  runs = [planned.run for planned in plan if planned.run]
+  known = {results.run_key(record) for record in records}
+  for planned in plan:
+    run = planned.run
+    if run and os.path.exists(planned.stage.done_marker):
+      record = _read_json(planned.stage.done_marker)
+      if results.run_key(record) not in known:
+        records = results.upsert(records, record)
+  if records:
+    results.save(results_path, records)
+
+  def eta() -> Optional[float]:
+    """Mean wall time of the plan's finished runs x its runs left."""
+    keys = {(run.row.name, run.generation, run.seed) for run in runs}
+    walls = [record['wall_seconds'] for record in records
+             if results.run_key(record) in keys and record['wall_seconds']]
+    left = sum(not os.path.exists(planned.stage.done_marker)
+               for planned in plan if planned.run)
+    return progress.eta_seconds(walls, left)
+
+  number = 0
+  start = time.time()
+  for planned in plan:
+    stage, run = planned
+    if run:
+      number += 1
+    if os.path.exists(stage.done_marker):
+      if run:
+        record = _read_json(stage.done_marker)
+        print(progress.progress_line(
+            number, len(runs), f'{stage.name} (done already)',
+            record['wer'], record['wall_seconds'] or 0.0, eta()), flush=True)
+      else:
+        print(f'{stage.name}: done already ({stage.done_marker})',
+              flush=True)
+      continue
+    print(f'{stage.name} ({time.time() - start:.0f} s elapsed)', flush=True)
+    commit = results.git_commit(commit_dir)
+    stage_start = time.time()
+    for command in stage.commands():
+      demo.run_command(command)
+    if stage.time_file:
+      demo.add_wall_time(stage.time_file, time.time() - stage_start)
+    if not run:
+      continue
+    record = collect_record(run, commit)
+    records = results.upsert(records, record)
+    results.save(results_path, records)
+    with open(stage.done_marker, 'w') as record_file:
+      json.dump(record, record_file, indent=1)
+    experiments_report.write_report(records, results_path, markdown_path,
+                                    figure_path)
+    print(progress.progress_line(
+        number, len(runs), stage.name, record['wer'],
+        record['wall_seconds'] or 0.0, eta()), flush=True)
+  experiments_report.write_report(records, results_path, markdown_path,
+                                  figure_path)
+  return records
 
 
 def main(argv):
   del argv
   work_dir = FLAGS.work_dir
-  if not os.path.exists(os.path.join(work_dir, 'teacher', 'checkpoint')):
-    raise app.UsageError(f'no trained teacher in {work_dir}/teacher: run '
-                         '`make demo` (or python -m asr_kd.bin.demo) first.')
-  unknown = set(FLAGS.rows or []) - set(ROW_BY_NAME)
+  if not os.path.exists(os.path.join(work_dir, 'tokenizer', 'spm.model')):
+    raise app.UsageError(f'no demo data in {work_dir}: run `make demo` (or '
+                         'python -m asr_kd.bin.demo) first.')
+  known_rows = {row.name for row in ROWS_A + ROWS_B} | {PROBE} | {
+      row.name for row in probe_rows(FLAGS.probe_right_shifts,
+                                     FLAGS.probe_alphas)}
+  unknown = set(FLAGS.rows or []) - known_rows
   if unknown:
     raise app.UsageError(f'unknown --rows {sorted(unknown)}; rows: '
-                         f'{list(ROW_BY_NAME)}')
+                         f'{sorted(known_rows)}')
   start = time.time()
-  demo.run_stages(build_stages(work_dir), start)
-  table = summarize(work_dir, list(FLAGS.seeds))
-  with open(os.path.join(work_dir, 'experiments', 'results.md'), 'w') as out:
-    out.write(table + '\n')
-  print(table, flush=True)
-  print(f'experiments: finished in {time.time() - start:.0f} s', flush=True)
+  run_plan(build_plan(work_dir), FLAGS.results, FLAGS.markdown, FLAGS.figure)
+  print(f'experiments: finished in {progress.duration(time.time() - start)};'
+        f' {FLAGS.results}, {FLAGS.markdown}, {FLAGS.figure}', flush=True)
 
 
 if __name__ == '__main__':

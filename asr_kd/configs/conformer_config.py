@@ -149,6 +149,23 @@ def conformer_demo_teacher() -> ConformerEncoderConfig:
       conv_norm='layer_norm', max_relative_position=64)
 
 
+def conformer_demo_big_teacher() -> ConformerEncoderConfig:
+  """Full-context teacher of the comparison (`make experiments`, ~5.5M).
+
+  More than 3x the streaming student's parameters (the paper's big teacher
+  -> small student setting; tests/experiments_test.py counts them): wider
+  (176), deeper (6 blocks) and a 4x feed-forward. It learns from the
+  labeled fifth of the demo's training audio only, so it keeps dropout.
+  Not tuned.
+  """
+  return ConformerEncoderConfig(
+      subsampling_factor=4, subsampling_filters=64, model_dim=176,
+      num_layers=6, num_heads=4, ff_expansion=4, conv_kernel_size=15,
+      dropout_rate=0.1, attention_dropout_rate=0.1,
+      stochastic_depth_rate=0.0, causal=False, conv_norm='layer_norm',
+      max_relative_position=64)
+
+
 def conformer_demo_student() -> ConformerEncoderConfig:
   """Causal streaming student (~0.9M): 320 ms chunks, 1.28 s left context."""
   # Subsampling 4x like the teacher: soft-target RNN-T distillation compares
@@ -186,6 +203,7 @@ def conformer_l() -> ConformerEncoderConfig:
 PRESETS: Dict[str, Callable[[], ConformerEncoderConfig]] = {
     'conformer_demo_teacher': conformer_demo_teacher,
     'conformer_demo_student': conformer_demo_student,
+    'conformer_demo_big_teacher': conformer_demo_big_teacher,
     'conformer_s': conformer_s,
     'conformer_m': conformer_m,
     'conformer_l': conformer_l,

@@ -2,17 +2,21 @@
 
 Experiments (`python -m asr_kd.bin.train --experiment=NAME`), all on the demo
 corpus as `make demo` lays it out under demo_run/ (see docs/distillation.md,
-"Experiments"):
+"Experiments"). `python -m asr_kd.bin.experiments` points them at the
+comparison's data (a labeled fifth of the training audio, the rest an
+unlabeled pool) and teachers:
 
-  (a) full-context demo teacher (demo_run/teacher) -> streaming student:
+  kd_demo_big_teacher: the full-context teacher of (a), more than 3x the
+    student's parameters, trained on the labeled subset.
+  (a) big full-context teacher -> streaming student:
     kd_demo_student_none: no distillation (= rnnt_demo_student_streaming).
     kd_demo_student_hard: hard targets, the teacher's pseudo-labels of the
-      train + unlabeled audio (demo_run/pseudo_labels/teacher).
+      pool next to the labeled subset's transcripts.
     kd_demo_student_soft_full: online full-vocabulary soft targets.
     kd_demo_student_soft_3class: online 3-class soft targets.
-  (b) self-training, teacher = a student-sized model
-    (demo_run/self_teacher, e.g. the kd_demo_student_none run):
-    kd_demo_self_hard: its pseudo-labels (demo_run/pseudo_labels/self).
+  (b) self-training, teacher = a student-sized model (a kd_demo_student_none
+    run, then each generation's student):
+    kd_demo_self_hard: its pseudo-labels.
     kd_demo_self_soft: online full-vocabulary soft targets.
 """
 
@@ -22,6 +26,7 @@ from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling.hyperparams import base_config
 
+from asr_kd.configs import conformer_config
 from asr_kd.configs import rnnt_experiments
 
 KINDS = ('full', 'three_class', 'none')
@@ -34,6 +39,9 @@ DEMO_PSEUDO_LABELS = 'demo_run/pseudo_labels/{teacher}/*.tfrecord*'
 # (override: --params_override=trainer.train_steps=N, or
 # `asr_kd.bin.experiments --train_steps=N`).
 DEMO_KD_TRAIN_STEPS = 2000
+# The labeled subset of the demo's training audio that
+# `asr_kd.bin.experiments` splits off (the rest is the unlabeled pool).
+DEMO_LABELED_SUBSET = 'demo_run/experiments/data/labeled-*.tfrecord*'
 
 
 @dataclasses.dataclass
@@ -170,6 +178,26 @@ def _soft(teacher_model_dir: str, kind: str) -> DistillationTaskConfig:
   return _demo_student_task(
       DistillationTaskConfig, teacher_model_dir=teacher_model_dir,
       distillation={'kind': kind})
+
+
+@exp_factory.register_config_factory('kd_demo_big_teacher')
+def kd_demo_big_teacher() -> cfg.ExperimentConfig:
+  """The comparison's full-context teacher, trained on the labeled subset.
+
+  rnnt_demo_teacher's schedule, batches and loss around a model more than
+  3x the student's size (conformer_demo_big_teacher, a wider prediction
+  and joint network). With a fifth of the audio it sees each utterance
+  about 12 times, so SpecAugment is on (the demo teacher's is off).
+  """
+  config = rnnt_experiments.rnnt_demo_teacher()
+  task = config.task
+  task.model.encoder = conformer_config.conformer_demo_big_teacher()
+  task.model.prediction.lstm_units = 320
+  task.model.prediction.dropout_rate = 0.1
+  task.model.joint.joint_dim = 256
+  task.train_data.input_path = DEMO_LABELED_SUBSET
+  task.train_data.spec_augment.enabled = True
+  return config
 
 
 @exp_factory.register_config_factory('kd_demo_student_none')

@@ -144,6 +144,10 @@ class RnntTask(base_task.Task):
     return model
 
   def build_inputs(self, params, input_context=None) -> tf.data.Dataset:
+    """The batches of `params`; training data seeded from task.seed."""
+    if params.is_training:
+      params = params.replace(seed=rnnt_experiments.train_data_seed(
+          self.task_config.seed, params.seed))
     return input_pipeline.AsrInputPipeline(params, self.tokenizer)(
         input_context)
 

@@ -1,0 +1,1 @@
+"""The comparison of `make experiments`: data split, results, report and figure."""

@@ -1,0 +1,156 @@
+"""The comparison's table, computed from the results records alone.
+
+Per (row, generation): the number of seeds and the WER mean +- sample
+standard deviation over seeds (test, ood); and against the row's baseline
+the paired per-seed difference d_s = WER(row, s) - WER(baseline, s) over the
+seeds both have, as mean with its 95% t-interval
+
+    mean(d) +- t_{0.975, n-1} * sd(d) / sqrt(n)          (sd with n - 1)
+
+Runs of one seed share their initial weights and random streams (rows that
+read the same records, e.g. hard and soft, also their batches and masks);
+pairing cancels that share of the seed-to-seed spread, so it needs fewer
+seeds than comparing two means.
+With one pair there is no interval. No TensorFlow: pure NumPy and SciPy.
+"""
+
+import math
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+from scipy import stats
+
+# Splits the table reports (dev is in the records, for tuning).
+REPORTED_SPLITS = ('test', 'ood')
+CONFIDENCE = 0.95
+
+
+class Interval(NamedTuple):
+  mean: float
+  low: float  # nan with fewer than two values.
+  high: float
+  count: int
+
+
+def t_interval(values: Sequence[float],
+               confidence: float = CONFIDENCE) -> Interval:
+  """Mean of `values` and its two-sided t-interval (sample sd, n - 1 df)."""
+  values = np.asarray(values, np.float64)
+  count = values.size
+  if count == 0:
+    return Interval(math.nan, math.nan, math.nan, 0)
+  mean = float(values.mean())
+  if count < 2:
+    return Interval(mean, math.nan, math.nan, count)
+  half_width = (stats.t.ppf(0.5 + confidence / 2.0, count - 1) *
+                values.std(ddof=1) / math.sqrt(count))
+  return Interval(mean, mean - half_width, mean + half_width, count)
+
+
+def row_keys(records: List[Dict]) -> List[Tuple[str, Optional[int]]]:
+  """(row, generation) in the order they first appear."""
+  keys = []
+  for record in records:
+    key = (record['row'], record.get('generation'))
+    if key not in keys:
+      keys.append(key)
+  return keys
+
+
+def split_wers(records: List[Dict], row: str, generation: Optional[int],
+               split: str) -> Dict[int, float]:
+  """{seed: WER %} of a row's runs evaluated on `split`."""
+  return {record['seed']: record['wer'][split] for record in records
+          if record['row'] == row and record.get('generation') == generation
+          and record['wer'].get(split) is not None}
+
+
+def paired_differences(records: List[Dict], row: str,
+                       generation: Optional[int], baseline: str,
+                       split: str) -> Dict[int, float]:
+  """{seed: WER(row) - WER(baseline)} over the seeds both were run with."""
+  row_wers = split_wers(records, row, generation, split)
+  baseline_wers = split_wers(records, baseline, None, split)
+  return {seed: row_wers[seed] - baseline_wers[seed]
+          for seed in sorted(row_wers) if seed in baseline_wers}
+
+
+def _mean_std(values: Sequence[float]) -> str:
+  if not values:
+    return '-'
+  if len(values) < 2:
+    return f'{np.mean(values):.2f}'
+  return f'{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}'
+
+
+def _difference(differences: Dict[int, float]) -> str:
+  if not differences:
+    return '-'
+  interval = t_interval(list(differences.values()))
+  if interval.count < 2:
+    return f'{interval.mean:+.2f} (1 pair)'
+  return (f'{interval.mean:+.2f} [{interval.low:+.2f}, {interval.high:+.2f}]'
+          f' ({interval.count} pairs)')
+
+
+def row_label(record: Dict) -> str:
+  generation = record.get('generation')
+  suffix = f', generation {generation}' if generation is not None else ''
+  return f'{record["description"]}{suffix}'
+
+
+def markdown_table(records: List[Dict]) -> str:
+  """The table of the module docstring, one line per (row, generation)."""
+  header = ['row', 'experiment', 'seeds']
+  header += [f'{split} WER %' for split in REPORTED_SPLITS]
+  header += [f'Δ {split} vs baseline (95% CI)' for split in REPORTED_SPLITS]
+  lines = ['| ' + ' | '.join(header) + ' |',
+           '|' + '---|' * len(header)]
+  for row, generation in row_keys(records):
+    runs = [record for record in records if record['row'] == row and
+            record.get('generation') == generation]
+    first = runs[0]
+    cells = [row_label(first), f'`{row}`', str(len(runs))]
+    cells += [_mean_std(list(split_wers(records, row, generation,
+                                        split).values()))
+              for split in REPORTED_SPLITS]
+    baseline = first.get('baseline')
+    if baseline:
+      cells += [_difference(paired_differences(records, row, generation,
+                                               baseline, split))
+                for split in REPORTED_SPLITS]
+    else:  # A baseline, or a teacher (not compared).
+      role = 'teacher' if first['comparison'] == 'teacher' else 'baseline'
+      cells += [role] * len(REPORTED_SPLITS)
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
+def markdown_report(records: List[Dict], results_name: str) -> str:
+  """docs/experiments.md: the table, its method and the runs' provenance."""
+  baselines = sorted({(record['comparison'], record['baseline'])
+                      for record in records if record.get('baseline')})
+  commits = sorted({record['commit'] for record in records})
+  steps = sorted({record['train_steps'] for record in records
+                  if record['comparison'] != 'teacher'} - {None})
+  lines = [
+      '# Soft vs hard targets: results',
+      '',
+      f'Generated by `make experiments` from `{results_name}` (one record '
+      'per run); regenerate with `python -m asr_kd.bin.experiments_report`. '
+      'Do not edit by hand.',
+      '',
+      markdown_table(records),
+      '',
+      'WER in percent, mean ± sample standard deviation over seeds. Δ: the '
+      'paired per-seed difference from the comparison\'s baseline run with '
+      'the same seed (negative = better), its mean and 95% t-interval, '
+      'mean(d) ± t(0.975, n-1) · sd(d) / √n.',
+      '',
+      'Baselines: ' + (', '.join(f'({comparison}) `{baseline}`'
+                                 for comparison, baseline in baselines)
+                       or 'none') + '.',
+      f'Training steps per student run: {", ".join(map(str, steps)) or "-"}.',
+      f'Commits the runs ran at: {", ".join(f"`{c}`" for c in commits)}.',
+  ]
+  return '\n'.join(lines) + '\n'

@@ -1,0 +1,212 @@
+"""The comparison's report: intervals, table, figure, results file, progress."""
+
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from asr_kd.experiments import figure
+from asr_kd.experiments import progress
+from asr_kd.experiments import report
+from asr_kd.experiments import results
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def t_quantile(probability, degrees_of_freedom):
+  """Student-t quantile in float64 NumPy: trapezoid CDF, then bisection."""
+  nu = float(degrees_of_freedom)
+  log_norm = (math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) -
+              0.5 * math.log(nu * math.pi))
+
+  def cdf(x):
+    grid = np.linspace(0.0, x, 200001)
+    density = np.exp(log_norm - (nu + 1) / 2 * np.log1p(grid**2 / nu))
+    return 0.5 + np.sum((density[1:] + density[:-1]) / 2 * np.diff(grid))
+
+  low, high = 0.0, 200.0
+  for _ in range(60):
+    middle = (low + high) / 2
+    low, high = (middle, high) if cdf(middle) < probability else (low, middle)
+  return (low + high) / 2
+
+
+def record(row, seed, test, ood=None, generation=None, baseline=None,
+           comparison='a', description=None):
+  return results.make_record(
+      row=row, seed=seed, generation=generation, task_seed=seed,
+      description=description or f'row {row}', comparison=comparison,
+      baseline=baseline, wer={'test': test, 'ood': ood, 'dev': None},
+      train_steps=9, wall_seconds=60.0, commit='abc', model_dir='/tmp/x')
+
+
+def table_line(table, label):
+  lines = [line for line in table.splitlines()
+           if line.startswith(f'| {label} |')]
+  assert len(lines) == 1, table
+  return [cell.strip() for cell in lines[0].strip('|').split('|')]
+
+
+class IntervalTest(tf.test.TestCase):
+
+  def test_textbook_values(self):
+    # t(0.975) from any table: 12.706 (1 df), 2.776 (4), 2.262 (9).
+    for values, half_width in (([1.0, 3.0], 12.706),
+                               ([0.0, 1.0, 2.0, 3.0, 4.0],
+                                2.776 * math.sqrt(2.5) / math.sqrt(5)),
+                               (list(range(10)),
+                                2.262 * np.std(range(10), ddof=1) /
+                                math.sqrt(10))):
+      interval = report.t_interval(values)
+      self.assertAllClose(interval.mean, np.mean(values))
+      self.assertAllClose(interval.high - interval.mean, half_width,
+                          rtol=2e-4)
+      self.assertAllClose(interval.mean - interval.low, half_width,
+                          rtol=2e-4)
+
+  def test_against_float64_reference_on_random_cases(self):
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+      count = int(rng.integers(2, 12))
+      values = rng.normal(rng.normal(0, 3), rng.uniform(0.1, 4), count)
+      mean = values.sum() / count
+      sd = math.sqrt(((values - mean)**2).sum() / (count - 1))
+      half_width = t_quantile(0.975, count - 1) * sd / math.sqrt(count)
+      interval = report.t_interval(values)
+      self.assertEqual(interval.count, count)
+      self.assertAllClose([interval.mean, interval.low, interval.high],
+                          [mean, mean - half_width, mean + half_width],
+                          rtol=1e-6, atol=1e-9)
+
+  def test_one_value_has_no_interval(self):
+    interval = report.t_interval([4.0])
+    self.assertEqual((interval.mean, interval.count), (4.0, 1))
+    self.assertTrue(math.isnan(interval.low) and math.isnan(interval.high))
+
+
+class TableTest(tf.test.TestCase):
+
+  def test_means_and_paired_differences(self):
+    rng = np.random.default_rng(1)
+    base = {seed: rng.uniform(10, 20) for seed in range(4)}
+    hard = {seed: base[seed] - rng.uniform(0, 2) for seed in range(4)}
+    base_ood = {seed: rng.uniform(20, 30) for seed in range(4)}
+    records = [record('none', seed, base[seed], base_ood[seed],
+                      description='baseline row') for seed in range(4)]
+    # Seed 3 of the hard row is missing: three pairs.
+    records += [record('hard', seed, hard[seed], None, baseline='none',
+                       description='hard row') for seed in range(3)]
+    records += [record('self', 0, 11.0, 21.0, generation=2, baseline='none',
+                       comparison='b', description='self row')]
+    records += [record('teacher', 0, 5.0, 9.0, comparison='teacher',
+                       description='teacher row')]
+    table = report.markdown_table(records)
+
+    cells = table_line(table, 'baseline row')
+    values = [base[seed] for seed in range(4)]
+    self.assertEqual(cells[2], '4')
+    self.assertEqual(cells[3], f'{np.mean(values):.2f} ± '
+                     f'{np.std(values, ddof=1):.2f}')
+    self.assertEqual(cells[5:], ['baseline', 'baseline'])
+
+    cells = table_line(table, 'hard row')
+    differences = np.array([hard[seed] - base[seed] for seed in range(3)])
+    mean = differences.mean()
+    half_width = (t_quantile(0.975, 2) * differences.std(ddof=1) /
+                  math.sqrt(3))
+    self.assertEqual(cells[2], '3')
+    self.assertEqual(cells[4], '-')  # No ood WER.
+    match = re.fullmatch(r'([-+]\d+\.\d\d) \[([-+]\d+\.\d\d), '
+                         r'([-+]\d+\.\d\d)\] \(3 pairs\)', cells[5])
+    self.assertIsNotNone(match, cells[5])
+    self.assertAllClose([float(group) for group in match.groups()],
+                        [mean, mean - half_width, mean + half_width],
+                        atol=0.006)
+    self.assertEqual(cells[6], '-')
+
+    cells = table_line(table, 'self row, generation 2')
+    self.assertEqual(cells[5], f'{11.0 - base[0]:+.2f} (1 pair)')
+    self.assertEqual(cells[6], f'{21.0 - base_ood[0]:+.2f} (1 pair)')
+    self.assertEqual(table_line(table, 'teacher row')[5:],
+                     ['teacher', 'teacher'])
+
+  def test_report_and_figure_files_and_binary(self):
+    directory = tempfile.mkdtemp()
+    records = [record('none', seed, 10.0 + seed, 20.0 + seed)
+               for seed in range(3)]
+    records += [record('soft', seed, 9.0 + seed, 19.5, baseline='none')
+                for seed in range(3)]
+    results_path = os.path.join(directory, 'experiments.json')
+    results.save(results_path, records)
+    markdown, png = (os.path.join(directory, name)
+                     for name in ('table.md', 'figure.png'))
+    result = subprocess.run(
+        [sys.executable, '-m', 'asr_kd.bin.experiments_report',
+         f'--results={results_path}', f'--markdown={markdown}',
+         f'--figure={png}'], cwd=REPO_ROOT, capture_output=True, text=True,
+        timeout=300, check=False)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    with open(markdown) as table:
+      text = table.read()
+    self.assertIn('experiments.json', text)
+    self.assertEqual(table_line(text, 'row soft')[5],
+                     '-1.00 [-1.00, -1.00] (3 pairs)')
+    with open(png, 'rb') as image:
+      self.assertEqual(image.read(8), b'\x89PNG\r\n\x1a\n')
+    # The figure depends on the records.
+    other = os.path.join(directory, 'other.png')
+    figure.draw(records[:3], other)
+    with open(png, 'rb') as first, open(other, 'rb') as second:
+      self.assertNotEqual(first.read(), second.read())
+
+
+class ResultsFileTest(tf.test.TestCase):
+
+  def test_upsert_save_load(self):
+    path = os.path.join(tempfile.mkdtemp(), 'sub', 'results.json')
+    self.assertEqual(results.load(path), [])
+    first, second = record('a', 0, 1.0), record('a', 1, 2.0)
+    records = results.upsert(results.upsert([], first), second)
+    replaced = results.upsert(records, record('a', 0, 3.0))
+    self.assertEqual([r['wer']['test'] for r in replaced], [3.0, 2.0])
+    self.assertLen(results.upsert(replaced, record('a', 0, 3.0,
+                                                   generation=1)), 3)
+    results.save(path, replaced)
+    self.assertEqual(results.load(path), replaced)
+
+  def test_commit(self):
+    commit = results.git_commit(REPO_ROOT)
+    if os.path.isdir(os.path.join(REPO_ROOT, '.git')) or os.path.isfile(
+        os.path.join(REPO_ROOT, '.git')):
+      self.assertRegex(commit, r'^[0-9a-f]{40}$')
+    self.assertEqual(results.git_commit(tempfile.mkdtemp()),
+                     results.UNKNOWN_COMMIT)
+
+
+class ProgressTest(tf.test.TestCase):
+
+  def test_line_and_eta(self):
+    self.assertEqual(progress.eta_seconds([60.0, 180.0], 3), 360.0)
+    self.assertIsNone(progress.eta_seconds([], 3))
+    self.assertEqual(
+        progress.progress_line(7, 42, 'kd_demo_student_hard seed 1',
+                               {'test': 12.34, 'ood': 20.1, 'dev': None},
+                               2112.0, progress.eta_seconds([2112.0] * 6,
+                                                            35)),
+        '[7/42] kd_demo_student_hard seed 1: test 12.3% ood 20.1% '
+        '(35.2 min); ETA 20h32m')
+    self.assertEqual(progress.duration(42), '42 s')
+    # Nothing left (a resumed comparison whose later runs are done).
+    self.assertTrue(progress.progress_line(
+        2, 5, 'x', {'test': 1.0}, 5.0, 0.0).endswith('; done'))
+    self.assertTrue(progress.progress_line(
+        2, 5, 'x', {'test': 1.0}, 5.0, None).endswith('; ETA unknown'))
+
+
+if __name__ == '__main__':
+  tf.test.main()
