@@ -26,6 +26,7 @@ LOSS_NORMALIZATIONS = ('utterance', 'token')
 # (docs/results.md).
 DEMO_TEACHER_TRAIN_STEPS = 3600
 DEMO_TEACHER_PEAK_LEARNING_RATE = 3e-3
+DEMO_STUDENT_TRAIN_STEPS = 3600
 
 
 @dataclasses.dataclass
@@ -333,6 +334,24 @@ def _demo_data(split: str, is_training: bool) -> data_config.AsrDataConfig:
           num_time_masks=5, time_mask_max_ratio=0.05))
 
 
+def _demo_train_data() -> data_config.AsrDataConfig:
+  """The demo models' training batches: many buckets, even batch sizes."""
+  train_data = _demo_data('train', is_training=True)
+  # Fifteen 50-frame buckets of about 4,800 padded frames: padding falls
+  # from 17% to 8% of the frames, so each step carries 1.09x the audio.
+  train_data.bucket_boundaries = list(range(100, 801, 50))
+  # Even sizes, so that `train --cpu_replicas=2` (what `make demo` runs on
+  # a CPU-only host) can halve every batch.
+  train_data.bucket_batch_sizes = [48, 32, 24, 20, 16, 14, 12, 10, 10, 8, 8,
+                                   8, 6, 6, 6]
+  # Labels padded to the batch's longest only: a 10% shorter label axis for
+  # the joint, the loss and the prediction network's loop than multiples of
+  # 16, and graph mode runs any length without retracing. The step-time
+  # gain was within timing noise (docs/results.md, "Tenth session").
+  train_data.label_length_multiple = 1
+  return train_data
+
+
 def _experiment(task: RnntTaskConfig, train_steps: int,
                 optimizer: optimization.OptimizationConfig,
                 steps_per_loop: int = 100) -> cfg.ExperimentConfig:
@@ -380,19 +399,7 @@ def rnnt_demo_teacher() -> cfg.ExperimentConfig:
   matrices costs 1.18x Adam's step time and reached a lower WER in fewer
   steps (docs/results.md, "Eighteenth session", has the measurements).
   """
-  train_data = _demo_data('train', is_training=True)
-  # Fifteen 50-frame buckets of about 4,800 padded frames: padding falls
-  # from 17% to 8% of the frames, so each step carries 1.09x the audio.
-  train_data.bucket_boundaries = list(range(100, 801, 50))
-  # Even sizes, so that `train --cpu_replicas=2` (what `make demo` runs on
-  # a CPU-only host) can halve every batch.
-  train_data.bucket_batch_sizes = [48, 32, 24, 20, 16, 14, 12, 10, 10, 8, 8,
-                                   8, 6, 6, 6]
-  # Labels padded to the batch's longest only: a 10% shorter label axis for
-  # the joint, the loss and the prediction network's loop than multiples of
-  # 16, and graph mode runs any length without retracing. The step-time
-  # gain was within timing noise (docs/results.md, "Tenth session").
-  train_data.label_length_multiple = 1
+  train_data = _demo_train_data()
   train_data.spec_augment.enabled = False
   task = RnntTaskConfig(
       tokenizer_model_path='demo_run/tokenizer/spm.model',
@@ -418,17 +425,25 @@ def rnnt_demo_teacher() -> cfg.ExperimentConfig:
 
 @exp_factory.register_config_factory('rnnt_demo_student_streaming')
 def rnnt_demo_student_streaming() -> cfg.ExperimentConfig:
-  """Causal streaming student trained from labels alone (the KD baseline)."""
+  """Causal streaming student trained from labels alone (the KD baseline).
+
+  The teacher's recipe on the student's causal encoder: the same batches
+  (even sizes for `train --cpu_replicas=2`), auxiliary CTC loss and Muon
+  warmup-cosine schedule, and SpecAugment on.
+  """
   task = RnntTaskConfig(
       tokenizer_model_path='demo_run/tokenizer/spm.model',
       model=RnntModelConfig(
           encoder=conformer_config.conformer_demo_student(),
           prediction=_prediction(lstm_units=160, embedding_dim=96),
           joint=rnnt_config.JointNetworkConfig(joint_dim=160)),
-      train_data=_demo_data('train', is_training=True),
+      loss=RnntLossConfig(fused=False, ctc_weight=0.3),
+      train_data=_demo_train_data(),
       validation_data=_demo_data('dev', is_training=False))
-  return _experiment(task, train_steps=3000,
-                     optimizer=adam_inverse_sqrt(1.5e-3, warmup_steps=300))
+  return _experiment(task, train_steps=DEMO_STUDENT_TRAIN_STEPS,
+                     optimizer=muon_warmup_cosine(
+                         DEMO_TEACHER_PEAK_LEARNING_RATE, warmup_steps=200,
+                         decay_steps=DEMO_STUDENT_TRAIN_STEPS))
 
 
 @exp_factory.register_config_factory('rnnt_librispeech_conformer_l')
