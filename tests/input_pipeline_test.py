@@ -46,7 +46,8 @@ def _write_shards(directory, rng):
   return records
 
 
-class InputPipelineTest(tf.test.TestCase):
+class ShardsTestCase(tf.test.TestCase):
+  """Shards of random audio, a tokenizer and a training config for them."""
 
   @classmethod
   def setUpClass(cls):
@@ -70,6 +71,9 @@ class InputPipelineTest(tf.test.TestCase):
         max_label_length=64, label_length_multiple=8)
     config.override(overrides, is_strict=False)
     return config
+
+
+class InputPipelineTest(ShardsTestCase):
 
   def _usable_ids(self, min_confidence=None):
     """Ids the pipeline must keep (pseudo-labels when min_confidence set)."""

@@ -59,6 +59,22 @@ class SpecAugmentConfig(hyperparams.Config):
 
 
 @dataclasses.dataclass
+class SpeedPerturbationConfig(hyperparams.Config):
+  """Waveform resampling by a random factor per utterance (Ko et al. 2015).
+
+  Attributes:
+    enabled: apply in training (never in evaluation).
+    min_factor: least factor; < 1 is slower, lower-pitched speech.
+    max_factor: largest factor; > 1 is faster, higher-pitched speech. The
+      factor is uniform in [min_factor, max_factor), raised where needed so
+      that the utterance still fits the last length bucket.
+  """
+  enabled: bool = False
+  min_factor: float = 0.9
+  max_factor: float = 1.1
+
+
+@dataclasses.dataclass
 class AsrDataConfig(cfg.DataConfig):
   """ASR input pipeline (asr_kd.dataloaders.input_pipeline).
 
@@ -86,6 +102,9 @@ class AsrDataConfig(cfg.DataConfig):
     repeat: repeat the data forever (default: when is_training).
     features: log-mel config.
     spec_augment: SpecAugment config (used only when is_training).
+    speed_perturbation: waveform speed perturbation (used only when
+      is_training), before the features; an online teacher sees the same
+      perturbed audio.
     keep_unaugmented_features: batches also hold 'unaugmented_features',
       the features before SpecAugment (what an online teacher sees in
       distillation; DistillationTask sets it).
@@ -104,4 +123,6 @@ class AsrDataConfig(cfg.DataConfig):
   features: FeatureConfig = dataclasses.field(default_factory=FeatureConfig)
   spec_augment: SpecAugmentConfig = dataclasses.field(
       default_factory=SpecAugmentConfig)
+  speed_perturbation: SpeedPerturbationConfig = dataclasses.field(
+      default_factory=SpeedPerturbationConfig)
   keep_unaugmented_features: bool = False

@@ -27,6 +27,7 @@ import tensorflow as tf
 from asr_kd.configs import data_config as data_config_lib
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.dataloaders import spec_augment as spec_augment_lib
+from asr_kd.dataloaders import speed_perturbation
 from asr_kd.dataloaders import tfrecord_schema
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.text import normalization
@@ -114,7 +115,17 @@ class AsrInputPipeline:
     if config.max_label_length <= 0 or config.label_length_multiple < 0:
       raise ValueError('max_label_length must be > 0 and '
                        'label_length_multiple >= 0.')
+    speed = config.speed_perturbation
+    if speed.enabled and not 0 < speed.min_factor <= speed.max_factor:
+      raise ValueError('speed_perturbation needs 0 < min_factor <= '
+                       f'max_factor, got {speed.min_factor} and '
+                       f'{speed.max_factor}.')
     self._config = config
+    # The most samples whose features fit the last bucket.
+    self._max_samples = (
+        (boundaries[-1] - 1) * features_lib.frame_step_samples(
+            config.features) +
+        features_lib.frame_length_samples(config.features))
     self._needs_labels = config.label_source != 'none'
     self._keeps_unaugmented_features = config.keep_unaugmented_features
     if tokenizer is None and self._needs_labels:
@@ -247,6 +258,13 @@ class AsrInputPipeline:
     seeds = tf.random.experimental.stateless_split(
         tf.stack([tf.constant(base_seed, tf.int64), index]), num=2)
     waveform = features_lib.waveform_to_float(example['audio'])
+    if config.is_training and config.speed_perturbation.enabled:
+      # Its own seed, so enabling it leaves dither and SpecAugment as they
+      # were.
+      speed_seed = tf.random.experimental.stateless_fold_in(
+          tf.stack([tf.constant(base_seed, tf.int64), index]), 1)
+      waveform = speed_perturbation.random_speed(
+          waveform, config.speed_perturbation, self._max_samples, speed_seed)
     if config.is_training:
       waveform = features_lib.add_dither(waveform, config.features.dither,
                                          seeds[0])
@@ -269,7 +287,7 @@ class AsrInputPipeline:
         'label_lengths': tf.size(example['labels'], out_type=tf.int32),
         'utterance_id': example['utterance_id'],
         'transcript': example['transcript'],
-        'num_samples': example['num_samples'],
+        'num_samples': tf.shape(waveform)[0],
     }
 
   def _per_replica_batch_sizes(self, input_context) -> List[int]:
