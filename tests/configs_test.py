@@ -96,7 +96,7 @@ class LearningRateScheduleTest(tf.test.TestCase):
     self.assertGreater(after_warmup, 0.9 * peak)
 
   def test_inverse_sqrt_schedule_is_left_alone(self):
-    config = exp_factory.get_exp_config('rnnt_demo_student_streaming')
+    config = exp_factory.get_exp_config('rnnt_librispeech_conformer_l')
     config.trainer.train_steps = 123
     self.assertFalse(rnnt_experiments.decay_over_train_steps(config))
     warmup = config.trainer.optimizer_config.warmup.linear.warmup_steps
