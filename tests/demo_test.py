@@ -7,8 +7,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import tensorflow as tf
+import yaml
 
 from official.core import exp_factory
 
@@ -116,6 +118,29 @@ class DemoPlanTest(tf.test.TestCase):
         'ood WER  20.00% (400 utterances)',
         'student  test WER  15.00% (400 utterances)  '
         'ood WER  30.00% (400 utterances)'])
+
+  def test_describe_model_counts_model_weights_and_streaming_contexts(self):
+    model_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    self.assertEqual(demo.describe_model(model_dir), '')  # No checkpoint.
+    model = tf.Module()
+    model.encoder_kernel = tf.Variable(tf.zeros([3, 4]))
+    model.ctc_head = tf.Variable(tf.zeros([5]))  # Training-only head.
+    tf.train.Checkpoint(model=model).save(os.path.join(model_dir, 'ckpt'))
+    encoder = {'causal': True, 'subsampling_factor': 4, 'chunk_size': 8,
+               'left_chunks': 4}
+    params = {'task': {'model': {'encoder': encoder},
+                       'train_data': {'features': {'frame_step_ms': 10.0}}}}
+    with open(os.path.join(model_dir, 'params.yaml'), 'w') as params_file:
+      yaml.safe_dump(params, params_file)
+    self.assertEqual(
+        demo.describe_model(model_dir),
+        "12 parameters, streaming: 320 ms chunks (look-ahead to the chunk's "
+        'end), 1280 ms left context')
+    encoder['causal'] = False
+    with open(os.path.join(model_dir, 'params.yaml'), 'w') as params_file:
+      yaml.safe_dump(params, params_file)
+    self.assertEqual(demo.describe_model(model_dir),
+                     '12 parameters, full context')
 
   def test_demo_converts_every_labeled_split_of_the_corpus(self):
     stages = demo.build_stages('/tmp/wd', parsed_flags())

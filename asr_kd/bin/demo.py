@@ -19,6 +19,7 @@ from typing import Callable, List, NamedTuple, Optional, Sequence
 
 from absl import app
 from absl import flags
+import numpy as np
 
 FLAGS = flags.FLAGS
 
@@ -250,9 +251,51 @@ def build_stages(work_dir: str,
   ]
 
 
+# Checkpoint variables that are not the shipped model: optimizer slots,
+# the fixed feature statistics, and heads used only by training losses.
+_NOT_MODEL_WEIGHTS = ('.OPTIMIZER_SLOT', 'feature_', 'ctc_head',
+                      'prediction_lm_head', 'simple_am_head',
+                      'simple_lm_head')
+
+
+def describe_model(model_dir: str) -> str:
+  """Parameters, and for a streaming encoder its chunk and contexts.
+
+  Args:
+    model_dir: a trained model_dir (params.yaml and a checkpoint).
+
+  Returns:
+    e.g. '1,281,037 parameters, streaming: 320 ms chunks (look-ahead to the
+    chunk's end), 1280 ms left context', or '' without a checkpoint.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (slow import)
+  import yaml  # pylint: disable=g-import-not-at-top
+  checkpoint = tf.train.latest_checkpoint(model_dir)
+  if not checkpoint:
+    return ''
+  parameters = sum(
+      int(np.prod(shape)) for name, shape in tf.train.list_variables(checkpoint)
+      if name.startswith('model/') and
+      not any(part in name for part in _NOT_MODEL_WEIGHTS))
+  with open(os.path.join(model_dir, 'params.yaml')) as params_file:
+    params = yaml.safe_load(params_file)
+  encoder = params['task']['model']['encoder']
+  if not encoder['causal']:
+    return f'{parameters:,} parameters, full context'
+  frame_ms = (params['task']['train_data']['features']['frame_step_ms'] *
+              encoder['subsampling_factor'])
+  chunk_ms = encoder['chunk_size'] * frame_ms
+  return (f'{parameters:,} parameters, streaming: {chunk_ms:.0f} ms chunks '
+          f'(look-ahead to the chunk\'s end), '
+          f'{encoder["left_chunks"] * chunk_ms:.0f} ms left context')
+
+
 def report_wers(work_dir: str):
-  """Prints the teacher's and the student's test and ood WERs."""
+  """Prints each model's size and test and ood WERs."""
   for name in ('teacher', 'student'):
+    description = describe_model(os.path.join(work_dir, name))
+    if description:
+      print(f'{name:8s} {description}', flush=True)
     parts = []
     for split in REPORTED_SPLITS:
       path = summary_path(os.path.join(work_dir, name), split)
