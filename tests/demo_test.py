@@ -60,12 +60,25 @@ class DemoPlanTest(tf.test.TestCase):
     self.assertFalse([a for a in single.commands()[0]
                       if a.startswith('--cpu_replicas')])
 
-  def test_teacher_batches_split_over_the_default_cpu_replicas(self):
-    replicas = parsed_flags().teacher_cpu_replicas
-    train_data = exp_factory.get_exp_config(
-        'rnnt_demo_teacher').task.train_data
-    for size in train_data.bucket_batch_sizes:
-      self.assertEqual(size % replicas, 0, train_data.bucket_batch_sizes)
+  def test_batches_split_over_the_default_cpu_replicas(self):
+    options = parsed_flags()
+    for experiment, replicas in (
+        ('rnnt_demo_teacher', options.teacher_cpu_replicas),
+        ('kd_demo_student_soft_full', options.student_cpu_replicas)):
+      train_data = exp_factory.get_exp_config(experiment).task.train_data
+      for size in train_data.bucket_batch_sizes:
+        self.assertEqual(size % replicas, 0, (experiment, size))
+
+  def test_student_distills_on_cpu_replicas_unless_told_not_to(self):
+    def student_command(*args):
+      stage = [stage for stage in demo.build_stages('/tmp/wd',
+                                                    parsed_flags(*args))
+               if stage.name.startswith('Distill')][0]
+      return stage.commands()[0]
+    if demo.cpu_only_host():
+      self.assertIn('--cpu_replicas=2', student_command())
+    self.assertFalse([a for a in student_command('--student_cpu_replicas=1')
+                      if a.startswith('--cpu_replicas')])
 
   def test_every_stage_flag_is_accepted_by_its_binary(self):
     """Runs each stage binary with --helpfull: unknown flags would not list."""

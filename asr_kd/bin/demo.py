@@ -45,6 +45,10 @@ def define_flags(flag_values: flags.FlagValues = FLAGS):
   flags.DEFINE_integer('student_train_steps', None,
                        'Override the student config\'s trainer.train_steps.',
                        flag_values=flag_values)
+  flags.DEFINE_integer('student_cpu_replicas', 2,
+                       'On a host without GPU/TPU, distill the student with '
+                       'train --cpu_replicas=N (1: one device).',
+                       flag_values=flag_values)
   flags.DEFINE_integer('num_harness_files', 3,
                        'Test files streamed through the TFLite harness.',
                        flag_values=flag_values)
@@ -235,7 +239,8 @@ def build_stages(work_dir: str,
                 'configs/experiments/kd_demo_student_soft_full.yaml',
                 student,
                 data_overrides(work_dir) + f',task.teacher_model_dir={teacher}',
-                options.student_train_steps)]),
+                options.student_train_steps,
+                options.student_cpu_replicas if cpu_only_host() else 1)]),
       Stage('Evaluate the student on the test and ood splits',
             summary_path(student, 'ood'),
             lambda: evaluate_commands(student, records, REPORTED_SPLITS)),

@@ -38,7 +38,7 @@ DEMO_PSEUDO_LABELS = 'demo_run/pseudo_labels/{teacher}/*.tfrecord*'
 # Steps of every comparison run: the schedule of rnnt_demo_student_streaming
 # (override: --params_override=trainer.train_steps=N, or
 # `asr_kd.bin.experiments --train_steps=N`).
-DEMO_KD_TRAIN_STEPS = 2000
+DEMO_KD_TRAIN_STEPS = rnnt_experiments.DEMO_STUDENT_TRAIN_STEPS
 # The labeled subset of the demo's training audio that
 # `asr_kd.bin.experiments` splits off (the rest is the unlabeled pool).
 DEMO_LABELED_SUBSET = 'demo_run/experiments/data/labeled-*.tfrecord*'
