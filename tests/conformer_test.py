@@ -199,6 +199,7 @@ class PresetTest(tf.test.TestCase):
         'conformer_m': (24e6, 30.7e6),
         'conformer_l': (105e6, 118.8e6),
         'conformer_demo_teacher': (1e6, 6e6),
+        'conformer_demo_big_teacher': (3e6, 8e6),
         'conformer_demo_student': (0.3e6, 2e6),
     }
     self.assertCountEqual(expected_ranges, conformer_config.PRESETS)
