@@ -16,6 +16,7 @@ from official.core import exp_factory
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.bin import demo
+from asr_kd.experiments import results
 from tests import testing_utils
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -101,7 +102,7 @@ class DemoPlanTest(tf.test.TestCase):
   def test_evaluation_scores_test_and_ood_and_skips_scored_splits(self):
     model_dir = self.get_temp_dir()
     commands = demo.evaluate_commands(model_dir, '/tmp/records',
-                                      demo.REPORTED_SPLITS)
+                                      results.REPORTED_SPLITS)
     self.assertLen(commands, 2)
     self.assertIn('--tfrecords=/tmp/records/test-*', commands[0])
     self.assertIn('--tfrecords=/tmp/records/ood-*', commands[1])
@@ -110,7 +111,7 @@ class DemoPlanTest(tf.test.TestCase):
     with open(demo.summary_path(model_dir, 'test'), 'w') as summary:
       json.dump({'wer': 0.125, 'utterances': 400}, summary)
     remaining = demo.evaluate_commands(model_dir, '/tmp/records',
-                                       demo.REPORTED_SPLITS)
+                                       results.REPORTED_SPLITS)
     self.assertLen(remaining, 1)
     self.assertIn('--tfrecords=/tmp/records/ood-*', remaining[0])
 
@@ -118,7 +119,7 @@ class DemoPlanTest(tf.test.TestCase):
     work_dir = self.get_temp_dir()
     for name, wers in (('teacher', (0.1, 0.2)), ('student', (0.15, 0.3))):
       os.makedirs(os.path.join(work_dir, name), exist_ok=True)
-      for split, wer in zip(demo.REPORTED_SPLITS, wers):
+      for split, wer in zip(results.REPORTED_SPLITS, wers):
         with open(demo.summary_path(os.path.join(work_dir, name), split),
                   'w') as summary:
           json.dump({'wer': wer, 'utterances': 400}, summary)

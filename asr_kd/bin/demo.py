@@ -21,6 +21,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from asr_kd.experiments import results
+
 FLAGS = flags.FLAGS
 
 
@@ -133,10 +135,6 @@ def cpu_only_host() -> bool:
   return not train.accelerator_present()
 
 
-# Splits every model is scored on: test and ood (other texts and voices)
-# are reported, dev is for tuning.
-EVAL_SPLITS = ('test', 'ood', 'dev')
-REPORTED_SPLITS = ('test', 'ood')
 
 
 def summary_path(model_dir: str, split: str) -> str:
@@ -232,7 +230,7 @@ def build_stages(work_dir: str,
                 options.teacher_cpu_replicas if cpu_only_host() else 1)]),
       Stage('Evaluate the teacher on the test and ood splits',
             summary_path(teacher, 'ood'),
-            lambda: evaluate_commands(teacher, records, REPORTED_SPLITS)),
+            lambda: evaluate_commands(teacher, records, results.REPORTED_SPLITS)),
       Stage('Distill the streaming student (online soft targets)', '',
             lambda: [train_command(
                 'kd_demo_student_soft_full',
@@ -243,7 +241,7 @@ def build_stages(work_dir: str,
                 options.student_cpu_replicas if cpu_only_host() else 1)]),
       Stage('Evaluate the student on the test and ood splits',
             summary_path(student, 'ood'),
-            lambda: evaluate_commands(student, records, REPORTED_SPLITS)),
+            lambda: evaluate_commands(student, records, results.REPORTED_SPLITS)),
       Stage('Export the student to streaming TFLite', tflite,
             lambda: [python_module(
                 'asr_kd.bin.export_tflite', f'--model_dir={student}',
@@ -302,7 +300,7 @@ def report_wers(work_dir: str):
     if description:
       print(f'{name:8s} {description}', flush=True)
     parts = []
-    for split in REPORTED_SPLITS:
+    for split in results.REPORTED_SPLITS:
       path = summary_path(os.path.join(work_dir, name), split)
       if os.path.exists(path):
         with open(path) as summary_file:

@@ -239,7 +239,7 @@ def train_overrides(work_dir: str, run: Run) -> str:
 
 def evaluated_splits(records_dir: str) -> List[str]:
   """The evaluation splits there are TFRecords of."""
-  return [split for split in demo.EVAL_SPLITS
+  return [split for split in results.EVAL_SPLITS
           if glob.glob(os.path.join(records_dir, f'{split}-*'))]
 
 
@@ -368,7 +368,7 @@ def _read_json(path: str) -> Optional[Dict]:
 def collect_record(run: Run, commit: str) -> Dict:
   """The results record of a trained and evaluated run."""
   wers = {}
-  for split in demo.EVAL_SPLITS:
+  for split in results.EVAL_SPLITS:
     summary = _read_json(demo.summary_path(run.model_dir, split))
     wers[split] = 100.0 * summary['wer'] if summary else None
   with open(os.path.join(run.model_dir, 'params.yaml')) as params_file:

@@ -13,6 +13,7 @@ matplotlib.use('Agg')
 from matplotlib import pyplot  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from asr_kd.experiments import report  # pylint: disable=wrong-import-position
+from asr_kd.experiments import results  # pylint: disable=wrong-import-position
 
 _MARKERS = {'test': 'o', 'ood': 's'}
 
@@ -26,9 +27,9 @@ def draw(records: List[Dict], path: str):
                  record.get('generation') == generation)
     labels.append(report.row_label(first))
   figure, axes = pyplot.subplots(figsize=(8, 0.45 * len(keys) + 1.5))
-  offsets = {split: 0.15 * (index - (len(report.REPORTED_SPLITS) - 1) / 2)
-             for index, split in enumerate(report.REPORTED_SPLITS)}
-  for split in report.REPORTED_SPLITS:
+  offsets = {split: 0.15 * (index - (len(results.REPORTED_SPLITS) - 1) / 2)
+             for index, split in enumerate(results.REPORTED_SPLITS)}
+  for split in results.REPORTED_SPLITS:
     positions, means, errors = [], [], [[], []]
     for index, (row, generation) in enumerate(keys):
       interval = report.t_interval(

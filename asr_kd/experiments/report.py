@@ -20,8 +20,8 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 from scipy import stats
 
-# Splits the table reports (dev is in the records, for tuning).
-REPORTED_SPLITS = ('test', 'ood')
+from asr_kd.experiments import results
+
 CONFIDENCE = 0.95
 
 
@@ -102,8 +102,8 @@ def row_label(record: Dict) -> str:
 def markdown_table(records: List[Dict]) -> str:
   """The table of the module docstring, one line per (row, generation)."""
   header = ['row', 'experiment', 'seeds']
-  header += [f'{split} WER %' for split in REPORTED_SPLITS]
-  header += [f'Δ {split} vs baseline (95% CI)' for split in REPORTED_SPLITS]
+  header += [f'{split} WER %' for split in results.REPORTED_SPLITS]
+  header += [f'Δ {split} vs baseline (95% CI)' for split in results.REPORTED_SPLITS]
   lines = ['| ' + ' | '.join(header) + ' |',
            '|' + '---|' * len(header)]
   for row, generation in row_keys(records):
@@ -113,15 +113,15 @@ def markdown_table(records: List[Dict]) -> str:
     cells = [row_label(first), f'`{row}`', str(len(runs))]
     cells += [_mean_std(list(split_wers(records, row, generation,
                                         split).values()))
-              for split in REPORTED_SPLITS]
+              for split in results.REPORTED_SPLITS]
     baseline = first.get('baseline')
     if baseline:
       cells += [_difference(paired_differences(records, row, generation,
                                                baseline, split))
-                for split in REPORTED_SPLITS]
+                for split in results.REPORTED_SPLITS]
     else:  # A baseline, or a teacher (not compared).
       role = 'teacher' if first['comparison'] == 'teacher' else 'baseline'
-      cells += [role] * len(REPORTED_SPLITS)
+      cells += [role] * len(results.REPORTED_SPLITS)
     lines.append('| ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
 

@@ -24,6 +24,10 @@ from typing import Dict, List, Optional, Tuple
 
 # Written when the run's folder is not a git checkout (or git is missing).
 UNKNOWN_COMMIT = 'unknown'
+# Splits every model is scored on: test and ood (other texts and voices) are
+# reported, dev is for tuning.
+EVAL_SPLITS = ('test', 'ood', 'dev')
+REPORTED_SPLITS = ('test', 'ood')
 
 
 def run_key(record: Dict) -> Tuple:
