@@ -10,13 +10,13 @@ import sys
 import tempfile
 
 import tensorflow as tf
-import yaml
 
 from official.core import exp_factory
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.bin import demo
 from asr_kd.experiments import results
+from tests import model_loader_test
 from tests import testing_utils
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -133,28 +133,24 @@ class DemoPlanTest(tf.test.TestCase):
         'student  test WER  15.00% (400 utterances)  '
         'ood WER  30.00% (400 utterances)'])
 
-  def test_describe_model_counts_model_weights_and_streaming_contexts(self):
-    model_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
-    self.assertEqual(demo.describe_model(model_dir), '')  # No checkpoint.
-    model = tf.Module()
-    model.encoder_kernel = tf.Variable(tf.zeros([3, 4]))
-    model.ctc_head = tf.Variable(tf.zeros([5]))  # Training-only head.
-    tf.train.Checkpoint(model=model).save(os.path.join(model_dir, 'ckpt'))
-    encoder = {'causal': True, 'subsampling_factor': 4, 'chunk_size': 8,
-               'left_chunks': 4}
-    params = {'task': {'model': {'encoder': encoder},
-                       'train_data': {'features': {'frame_step_ms': 10.0}}}}
-    with open(os.path.join(model_dir, 'params.yaml'), 'w') as params_file:
-      yaml.safe_dump(params, params_file)
+  def test_describe_model_counts_inference_weights_and_streaming_contexts(self):
+    work_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    self.assertEqual(demo.describe_model(work_dir), '')  # No checkpoint.
+    run_info = model_loader_test.train_tiny_model_dir(work_dir, causal=True)
+    trained = run_info['model']
+    # The recipe trains an auxiliary CTC head, which transcription never uses.
+    self.assertIsNotNone(trained.ctc_head)
+    expected = (trained.count_params() - trained.ctc_head.count_params() -
+                sum(int(weight.shape.num_elements())
+                    for weight in trained.non_trainable_weights))
+    encoder = run_info['config'].task.model.encoder
+    frame_ms = run_info['config'].task.train_data.features.frame_step_ms
+    chunk_ms = encoder.chunk_size * encoder.subsampling_factor * frame_ms
     self.assertEqual(
-        demo.describe_model(model_dir),
-        "12 parameters, streaming: 320 ms chunks (look-ahead to the chunk's "
-        'end), 1280 ms left context')
-    encoder['causal'] = False
-    with open(os.path.join(model_dir, 'params.yaml'), 'w') as params_file:
-      yaml.safe_dump(params, params_file)
-    self.assertEqual(demo.describe_model(model_dir),
-                     '12 parameters, full context')
+        demo.describe_model(run_info['model_dir']),
+        f'{expected:,} parameters, streaming: {chunk_ms:.0f} ms chunks '
+        f"(look-ahead to the chunk's end), "
+        f'{encoder.left_chunks * chunk_ms:.0f} ms left context')
 
   def test_demo_converts_every_labeled_split_of_the_corpus(self):
     stages = demo.build_stages('/tmp/wd', parsed_flags())

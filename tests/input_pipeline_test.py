@@ -75,6 +75,18 @@ class ShardsTestCase(tf.test.TestCase):
 
 class InputPipelineTest(ShardsTestCase):
 
+  def test_file_compression_follows_the_name_in_every_reader(self):
+    # The host-side readers (data split, pseudo-labeling, inspect) and
+    # tf.data's 'auto' must agree on which files are GZIP.
+    for name in ('train-00000-of-00002.tfrecord.gz',
+                 'train-00000-of-00002.tfrecord', 'gz.tfrecord'):
+      self.assertEqual(
+          tfrecord_schema.compression_of(name),
+          input_pipeline._compression_type(tf.constant(name),
+                                           'auto').numpy().decode())
+    self.assertEqual(tfrecord_schema.compression_of('a.tfrecord.gz'), 'GZIP')
+    self.assertEqual(tfrecord_schema.compression_of('a.tfrecord'), '')
+
   def _usable_ids(self, min_confidence=None):
     """Ids the pipeline must keep (pseudo-labels when min_confidence set)."""
     return {utterance_id for utterance_id, (audio, text, confidence)

@@ -18,7 +18,8 @@ from tests import testing_utils
 TRAIN_STEPS = 2
 
 
-def train_tiny_model_dir(directory: str, num_utterances: int = 8) -> dict:
+def train_tiny_model_dir(directory: str, num_utterances: int = 8,
+                         causal: bool = False) -> dict:
   """Trains a tiny model for 2 steps the way asr_kd.bin.train does.
 
   Writes params.yaml (train_utils.serialize_config, as the binary does) and
@@ -30,7 +31,8 @@ def train_tiny_model_dir(directory: str, num_utterances: int = 8) -> dict:
   """
   corpus = testing_utils.write_tiny_corpus(
       os.path.join(directory, 'corpus'), num_utterances=num_utterances)
-  config = testing_utils.tiny_experiment(corpus, train_steps=TRAIN_STEPS)
+  config = testing_utils.tiny_experiment(corpus, train_steps=TRAIN_STEPS,
+                                         causal=causal)
   config.task.jit_compile = False  # XLA compilation would double the time.
   model_dir = os.path.join(directory, 'model')
   train_utils.serialize_config(config, model_dir)

@@ -44,7 +44,7 @@ class InspectError(Exception):
 
 def _compression_type(path: str, compression: str) -> str:
   if compression == 'auto':
-    return 'GZIP' if path.endswith('.gz') else ''
+    return tfrecord_schema.compression_of(path)
   return 'GZIP' if compression == 'gzip' else ''
 
 

@@ -19,7 +19,6 @@ from typing import Callable, List, NamedTuple, Optional, Sequence
 
 from absl import app
 from absl import flags
-import numpy as np
 
 from asr_kd.experiments import results
 
@@ -256,13 +255,12 @@ def build_stages(work_dir: str,
 
 # Checkpoint variables that are not the shipped model: optimizer slots,
 # the fixed feature statistics, and heads used only by training losses.
-_NOT_MODEL_WEIGHTS = ('.OPTIMIZER_SLOT', 'feature_', 'ctc_head',
-                      'prediction_lm_head', 'simple_am_head',
-                      'simple_lm_head')
-
-
 def describe_model(model_dir: str) -> str:
   """Parameters, and for a streaming encoder its chunk and contexts.
+
+  Counts the weights of the model that transcribes and exports (what
+  `model_loader` restores), so training-only heads such as the CTC head do
+  not count.
 
   Args:
     model_dir: a trained model_dir (params.yaml and a checkpoint).
@@ -271,26 +269,23 @@ def describe_model(model_dir: str) -> str:
     e.g. '1,281,037 parameters, streaming: 320 ms chunks (look-ahead to the
     chunk's end), 1280 ms left context', or '' without a checkpoint.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (slow import)
-  import yaml  # pylint: disable=g-import-not-at-top
-  checkpoint = tf.train.latest_checkpoint(model_dir)
-  if not checkpoint:
+  # Slow imports, needed only once models exist.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from asr_kd.inference import model_loader  # pylint: disable=g-import-not-at-top
+  if not tf.train.latest_checkpoint(model_dir):
     return ''
-  parameters = sum(
-      int(np.prod(shape)) for name, shape in tf.train.list_variables(checkpoint)
-      if name.startswith('model/') and
-      not any(part in name for part in _NOT_MODEL_WEIGHTS))
-  with open(os.path.join(model_dir, 'params.yaml')) as params_file:
-    params = yaml.safe_load(params_file)
-  encoder = params['task']['model']['encoder']
-  if not encoder['causal']:
+  loaded = model_loader.load_model(model_dir)
+  parameters = sum(int(variable.shape.num_elements())
+                   for variable in loaded.model.trainable_variables)
+  encoder = loaded.config.task.model.encoder
+  if not encoder.causal:
     return f'{parameters:,} parameters, full context'
-  frame_ms = (params['task']['train_data']['features']['frame_step_ms'] *
-              encoder['subsampling_factor'])
-  chunk_ms = encoder['chunk_size'] * frame_ms
+  frame_ms = (loaded.config.task.train_data.features.frame_step_ms *
+              encoder.subsampling_factor)
+  chunk_ms = encoder.chunk_size * frame_ms
   return (f'{parameters:,} parameters, streaming: {chunk_ms:.0f} ms chunks '
           f'(look-ahead to the chunk\'s end), '
-          f'{encoder["left_chunks"] * chunk_ms:.0f} ms left context')
+          f'{encoder.left_chunks * chunk_ms:.0f} ms left context')
 
 
 def report_wers(work_dir: str):

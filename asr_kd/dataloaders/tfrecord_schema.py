@@ -22,6 +22,15 @@ PSEUDO_HYPOTHESIS = 'pseudo_label/hypothesis'
 PSEUDO_CONFIDENCE = 'pseudo_label/confidence'
 PSEUDO_SOURCE_MODEL = 'pseudo_label/source_model'
 
+# Files whose names end in this suffix hold GZIP-compressed records.
+GZIP_SUFFIX = '.gz'
+
+
+def compression_of(path: str) -> str:
+  """The TFRecord compression type ('GZIP' or '') that `path`'s name says."""
+  return 'GZIP' if path.endswith(GZIP_SUFFIX) else ''
+
+
 FEATURE_SPEC = {
     UTTERANCE_ID: tf.io.FixedLenFeature([], tf.string),
     SPEAKER: tf.io.FixedLenFeature([], tf.string, default_value=''),

@@ -53,13 +53,9 @@ def labeled_ids(utterance_ids: List[str], labeled_fraction: float) -> set:
   return set(ranked[:count])
 
 
-def _compression(path: str) -> str:
-  return 'GZIP' if path.endswith('.gz') else ''
-
-
 def _records(path: str):
-  for record in tf.data.TFRecordDataset(path,
-                                        compression_type=_compression(path)):
+  compression = tfrecord_schema.compression_of(path)
+  for record in tf.data.TFRecordDataset(path, compression_type=compression):
     serialized = record.numpy()
     example = tf.train.Example.FromString(serialized)
     utterance_id = example.features.feature[
@@ -69,7 +65,9 @@ def _records(path: str):
 
 def _output_path(output_dir: str, prefix: str, index: int, count: int,
                  input_path: str) -> str:
-  suffix = '.tfrecord.gz' if input_path.endswith('.gz') else '.tfrecord'
+  suffix = '.tfrecord'
+  if tfrecord_schema.compression_of(input_path):
+    suffix += tfrecord_schema.GZIP_SUFFIX
   return os.path.join(output_dir,
                       f'{prefix}-{index:05d}-of-{count:05d}{suffix}')
 
@@ -96,7 +94,7 @@ def split_records(input_path: str, output_dir: str,
     writers = {
         prefix: tf.io.TFRecordWriter(
             _output_path(output_dir, prefix, index, len(files), path),
-            options=_compression(path))
+            options=tfrecord_schema.compression_of(path))
         for prefix in counts}
     with writers[LABELED_PREFIX], writers[POOL_PREFIX]:
       for utterance_id, serialized in _records(path):

@@ -62,7 +62,7 @@ class ReadRecordsFn(beam.DoFn):
   """
 
   def process(self, path: str) -> Iterable[object]:
-    compression = 'GZIP' if path.endswith('.gz') else ''
+    compression = tfrecord_schema.compression_of(path)
     index = 0
     try:
       for serialized in tf.data.TFRecordDataset(
