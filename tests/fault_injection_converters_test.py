@@ -155,5 +155,48 @@ class BadAudioTest(tf.test.TestCase):
     self.assertEqual(audio_decoding.load_mono_16k(path).shape, (16000,))
 
 
+class InvalidUtf8Test(tf.test.TestCase):
+
+  def test_only_the_bad_transcript_line_is_rejected(self):
+    root = os.path.join(self.get_temp_dir(), 'corpus')
+    ids = _write_librispeech(root, 4)
+    transcript_path = os.path.join(root, '19', '198', '19-198.trans.txt')
+    with open(transcript_path, 'rb') as transcript:
+      lines = transcript.read().splitlines(keepends=True)
+    lines[2] = b'19-198-0002 CAF\xc3 AU LAIT\n'  # Cut UTF-8 sequence.
+    with open(transcript_path, 'wb') as transcript:
+      transcript.writelines(lines)
+    output_dir = os.path.join(self.get_temp_dir(), 'records')
+
+    summary = _convert(root, output_dir)
+
+    self.assertEqual(summary['rejected_by_reason'], {'invalid_utf8': 1})
+    self.assertEqual((summary['inputs'], summary['written']), (4, 3))
+    self.assertEqual(_rejects(os.path.join(output_dir, 'train.rejects.tsv')), [
+        (f'{transcript_path}:3', 'invalid_utf8',
+         'line for 19-198-0002: invalid UTF-8 (byte 0xc3 at column 16)')])
+    self.assertCountEqual(
+        _record_ids(os.path.join(output_dir, _TRAINING_GLOB)),
+        [ids[0], ids[1], ids[3]])
+
+  def test_only_the_bad_manifest_line_is_rejected(self):
+    root = os.path.join(self.get_temp_dir(), 'corpus')
+    ids = _write_librispeech(root, 3)
+    entries = [json.dumps({'audio_filepath': f'19/198/{utterance_id}.flac',
+                           'text': 'WORDS'}).encode() for utterance_id in ids]
+    entries.insert(1, b'{"audio_filepath": "x.flac", "text": "\xff"}')
+    manifest = os.path.join(root, 'train.jsonl')
+    with open(manifest, 'wb') as manifest_file:
+      manifest_file.write(b'\n'.join(entries) + b'\n')
+    output_dir = os.path.join(self.get_temp_dir(), 'records')
+
+    summary = _convert(manifest, output_dir, corpus_format='manifest')
+
+    self.assertEqual((summary['inputs'], summary['written']), (4, 3))
+    self.assertEqual(_rejects(os.path.join(output_dir, 'train.rejects.tsv')), [
+        (f'{manifest}:2', 'invalid_utf8',
+         'invalid UTF-8 (byte 0xff at column 39)')])
+
+
 if __name__ == '__main__':
   tf.test.main()

@@ -3,9 +3,9 @@
 Readers only look at file names and transcripts; they never decode audio
 (that happens in the Beam pipeline, in parallel). Problems a reader can see
 on its own (an audio file without a transcript line, an empty transcript, a
-duplicate id, a malformed manifest line) become descriptions that carry a
-`reject_reason`, so the converter's counts reconcile:
-inputs = written + rejected.
+duplicate id, a malformed manifest line, a line that is not UTF-8) become
+descriptions that carry a `reject_reason`, so the converter's counts
+reconcile: inputs = written + rejected.
 
 Formats:
   librispeech: <root>/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt with
@@ -18,7 +18,7 @@ Formats:
 import dataclasses
 import json
 import os
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 FORMATS = ('librispeech', 'manifest', 'audio_dir')
 AUDIO_EXTENSIONS = ('.flac', '.wav', '.ogg')
@@ -30,6 +30,7 @@ MISSING_AUDIO = 'missing_audio'  # LibriSpeech transcript line, no audio file.
 EMPTY_TRANSCRIPT = 'empty_transcript'  # Transcript present but blank.
 DUPLICATE_ID = 'duplicate_id'  # Same utterance id seen before.
 BAD_MANIFEST_LINE = 'bad_manifest_line'  # Not JSON / no audio_filepath.
+INVALID_UTF8 = 'invalid_utf8'  # Transcript or manifest line is not UTF-8.
 
 
 class CorpusError(Exception):
@@ -62,6 +63,28 @@ def _rejected(utterance_id: str, audio_path: str, reason: str,
               detail: str) -> Utterance:
   return Utterance(utterance_id, audio_path, reject_reason=reason,
                    reject_detail=detail)
+
+
+def _read_lines(path: str
+               ) -> Iterable[Tuple[int, Union[str, UnicodeDecodeError]]]:
+  """Yields (line number, text) per line; an undecodable line yields its
+  UnicodeDecodeError instead, so one bad line costs one input, not the
+  whole file.
+
+  Raises:
+    OSError: the file cannot be read.
+  """
+  with open(path, 'rb') as text_file:
+    for line_number, line in enumerate(text_file, start=1):
+      try:
+        yield line_number, line.decode('utf-8')
+      except UnicodeDecodeError as error:
+        yield line_number, error
+
+
+def _invalid_utf8_detail(error: UnicodeDecodeError) -> str:
+  return (f'invalid UTF-8 (byte 0x{error.object[error.start]:02x} at '
+          f'column {error.start + 1})')
 
 
 def _walk_files(root: str) -> Iterable[str]:
@@ -99,6 +122,7 @@ def read_librispeech(root: str) -> List[Utterance]:
   Every transcript line becomes an utterance whose audio is `<id>.flac`
   (or `.wav`/`.ogg`) next to the transcript file. A line with no such file
   is rejected as `missing_audio`, one with no text as `empty_transcript`,
+  one that is not UTF-8 as `invalid_utf8` (path `<transcript file>:<line>`),
   and audio files that no line names as `missing_transcript`.
 
   Args:
@@ -132,27 +156,38 @@ def read_librispeech(root: str) -> List[Utterance]:
     # <speaker>-<chapter>.trans.txt names the speaker for the whole chapter.
     speaker = os.path.basename(transcript_path)[:-len(_TRANSCRIPT_SUFFIX)]
     speaker = speaker.split('-')[0]
-    with open(transcript_path, encoding='utf-8') as transcript_file:
-      for line in transcript_file:
-        fields = line.strip().split(maxsplit=1)
-        if not fields:
-          continue  # Blank lines carry no utterance.
-        utterance_id = fields[0]
-        stem = os.path.join(directory, utterance_id)
-        transcribed_stems.add(stem)
-        audio_path = audio_by_stem.get(stem)
-        text = fields[1].strip() if len(fields) > 1 else ''
-        if audio_path is None:
+    for line_number, line in _read_lines(transcript_path):
+      where = f'{transcript_path}:{line_number}'
+      if isinstance(line, UnicodeDecodeError):
+        # The id still names the line's audio file (decoded as os.walk
+        # decodes file names), so that file is not also counted as
+        # missing_transcript.
+        fields = line.object.split(maxsplit=1)
+        if fields:
+          utterance_id = os.fsdecode(fields[0])
+          transcribed_stems.add(os.path.join(directory, utterance_id))
           utterances.append(_rejected(
-              utterance_id, stem + '.flac', MISSING_AUDIO,
-              f'{transcript_path} names {utterance_id} but no audio file '
-              'exists'))
-        elif not text:
-          utterances.append(_rejected(
-              utterance_id, audio_path, EMPTY_TRANSCRIPT,
-              f'line for {utterance_id} in {transcript_path} has no text'))
-        else:
-          utterances.append(Utterance(utterance_id, audio_path, text, speaker))
+              utterance_id, where, INVALID_UTF8,
+              f'line for {utterance_id}: {_invalid_utf8_detail(line)}'))
+        continue
+      fields = line.strip().split(maxsplit=1)
+      if not fields:
+        continue  # Blank lines carry no utterance.
+      utterance_id = fields[0]
+      stem = os.path.join(directory, utterance_id)
+      transcribed_stems.add(stem)
+      audio_path = audio_by_stem.get(stem)
+      text = fields[1].strip() if len(fields) > 1 else ''
+      if audio_path is None:
+        utterances.append(_rejected(
+            utterance_id, stem + '.flac', MISSING_AUDIO,
+            f'{where} names {utterance_id} but no audio file exists'))
+      elif not text:
+        utterances.append(_rejected(
+            utterance_id, audio_path, EMPTY_TRANSCRIPT,
+            f'line for {utterance_id} in {where} has no text'))
+      else:
+        utterances.append(Utterance(utterance_id, audio_path, text, speaker))
   for stem, audio_path in sorted(audio_by_stem.items()):
     if stem not in transcribed_stems:
       utterances.append(_rejected(
@@ -197,7 +232,8 @@ def read_manifest(manifest_path: str) -> List[Utterance]:
   """Reads a JSON-lines manifest (NeMo style).
 
   The optional "duration" field is not trusted: the converter measures the
-  decoded audio. Ids are the "id" field when present, else the audio path
+  decoded audio. A line that is not UTF-8 is rejected as `invalid_utf8`
+  (path `<manifest>:<line>`); the other lines are still read. Ids are the "id" field when present, else the audio path
   relative to the manifest's folder (absolute path for files outside it)
   without its extension.
 
@@ -213,15 +249,18 @@ def read_manifest(manifest_path: str) -> List[Utterance]:
   if not os.path.isfile(manifest_path):
     raise CorpusError(f'--input {manifest_path!r} is not a manifest file')
   manifest_dir = os.path.dirname(os.path.abspath(manifest_path))
+  utterances = []
   try:
-    with open(manifest_path, encoding='utf-8') as manifest_file:
-      lines = manifest_file.readlines()
-  except (OSError, UnicodeDecodeError) as error:
+    for line_number, line in _read_lines(manifest_path):
+      if isinstance(line, UnicodeDecodeError):
+        where = f'{manifest_path}:{line_number}'
+        utterances.append(_rejected(where, where, INVALID_UTF8,
+                                    _invalid_utf8_detail(line)))
+      elif line.strip():
+        utterances.append(_parse_manifest_line(line, line_number,
+                                               manifest_path, manifest_dir))
+  except OSError as error:
     raise CorpusError(f'cannot read manifest {manifest_path!r}: {error}')
-  utterances = [
-      _parse_manifest_line(line, line_number, manifest_path, manifest_dir)
-      for line_number, line in enumerate(lines, start=1) if line.strip()
-  ]
   if not utterances:
     raise CorpusError(f'manifest {manifest_path!r} has no entries')
   return _mark_duplicates(utterances)
