@@ -198,5 +198,40 @@ class InvalidUtf8Test(tf.test.TestCase):
          'invalid UTF-8 (byte 0xff at column 39)')])
 
 
+class FlagsThatCannotBeRightTest(tf.test.TestCase):
+
+  def test_each_gets_one_line_and_writes_nothing(self):
+    output_dir = os.path.join(self.get_temp_dir(), 'never')
+    cases = [
+        ('--max_duration_s=0', '--max_duration_s=0 must be > 0'),
+        ('--max_duration_s=-3', '--max_duration_s=-3 must be > 0'),
+        ('--max_duration_s=nan', '--max_duration_s=nan must be > 0'),
+        ('--min_duration_s=-1', '--min_duration_s=-1 must be >= 0 and below '
+         '--max_duration_s=35'),
+        ('--min_duration_s=40', '--min_duration_s=40 must be >= 0 and below '
+         '--max_duration_s=35'),
+        ('--output_prefix=a/b', "--output_prefix='a/b' must be a non-empty "
+         'file name'),
+        ('--output_prefix=', "--output_prefix='' must be a non-empty"),
+        ('--num_shards=0', 'flag --num_shards=0: 0 is not a positive integer'),
+    ]
+    for flag, message in cases:
+      flag_values = flags.FlagValues()
+      convert.define_flags(flag_values)
+      stderr = io.StringIO()
+      with contextlib.redirect_stderr(stderr), \
+          contextlib.redirect_stdout(io.StringIO()), \
+          self.assertRaises(SystemExit) as exit_request:
+        argv = convert.parse_flags(
+            ['convert', f'--input={self.get_temp_dir()}',
+             '--format=audio_dir', f'--output_dir={output_dir}', flag],
+            flag_values)
+        convert.main(argv, flag_values)
+      self.assertEqual(exit_request.exception.code, 1, flag)
+      self.assertStartsWith(stderr.getvalue(), 'convert: error: ' + message)
+      self.assertLen(stderr.getvalue().strip().splitlines(), 1, flag)
+    self.assertFalse(os.path.exists(output_dir))
+
+
 if __name__ == '__main__':
   tf.test.main()

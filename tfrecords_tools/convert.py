@@ -16,6 +16,7 @@ default is the DirectRunner with one worker process per CPU.
 import json
 import logging as std_logging
 import os
+import re
 import sys
 import time
 from typing import Dict, Iterable, List, Optional
@@ -71,6 +72,32 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
       'strict', False, 'Exit non-zero if any input was rejected (outputs are '
       'still written so the rejects can be inspected).',
       flag_values=flag_values)
+
+
+class UsageError(ValueError):
+  """A setting that cannot be right; the binary prints it as one line."""
+
+
+def check_settings(output_prefix: str, num_shards: int,
+                   min_duration_s: float, max_duration_s: float) -> None:
+  """Refuses settings under which no conversion can be right.
+
+  Raises:
+    UsageError: naming the flag and why.
+  """
+  # `not 0 < x` also catches NaN, which compares false with everything;
+  # an infinite --max_duration_s means no limit and is allowed.
+  if not 0 < max_duration_s:
+    raise UsageError(f'--max_duration_s={max_duration_s:g} must be > 0')
+  if not 0 <= min_duration_s < max_duration_s:
+    raise UsageError(f'--min_duration_s={min_duration_s:g} must be >= 0 and '
+                     f'below --max_duration_s={max_duration_s:g}')
+  if num_shards < 1:
+    raise UsageError(f'--num_shards={num_shards} must be >= 1')
+  # The prefix becomes part of file names and of the shard glob.
+  if not re.fullmatch(r'[\w.-]+', output_prefix):
+    raise UsageError(f'--output_prefix={output_prefix!r} must be a non-empty '
+                     'file name of letters, digits, "_", "-" and "."')
 
 
 def output_paths(output_dir: str, output_prefix: str,
@@ -280,9 +307,11 @@ def run_conversion(input_path: str, corpus_format: str, output_dir: str,
     The summary dict (see `summarize`).
 
   Raises:
+    UsageError: a setting that cannot be right.
     corpus_readers.CorpusError: the input cannot be read.
   """
   start_time = time.time()
+  check_settings(output_prefix, num_shards, min_duration_s, max_duration_s)
   utterances = corpus_readers.read_corpus(input_path, corpus_format)
   num_reader_rejects = sum(1 for u in utterances if u.reject_reason)
   print(f'convert: {len(utterances)} inputs found in {input_path} '
@@ -325,7 +354,7 @@ def main(argv: List[str],
         flag_values.output_prefix, flag_values.num_shards,
         flag_values.compression, flag_values.min_duration_s,
         flag_values.max_duration_s, beam_args=argv[1:])
-  except corpus_readers.CorpusError as error:
+  except (UsageError, corpus_readers.CorpusError) as error:
     _fail(str(error))
   except (tf.errors.OpError, OSError) as error:
     _fail(f'cannot write to --output_dir={flag_values.output_dir!r}: {error}')
