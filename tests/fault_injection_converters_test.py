@@ -27,6 +27,7 @@ from asr_kd.dataloaders import tfrecord_schema
 from tfrecords_tools import convert
 from tfrecords_tools import inspect as inspect_lib
 from tfrecords_tools import sharded_sink
+from tfrecords_tools import staged_output
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # In-process pipelines: one worker, no subprocesses, so tests stay fast.
@@ -84,6 +85,156 @@ def _convert(root, output_dir, num_shards=2, compression='none',
       root, corpus_format, output_dir, output_prefix='train',
       num_shards=num_shards, compression=compression, max_duration_s=5.0,
       beam_args=_IN_MEMORY)
+
+
+class InterruptedAndRepeatedRunsTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.dir = self.get_temp_dir()
+    self.output_dir = os.path.join(self.dir, 'records')
+
+  def assert_one_clean_set(self, ids, num_shards, suffix='.tfrecord'):
+    """The training glob reads each utterance once, from one shard set."""
+    self.assertCountEqual(
+        [os.path.basename(path) for path in
+         glob.glob(os.path.join(self.output_dir, _TRAINING_GLOB))],
+        [f'train-{index:05d}-of-{num_shards:05d}{suffix}'
+         for index in range(num_shards)])
+    self.assertCountEqual(
+        _record_ids(os.path.join(self.output_dir, _TRAINING_GLOB)), ids)
+    leftovers = [name for name in _files_below(self.output_dir)
+                 if '.part-' in name or '.incomplete-' in name
+                 or 'staging' in name]
+    self.assertEqual(leftovers, [])
+
+  def test_sigkilled_conversion_then_rerun(self):
+    # 44.1 kHz stereo: resampling keeps the run writing part files long
+    # enough for the poll below to see one.
+    root = os.path.join(self.dir, 'corpus')
+    ids = _write_librispeech(root, 60, sample_rate=44100, channels=2,
+                             seconds=1.0)
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'tfrecords_tools.convert', f'--input={root}',
+         '--format=librispeech', f'--output_dir={self.output_dir}',
+         '--output_prefix=train', '--num_shards=4', *_IN_MEMORY],
+        cwd=_REPO_ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    parts = []
+    deadline = time.time() + 240
+    while not parts and process.poll() is None and time.time() < deadline:
+      if os.path.isdir(self.output_dir):
+        parts = [name for name in _files_below(self.output_dir)
+                 if '.part-' in name]
+      time.sleep(0.002)
+    if process.poll() is None:
+      os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    self.assertNotEmpty(parts, 'the run ended before it wrote a part file')
+    self.assertEqual(process.returncode, -signal.SIGKILL)
+    # Mid-write, nothing the globs match exists yet: only staged files.
+    self.assertNotEmpty(_files_below(self.output_dir))
+    self.assertEqual(glob.glob(os.path.join(self.output_dir, '*.tfrecord*')),
+                     [])
+    self.assertFalse(os.path.exists(
+        os.path.join(self.output_dir, 'train.summary.json')))
+
+    summary = _convert(root, self.output_dir, num_shards=2)
+
+    self.assert_one_clean_set(ids, num_shards=2)
+    self.assertEqual(summary['written'], len(ids))
+    self.assertTrue(set(summary['removed_files']) >= set(parts),
+                    summary['removed_files'])
+
+  def test_rerun_removes_parts_a_killed_run_left_beside_the_shards(self):
+    # Before runs were staged, a killed run left its part files (and
+    # temporary shards) in the output folder itself, where the training
+    # glob read them next to the rerun's shards.
+    root = os.path.join(self.dir, 'corpus')
+    ids = _write_librispeech(root, 12)
+    os.makedirs(self.output_dir)
+    shard_prefix = os.path.join(self.output_dir, 'train')
+    write_parts = sharded_sink.WriteBundlePartsFn(shard_prefix, '.tfrecord',
+                                                  2)
+    write_parts.start_bundle()
+    for utterance_id in ids:
+      example = tfrecord_schema.make_example(
+          utterance_id, np.zeros(1600, np.int16), transcript='OLD')
+      write_parts.process((utterance_id, example.SerializeToString(), 1600))
+    list(write_parts.finish_bundle())
+    incomplete = (sharded_sink.shard_path(shard_prefix, 0, 2, '.tfrecord')
+                  + '.incomplete-0123abcd')
+    tf.io.gfile.copy(glob.glob(shard_prefix + '*.part-*')[0], incomplete)
+    left = sorted(os.listdir(self.output_dir))
+    self.assertLen(left, 3)
+    self.assertLen(_record_ids(os.path.join(self.output_dir,
+                                            _TRAINING_GLOB)),
+                   len(ids) + len(_record_ids(incomplete)))
+
+    summary = _convert(root, self.output_dir, num_shards=2)
+
+    self.assert_one_clean_set(ids, num_shards=2)
+    self.assertEqual(summary['removed_files'], left)
+
+  def test_commit_cut_short_then_rerun(self):
+    root = os.path.join(self.dir, 'corpus')
+    ids = _write_librispeech(root, 12)
+    _convert(root, self.output_dir, num_shards=3)
+    rename, commit = tf.io.gfile.rename, staged_output.StagedOutput.commit
+    renames = []
+
+    def rename_then_die(*args, **kwargs):
+      if renames:  # The commit's second move never happens.
+        raise OSError('killed')
+      renames.append(args)
+      rename(*args, **kwargs)
+
+    def commit_cut_short(output, summary):
+      with mock.patch.object(tf.io.gfile, 'rename', rename_then_die):
+        return commit(output, summary)
+
+    with mock.patch.object(staged_output.StagedOutput, 'commit',
+                           commit_cut_short), self.assertRaises(OSError):
+      _convert(root, self.output_dir, num_shards=2)
+    # The earlier set is gone, one new shard is in place, no summary says
+    # the folder holds a finished run.
+    self.assertCountEqual(
+        os.listdir(self.output_dir),
+        ['train-00000-of-00002.tfrecord', '.train.staging'])
+
+    _convert(root, self.output_dir, num_shards=2)
+
+    self.assert_one_clean_set(ids, num_shards=2)
+    self.assertTrue(os.path.exists(
+        os.path.join(self.output_dir, 'train.summary.json')))
+
+  def test_rerun_with_another_shard_count_and_compression(self):
+    root = os.path.join(self.dir, 'corpus')
+    ids = _write_librispeech(root, 12)
+    other_split = os.path.join(self.output_dir, 'dev-00000-of-00001.tfrecord')
+    first = _convert(root, self.output_dir, num_shards=3)
+    tf.io.gfile.copy(os.path.join(self.output_dir,
+                                  'train-00000-of-00003.tfrecord'),
+                     other_split)
+    self.assertEqual(first['removed_files'], [])
+
+    summary = _convert(root, self.output_dir, num_shards=2,
+                       compression='gzip')
+
+    self.assert_one_clean_set(ids, num_shards=2, suffix='.tfrecord.gz')
+    self.assertEqual(summary['output_files'], [
+        'train-00000-of-00002.tfrecord.gz', 'train-00001-of-00002.tfrecord.gz',
+        'train.rejects.tsv'])
+    self.assertEqual(summary['removed_files'], [
+        f'train-0000{index}-of-00003.tfrecord' for index in range(3)])
+    self.assertTrue(os.path.exists(other_split))  # Another prefix: kept.
+    with open(os.path.join(self.output_dir, 'train.summary.json')) as file:
+      self.assertEqual(json.load(file), summary)
+    self.assertCountEqual(
+        os.listdir(self.output_dir),
+        summary['output_files'] + ['train.summary.json',
+                                   os.path.basename(other_split)])
 
 
 class BadAudioTest(tf.test.TestCase):

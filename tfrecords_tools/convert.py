@@ -7,7 +7,10 @@ r"""Converts a speech corpus to sharded TFRecords with an Apache Beam pipeline.
 Records follow asr_kd/dataloaders/tfrecord_schema.py (docs/tfrecord_schema.md).
 Inputs that cannot become a record are written to `<prefix>.rejects.tsv`
 (path, reason, detail) and counted in `<prefix>.summary.json`; every good
-input is still written, and inputs = written + rejected. Flags this binary
+input is still written, and inputs = written + rejected. The shards,
+rejects and summary are committed as one set (tfrecords_tools.staged_output):
+a killed run leaves nothing the shard globs match, and a rerun replaces the
+folder's earlier set of the same prefix. Flags this binary
 does not define are Beam pipeline options, so `--runner=DataflowRunner
 --project=... --temp_location=gs://...` scales the same pipeline out; the
 default is the DirectRunner with one worker process per CPU.
@@ -33,6 +36,7 @@ from asr_kd.dataloaders import audio_decoding
 from asr_kd.dataloaders import tfrecord_schema
 from tfrecords_tools import corpus_readers
 from tfrecords_tools import sharded_sink
+from tfrecords_tools import staged_output
 
 # Reject reasons decided here (the others come from the reader and decoder).
 TOO_LONG = 'too_long'
@@ -98,31 +102,6 @@ def check_settings(output_prefix: str, num_shards: int,
   if not re.fullmatch(r'[\w.-]+', output_prefix):
     raise UsageError(f'--output_prefix={output_prefix!r} must be a non-empty '
                      'file name of letters, digits, "_", "-" and "."')
-
-
-def output_paths(output_dir: str, output_prefix: str,
-                 compression: str) -> Dict[str, str]:
-  """Names of everything the converter writes.
-
-  Args:
-    output_dir: destination folder.
-    output_prefix: shard name prefix.
-    compression: 'none' or 'gzip'.
-
-  Returns:
-    Dict with 'shard_prefix', 'shard_suffix', 'shard_pattern' (a glob),
-    'rejects', 'summary' and 'stats' (a temporary file).
-  """
-  base = os.path.join(output_dir, output_prefix)
-  suffix = '.tfrecord' + ('.gz' if compression == 'gzip' else '')
-  return {
-      'shard_prefix': base,
-      'shard_suffix': suffix,
-      'shard_pattern': f'{base}-?????-of-?????{suffix}',
-      'rejects': base + '.rejects.tsv',
-      'summary': base + '.summary.json',
-      'stats': base + '.stats.json',
-  }
 
 
 def format_reject(path: str, reason: str, detail: str) -> str:
@@ -191,7 +170,7 @@ def build_pipeline(pipeline: beam.Pipeline,
   Args:
     pipeline: the Beam pipeline to extend.
     utterances: inputs from a corpus reader.
-    paths: from `output_paths`.
+    paths: from `staged_output.output_paths`.
     num_shards: number of TFRecord shards.
     compression: 'none' or 'gzip'.
     min_duration_s: shorter audio is rejected.
@@ -227,7 +206,7 @@ def summarize(paths: Dict[str, str], num_inputs: int) -> dict:
   """Builds the run summary from the pipeline's stats and rejects files.
 
   Args:
-    paths: from `output_paths`.
+    paths: from `staged_output.output_paths`.
     num_inputs: number of utterances the reader produced.
 
   Returns:
@@ -290,7 +269,12 @@ def run_conversion(input_path: str, corpus_format: str, output_dir: str,
                    compression: str = 'none', min_duration_s: float = 0.1,
                    max_duration_s: float = 35.0,
                    beam_args: Optional[List[str]] = None) -> dict:
-  """Reads the corpus, runs the pipeline and writes `<prefix>.summary.json`.
+  """Reads the corpus, runs the pipeline and commits its output.
+
+  Everything is written under a staging folder first and moved into
+  `output_dir` at the end, replacing the folder's earlier shards of this
+  prefix (any shard count or compression); `<prefix>.summary.json`, moved
+  last, lists the committed files (staged_output).
 
   Args:
     input_path: corpus root or manifest.
@@ -304,7 +288,7 @@ def run_conversion(input_path: str, corpus_format: str, output_dir: str,
     beam_args: extra Beam pipeline flags.
 
   Returns:
-    The summary dict (see `summarize`).
+    The summary dict (see `summarize` and `StagedOutput.commit`).
 
   Raises:
     UsageError: a setting that cannot be right.
@@ -317,12 +301,12 @@ def run_conversion(input_path: str, corpus_format: str, output_dir: str,
   print(f'convert: {len(utterances)} inputs found in {input_path} '
         f'({num_reader_rejects} already rejected by the reader)', flush=True)
   tf.io.gfile.makedirs(output_dir)
-  paths = output_paths(output_dir, output_prefix, compression)
+  output = staged_output.StagedOutput(output_dir, output_prefix, compression)
+  output.begin()
   with beam.Pipeline(options=make_pipeline_options(beam_args or [])) as p:
-    build_pipeline(p, utterances, paths, num_shards, compression,
+    build_pipeline(p, utterances, output.staged, num_shards, compression,
                    min_duration_s, max_duration_s)
-  summary = summarize(paths, len(utterances))
-  FileSystems.delete([paths['stats']])
+  summary = summarize(output.staged, len(utterances))
   summary.update({
       'input': input_path,
       'format': corpus_format,
@@ -330,9 +314,7 @@ def run_conversion(input_path: str, corpus_format: str, output_dir: str,
       'compression': compression,
       'seconds': round(time.time() - start_time, 1),
   })
-  with FileSystems.create(paths['summary']) as summary_file:
-    summary_file.write(json.dumps(summary, indent=2).encode('utf-8'))
-  return summary
+  return output.commit(summary)
 
 
 def _fail(message: str) -> None:

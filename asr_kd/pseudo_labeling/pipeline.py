@@ -33,6 +33,7 @@ from asr_kd.inference import model_loader
 from asr_kd.pseudo_labeling import teacher as teacher_lib
 from tfrecords_tools import convert
 from tfrecords_tools import sharded_sink
+from tfrecords_tools import staged_output
 
 # Reject reasons.
 UNREADABLE_FILE = 'unreadable_file'
@@ -184,7 +185,7 @@ def build_pipeline(pipeline: beam.Pipeline, files: List[str],
   Args:
     pipeline: the Beam pipeline to extend.
     files: input TFRecord files (GZIP when the name ends in .gz).
-    paths: from `tfrecords_tools.convert.output_paths`.
+    paths: from `tfrecords_tools.staged_output.output_paths`.
     model_dir: the teacher's training folder.
     checkpoint: the teacher checkpoint every worker restores.
     feature_config: the teacher's FeatureConfig (frame count check).
@@ -248,7 +249,7 @@ def summarize(paths: Dict[str, str]) -> dict:
   """Builds the run summary from the stats and rejects files.
 
   Args:
-    paths: from `tfrecords_tools.convert.output_paths`.
+    paths: from `tfrecords_tools.staged_output.output_paths`.
 
   Returns:
     Dict with inputs (records read + unreadable file tails), written,
@@ -297,9 +298,12 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
                         keep_transcripts: bool = False,
                         experiment: Optional[str] = None,
                         beam_args: Optional[List[str]] = None) -> dict:
-  """Labels every record of `input_path` and writes `<prefix>.summary.json`.
+  """Labels every record of `input_path` and commits the output.
 
-  The summary file is written last, so its presence marks a finished run.
+  Shards, rejects and summary are written under a staging folder and moved
+  into `output_dir` together, replacing the folder's earlier shards of this
+  prefix (tfrecords_tools.staged_output). The summary file is moved last,
+  so its presence marks a finished run.
 
   Args:
     model_dir: the teacher's training folder (params.yaml + checkpoints).
@@ -331,16 +335,16 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
   print(f'pseudo_label: {len(files)} input files, teacher {source_model}, '
         f'beam_size={beam_size}', file=sys.stderr, flush=True)
   tf.io.gfile.makedirs(output_dir)
-  paths = convert.output_paths(output_dir, output_prefix, compression)
+  output = staged_output.StagedOutput(output_dir, output_prefix, compression)
+  output.begin()
   pipeline = beam.Pipeline(
       options=convert.make_pipeline_options(beam_args or []))
-  build_pipeline(pipeline, files, paths, model_dir, checkpoint,
+  build_pipeline(pipeline, files, output.staged, model_dir, checkpoint,
                  config.task.train_data.features, beam_size, batch_size,
                  num_shards, compression, keep_transcripts, experiment)
   result = pipeline.run()
   result.wait_until_finish()
-  summary = summarize(paths)
-  FileSystems.delete([paths['stats']])
+  summary = summarize(output.staged)
   summary.update({
       'input': input_path,
       'source_model': source_model,
@@ -351,6 +355,4 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
       'counters': _counters(result),
       'seconds': round(time.time() - start_time, 1),
   })
-  with FileSystems.create(paths['summary']) as summary_file:
-    summary_file.write(json.dumps(summary, indent=2).encode('utf-8'))
-  return summary
+  return output.commit(summary)
