@@ -237,6 +237,44 @@ class InterruptedAndRepeatedRunsTest(tf.test.TestCase):
                                    os.path.basename(other_split)])
 
 
+class InspectDuplicatesTest(tf.test.TestCase):
+
+  def run_inspect(self, pattern):
+    flag_values = flags.FlagValues()
+    inspect_lib.define_flags(flag_values)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+      exit_code = inspect_lib.main(
+          flag_values(['inspect', '--num_examples=0', pattern]), flag_values)
+    return exit_code, stderr.getvalue()
+
+  def test_two_shard_sets_under_one_glob_are_named(self):
+    directory = self.get_temp_dir()
+    examples = [tfrecord_schema.make_example(
+        f'utt{index}', np.zeros(1600, np.int16), transcript='A')
+                for index in range(3)]
+    # Two runs' shard sets of the same utterances, as an unstaged rerun
+    # with another --num_shards left them.
+    for name, chosen in (('train-00000-of-00001.tfrecord', examples),
+                         ('train-00000-of-00002.tfrecord', examples[:2]),
+                         ('train-00001-of-00002.tfrecord', examples[2:])):
+      with tf.io.TFRecordWriter(os.path.join(directory, name)) as writer:
+        for example in chosen:
+          writer.write(example.SerializeToString())
+
+    exit_code, stderr = self.run_inspect(os.path.join(directory, 'train-*'))
+
+    self.assertEqual(exit_code, 0)
+    self.assertStartsWith(stderr, 'inspect: warning: 3 records repeat an '
+                          "earlier record's utterance id (e.g. 'utt0' in "
+                          'train-00000-of-00001.tfrecord, '
+                          'train-00000-of-00002.tfrecord;')
+    self.assertLen(stderr.strip().splitlines(), 1)
+    exit_code, stderr = self.run_inspect(
+        os.path.join(directory, 'train-*-of-00002.tfrecord'))
+    self.assertEqual((exit_code, stderr), (0, ''))
+
+
 class BadAudioTest(tf.test.TestCase):
 
   def setUp(self):

@@ -5,12 +5,15 @@ r"""Summarizes TFRecord shards and verifies that every record parses.
 
 Prints file and record counts, labeled / unlabeled / pseudo-labeled counts,
 total hours, duration statistics with an ASCII histogram, the transcript
-character set and a few examples. Exits non-zero, naming the file and record
-index, if a record does not parse or its num_samples disagrees with its
-audio.
+character set and a few examples. Warns (on stderr, exit code 0) when an
+utterance id occurs more than once: training would see those utterances
+more than once, and the usual cause is a pattern that matches two shard sets or a
+killed run's leftovers. Exits non-zero, naming the file and record index,
+if a record does not parse or its num_samples disagrees with its audio.
 """
 
 import collections
+import os
 import re
 import sys
 from typing import Dict, List, Optional
@@ -24,6 +27,7 @@ from asr_kd.dataloaders import tfrecord_schema
 
 _HISTOGRAM_BINS = 10
 _HISTOGRAM_WIDTH = 40
+_DUPLICATES_SHOWN = 3  # Repeated ids the warning names.
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -124,10 +128,12 @@ def inspect_records(pattern: str, compression: str = 'auto',
 
   Returns:
     Dict with files, records, labeled, unlabeled, pseudo_labeled,
-    duplicate_ids, total_hours, duration_s (min/mean/max), histogram
-    (list of (low_s, high_s, count)), transcript_characters (sorted string)
-    and examples (dicts with utterance_id, speaker, seconds, transcript,
-    hypothesis).
+    duplicate_ids (records whose id an earlier record already has),
+    repeated_ids (the first few such ids, each with the names of the files
+    holding it, once per record), total_hours, duration_s (min/mean/max),
+    histogram (list of (low_s, high_s, count)), transcript_characters
+    (sorted string) and examples (dicts with utterance_id, speaker, seconds,
+    transcript, hypothesis).
 
   Raises:
     InspectError: no file matches, or a record is unreadable/inconsistent.
@@ -136,10 +142,15 @@ def inspect_records(pattern: str, compression: str = 'auto',
   if not files:
     raise InspectError(f'no files match {pattern!r}')
   records = []
+  files_by_id = collections.defaultdict(list)
   for path in files:
-    records.extend(_read_file(path, compression))
+    for record in _read_file(path, compression):
+      records.append(record)
+      files_by_id[record['utterance_id']].append(os.path.basename(path))
   durations = np.array([record['seconds'] for record in records], np.float64)
-  id_counts = collections.Counter(record['utterance_id'] for record in records)
+  repeated = [{'utterance_id': utterance_id, 'files': id_files}
+              for utterance_id, id_files in files_by_id.items()
+              if len(id_files) > 1]
   characters = set()
   for record in records:
     characters.update(record['transcript'])
@@ -149,7 +160,8 @@ def inspect_records(pattern: str, compression: str = 'auto',
       'labeled': sum(1 for r in records if r['transcript']),
       'unlabeled': sum(1 for r in records if not r['transcript']),
       'pseudo_labeled': sum(1 for r in records if r['hypothesis']),
-      'duplicate_ids': sum(count - 1 for count in id_counts.values()),
+      'duplicate_ids': len(records) - len(files_by_id),
+      'repeated_ids': repeated[:_DUPLICATES_SHOWN],
       'total_hours': float(durations.sum()) / 3600,
       'duration_s': None,
       'histogram': [],
@@ -192,6 +204,19 @@ def format_summary(summary: dict) -> str:
   return '\n'.join(lines)
 
 
+def duplicate_warning(summary: dict) -> Optional[str]:
+  """The warning line for repeated utterance ids, or None if there are none."""
+  if not summary['duplicate_ids']:
+    return None
+  examples = '; '.join(
+      f'{repeated["utterance_id"]!r} in {", ".join(repeated["files"])}'
+      for repeated in summary['repeated_ids'])
+  return (f'warning: {summary["duplicate_ids"]} records repeat an earlier '
+          f'record\'s utterance id (e.g. {examples}); training would see '
+          'them more than once. Does the pattern match two shard sets, or '
+          'the leftovers of a killed run?')
+
+
 def main(argv: List[str],
          flag_values: flags.FlagValues = flags.FLAGS) -> Optional[int]:
   """Prints the summary of the records matching argv[1]; returns exit code."""
@@ -206,6 +231,9 @@ def main(argv: List[str],
     print(f'inspect: error: {error}', file=sys.stderr)
     return 1
   print(format_summary(summary))
+  warning = duplicate_warning(summary)
+  if warning:
+    print(f'inspect: {warning}', file=sys.stderr)
   return 0
 
 
