@@ -65,7 +65,7 @@ class DemoPlanTest(tf.test.TestCase):
     options = parsed_flags()
     for experiment, replicas in (
         ('rnnt_demo_teacher', options.teacher_cpu_replicas),
-        ('kd_demo_student_soft_full', options.student_cpu_replicas)):
+        ('kd_demo_student', options.student_cpu_replicas)):
       train_data = exp_factory.get_exp_config(experiment).task.train_data
       for size in train_data.bucket_batch_sizes:
         self.assertEqual(size % replicas, 0, (experiment, size))

@@ -327,6 +327,7 @@ class DistillationTaskTest(tf.test.TestCase):
                                   ).task.train_data.label_source,
         'pseudo_label')
     for name, kind, teacher in (
+        ('kd_demo_student', 'full', 'demo_run/teacher'),
         ('kd_demo_student_soft_full', 'full', 'demo_run/teacher'),
         ('kd_demo_student_soft_3class', 'three_class', 'demo_run/teacher'),
         ('kd_demo_self_soft', 'full', 'demo_run/self_teacher')):
@@ -336,6 +337,39 @@ class DistillationTaskTest(tf.test.TestCase):
       self.assertEqual(config.task.distillation.kind, kind)
       self.assertEqual(config.task.teacher_model_dir, teacher)
       self.assertTrue(config.task.model.encoder.causal)
+
+  def test_shipped_student_is_noise_free_and_comparison_rows_are_noisy(self):
+    shipped = exp_factory.get_exp_config('kd_demo_student')
+    labels_only = exp_factory.get_exp_config('rnnt_demo_student_streaming')
+    self.assertEqual(shipped.task.model.as_dict(),
+                     labels_only.task.model.as_dict())
+    self.assertEqual(shipped.task.train_data.as_dict(),
+                     labels_only.task.train_data.as_dict())
+    self.assertEqual(shipped.task.distillation.kind, 'full')
+    self.assertEqual(shipped.task.teacher_model_dir, 'demo_run/teacher')
+    self.assertEqual(shipped.trainer.train_steps,
+                     labels_only.trainer.train_steps)
+    self.assertEqual(shipped.task.model.encoder.dropout_rate, 0.0)
+    self.assertFalse(shipped.task.train_data.spec_augment.enabled)
+
+    def without_dropout(model_config):
+      model = model_config.as_dict()
+      for part in ('encoder', 'prediction'):
+        model[part] = {key: value for key, value in model[part].items()
+                       if 'dropout' not in key}
+      return model
+
+    for name in ('kd_demo_student_none', 'kd_demo_student_hard',
+                 'kd_demo_student_soft_full', 'kd_demo_student_soft_3class',
+                 'kd_demo_self_hard', 'kd_demo_self_soft'):
+      with self.subTest(name=name):
+        row = exp_factory.get_exp_config(name).task
+        self.assertEqual(without_dropout(row.model),
+                         without_dropout(shipped.task.model))
+        self.assertEqual(row.model.encoder.dropout_rate, 0.1)
+        self.assertEqual(row.model.encoder.attention_dropout_rate, 0.1)
+        self.assertEqual(row.model.prediction.dropout_rate, 0.1)
+        self.assertTrue(row.train_data.spec_augment.enabled)
 
   def test_experiment_yamls_load_strictly(self):
     paths = sorted(glob.glob(

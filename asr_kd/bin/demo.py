@@ -232,8 +232,7 @@ def build_stages(work_dir: str,
             lambda: evaluate_commands(teacher, records, results.REPORTED_SPLITS)),
       Stage('Distill the streaming student (online soft targets)', '',
             lambda: [train_command(
-                'kd_demo_student_soft_full',
-                'configs/experiments/kd_demo_student_soft_full.yaml',
+                'kd_demo_student', 'configs/kd_demo_student.yaml',
                 student,
                 data_overrides(work_dir) + f',task.teacher_model_dir={teacher}',
                 options.student_train_steps,
@@ -253,8 +252,6 @@ def build_stages(work_dir: str,
   ]
 
 
-# Checkpoint variables that are not the shipped model: optimizer slots,
-# the fixed feature statistics, and heads used only by training losses.
 def describe_model(model_dir: str) -> str:
   """Parameters, and for a streaming encoder its chunk and contexts.
 

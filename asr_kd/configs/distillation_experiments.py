@@ -6,10 +6,15 @@ corpus as `make demo` lays it out under demo_run/ (see docs/distillation.md,
 comparison's data (a labeled fifth of the training audio, the rest an
 unlabeled pool) and teachers:
 
+  kd_demo_student: the streaming student `make demo` ships (full-vocabulary
+    soft targets from the demo teacher, all of train, no noise).
   kd_demo_big_teacher: the full-context teacher of (a), more than 3x the
     student's parameters, trained on the labeled subset.
+  Every row of (a) and (b) trains the demo student's model with noisy
+  student training's noise (COMPARISON_STUDENT_NOISE):
   (a) big full-context teacher -> streaming student:
-    kd_demo_student_none: no distillation (= rnnt_demo_student_streaming).
+    kd_demo_student_none: no distillation (rnnt_demo_student_streaming +
+      noise).
     kd_demo_student_hard: hard targets, the teacher's pseudo-labels of the
       pool next to the labeled subset's transcripts.
     kd_demo_student_soft_full: online full-vocabulary soft targets.
@@ -149,12 +154,32 @@ def teacher_frame_ratio(teacher_subsampling_factor: int,
   return ratio
 
 
+# Noisy student training's noise on every comparison row's student. The
+# rows learn from a labeled fifth of train, seen about 12 times per run, or
+# from pseudo-labels, where the paper's noisy student training needs it;
+# the shipped student (kd_demo_student) learns from all of train without it.
+COMPARISON_STUDENT_NOISE = {
+    'model': {'encoder': {'dropout_rate': 0.1, 'attention_dropout_rate': 0.1},
+              'prediction': {'dropout_rate': 0.1}},
+    'train_data': {'spec_augment': {'enabled': True}},
+}
+
+
 def _demo_student_task(task_class=rnnt_experiments.RnntTaskConfig,
+                       noise: bool = True,
                        **fields) -> rnnt_experiments.RnntTaskConfig:
-  """The demo streaming student's task as `task_class`, with `fields` set."""
+  """The demo streaming student's task as `task_class`, with `fields` set.
+
+  Args:
+    task_class: the task config class.
+    noise: add COMPARISON_STUDENT_NOISE (the comparison's rows).
+    **fields: task fields to override.
+  """
   base = rnnt_experiments.rnnt_demo_student_streaming().task.as_dict()
   task = task_class()
   task.override(base, is_strict=True)
+  if noise:
+    task.override(COMPARISON_STUDENT_NOISE, is_strict=True)
   task.override(fields, is_strict=True)
   return task
 
@@ -174,10 +199,22 @@ def _pseudo_label_data(teacher: str) -> dict:
           'label_source': 'pseudo_label'}
 
 
-def _soft(teacher_model_dir: str, kind: str) -> DistillationTaskConfig:
+def _soft(teacher_model_dir: str, kind: str,
+          noise: bool = True) -> DistillationTaskConfig:
   return _demo_student_task(
-      DistillationTaskConfig, teacher_model_dir=teacher_model_dir,
-      distillation={'kind': kind})
+      DistillationTaskConfig, noise=noise,
+      teacher_model_dir=teacher_model_dir, distillation={'kind': kind})
+
+
+@exp_factory.register_config_factory('kd_demo_student')
+def kd_demo_student() -> cfg.ExperimentConfig:
+  """The streaming student that `make demo` distills and ships.
+
+  rnnt_demo_student_streaming's recipe (no dropout or SpecAugment) on all of
+  the demo's training audio, plus the full-vocabulary KL to the online
+  demo teacher.
+  """
+  return _demo_experiment(_soft(DEMO_TEACHER_DIR, 'full', noise=False))
 
 
 @exp_factory.register_config_factory('kd_demo_big_teacher')
