@@ -134,9 +134,10 @@ def main(_):
       sys.exit(f'train: {rnnt_task.NONFINITE_MESSAGE}; stopped because '
                'task.nonfinite_policy=stop.')
     raise
-  except (tf.errors.NotFoundError, OSError, ValueError) as error:
-    # Missing or bad tokenizer, feature stats or TFRecords: one line for the
-    # user, the traceback only with --verbosity=1.
+  except (tf.errors.NotFoundError, OSError, ValueError,
+          model_loader.ModelLoadError) as error:
+    # Missing or bad tokenizer, feature stats or TFRecords, an unusable
+    # teacher: one line for the user, the traceback only with --verbosity=1.
     logging.debug('train failed', exc_info=True)
     message = (getattr(error, 'message', None) or str(error)).strip()
     sys.exit(f'train: {message.splitlines()[0] if message else repr(error)}')

@@ -1,0 +1,182 @@
+"""Fault injection: training, restore and export against damaged model_dirs.
+
+Each test damages files for real (truncates a checkpoint's .data shard,
+overwrites bytes of its .index, passes bad flags), runs the binaries as
+subprocesses and checks the exit status, that stderr ends with one clear
+line and no traceback, and that the model_dir's files kept their bytes and
+modification times. Rows: docs/failure_behaviour.md.
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import tensorflow as tf
+
+from official.modeling import hyperparams
+
+from asr_kd.configs import distillation_experiments
+from asr_kd.inference import model_loader
+from asr_kd.tasks import distillation_task
+from tests import model_loader_test
+from tests import testing_utils
+from tests import train_binary_test
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The fixture's checkpoints: ckpt-2, ckpt-4 and ckpt-6 (the latest).
+TRAIN_STEPS = 6
+
+
+def snapshot(directory: str) -> dict:
+  """{relative path: (sha256, mtime in ns)} of every file under `directory`."""
+  files = {}
+  for root, _, names in os.walk(directory):
+    for name in names:
+      path = os.path.join(root, name)
+      with open(path, 'rb') as opened:
+        digest = hashlib.sha256(opened.read()).hexdigest()
+      files[os.path.relpath(path, directory)] = (digest,
+                                                 os.stat(path).st_mtime_ns)
+  return files
+
+
+def truncate_data(prefix: str) -> str:
+  """Cuts a checkpoint's .data shard to half its size, as a full disk does."""
+  path = prefix + '.data-00000-of-00001'
+  with open(path, 'r+b') as shard:
+    shard.truncate(os.path.getsize(path) // 2)
+  return path
+
+
+def corrupt_index(prefix: str) -> str:
+  """Overwrites 200 bytes in the middle of a checkpoint's .index."""
+  path = prefix + '.index'
+  with open(path, 'r+b') as index:
+    index.seek(os.path.getsize(path) // 2)
+    index.write(b'\xa5' * 200)
+  return path
+
+
+def run_module(module: str, *args: str,
+               timeout: int = 240) -> subprocess.CompletedProcess:
+  return subprocess.run([sys.executable, '-m', module, *args], cwd=_REPO_ROOT,
+                        capture_output=True, text=True, timeout=timeout,
+                        check=False)
+
+
+class FaultInjectionTrainingTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.work_dir = tempfile.mkdtemp()
+    cls.run_info = model_loader_test.train_tiny_model_dir(
+        cls.work_dir, train_steps=TRAIN_STEPS)
+    cls.corpus = cls.run_info['corpus']
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.work_dir, ignore_errors=True)
+    super().tearDownClass()
+
+  def copy_model_dir(self) -> str:
+    """A fresh copy of the trained model_dir for one test to damage."""
+    copy = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), 'model')
+    shutil.copytree(self.run_info['model_dir'], copy)
+    return copy
+
+  def assert_one_line_failure(self, result: subprocess.CompletedProcess,
+                              expected_start: str, *expected_parts: str):
+    self.assertNotEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertNotIn('Traceback', result.stderr)
+    last_line = result.stderr.strip().splitlines()[-1]
+    self.assertStartsWith(last_line, expected_start)
+    for part in expected_parts:
+      self.assertIn(part, last_line)
+
+  # Restore and export (load_model and the binaries that use it).
+
+  def test_load_model_names_the_damaged_file(self):
+    for damage, expected in ((truncate_data, 'is truncated or corrupt'),
+                             (corrupt_index, 'is truncated or corrupt'),
+                             (os.remove, 'is missing')):
+      with self.subTest(damage.__name__):
+        model_dir = self.copy_model_dir()
+        prefix = os.path.join(model_dir, f'ckpt-{TRAIN_STEPS}')
+        if damage is os.remove:
+          damaged = prefix + '.data-00000-of-00001'
+          os.remove(damaged)
+        else:
+          damaged = damage(prefix)
+        with self.assertRaises(model_loader.ModelLoadError) as raised:
+          model_loader.load_model(model_dir)
+        message = str(raised.exception)
+        self.assertStartsWith(message,
+                              f'cannot read checkpoint {prefix}: {damaged} '
+                              f'{expected}')
+        self.assertLen(message.splitlines(), 1)
+
+  def test_binaries_turn_a_damaged_checkpoint_into_one_line(self):
+    output_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    cases = (
+        ('evaluate', truncate_data,
+         [f'--tfrecords={self.corpus["tfrecords"]}']),
+        ('transcribe', corrupt_index, ['missing.wav']),
+        ('export_saved_model', truncate_data,
+         [f'--output_dir={output_dir}/saved_model']),
+        ('export_tflite', corrupt_index,
+         [f'--output={output_dir}/model.tflite']),
+    )
+    for tool, damage, args in cases:
+      with self.subTest(tool):
+        model_dir = self.copy_model_dir()
+        prefix = os.path.join(model_dir, f'ckpt-{TRAIN_STEPS}')
+        damaged = damage(prefix)
+        before = snapshot(model_dir)
+        result = run_module(f'asr_kd.bin.{tool}', f'--model_dir={model_dir}',
+                            *args, timeout=120)
+        self.assert_one_line_failure(
+            result, f'{tool}: cannot read checkpoint {prefix}: {damaged} is '
+            'truncated or corrupt')
+        self.assertEqual(snapshot(model_dir), before)
+    self.assertEmpty(os.listdir(output_dir))
+
+  def _student_experiment(self, teacher_dir: str):
+    """A tiny streaming student distilled from the teacher in teacher_dir."""
+    experiment = testing_utils.tiny_experiment(self.corpus, causal=True)
+    task = distillation_experiments.DistillationTaskConfig()
+    task.override(experiment.task.as_dict(), is_strict=True)
+    task.override({'teacher_model_dir': teacher_dir,
+                   'distillation': {'kind': 'full'}, 'jit_compile': False,
+                   'loss': {'ctc_weight': 0.0}}, is_strict=True)
+    experiment.task = task
+    return experiment
+
+  def test_teacher_with_a_damaged_checkpoint(self):
+    teacher_dir = self.copy_model_dir()
+    damaged = truncate_data(os.path.join(teacher_dir, f'ckpt-{TRAIN_STEPS}'))
+    experiment = self._student_experiment(teacher_dir)
+    expected = (f'teacher: cannot read checkpoint {teacher_dir}/'
+                f'ckpt-{TRAIN_STEPS}: {damaged} is truncated or corrupt')
+    task = distillation_task.DistillationTask(experiment.task)
+    with self.assertRaises(model_loader.ModelLoadError) as raised:
+      task.build_model()
+    self.assertStartsWith(str(raised.exception), expected)
+    self.assertLen(str(raised.exception).splitlines(), 1)
+
+    # The train binary reports it in one line.
+    config_file = os.path.join(self.get_temp_dir(), 'student.yaml')
+    hyperparams.save_params_dict_to_yaml(experiment, config_file)
+    student_dir = os.path.join(self.get_temp_dir(), 'student')
+    result = run_module('asr_kd.bin.train', '--experiment=kd_demo_student',
+                        f'--config_file={config_file}', '--mode=train',
+                        f'--model_dir={student_dir}')
+    self.assert_one_line_failure(result, f'train: {expected}')
+    self.assertEqual(train_binary_test.checkpoint_steps(student_dir), [])
+
+
+if __name__ == '__main__':
+  tf.test.main()
