@@ -16,8 +16,10 @@ import tempfile
 
 import tensorflow as tf
 
+from official.core import exp_factory
 from official.modeling import hyperparams
 
+from asr_kd.configs import config_types
 from asr_kd.configs import distillation_experiments
 from asr_kd.inference import model_loader
 from asr_kd.tasks import distillation_task
@@ -176,6 +178,60 @@ class FaultInjectionTrainingTest(tf.test.TestCase):
                         f'--model_dir={student_dir}')
     self.assert_one_line_failure(result, f'train: {expected}')
     self.assertEqual(train_binary_test.checkpoint_steps(student_dir), [])
+
+  # Training (asr_kd.bin.train): flags and config.
+
+  def train(self, model_dir: str, *flags: str,
+            config_file: str = '') -> subprocess.CompletedProcess:
+    """The train binary on the model_dir's own params.yaml (the same run)."""
+    config_file = config_file or os.path.join(model_dir, 'params.yaml')
+    return run_module('asr_kd.bin.train', '--experiment=rnnt_demo_teacher',
+                      f'--config_file={config_file}', '--mode=train',
+                      f'--model_dir={model_dir}', *flags)
+
+  def test_bad_flags_get_one_line_and_write_nothing(self):
+    model_dir = self.copy_model_dir()
+    # A separate config file: the model_dir's own must stay untouched too.
+    config_file = os.path.join(self.get_temp_dir(), 'run.yaml')
+    shutil.copy(os.path.join(model_dir, 'params.yaml'), config_file)
+    before = snapshot(model_dir)
+    cases = {
+        'bad value type': (['--params_override=trainer.train_steps=abc'],
+                           'train: bad configuration: trainer.train_steps '
+                           "must be int, not 'abc' (str)"),
+        'unknown experiment': (['--experiment=no_such_experiment'],
+                               "train: unknown --experiment "
+                               "'no_such_experiment'"),
+        'missing config file': ([f'--config_file={config_file}.missing'],
+                                f'train: --config_file {config_file}.missing '
+                                'not found'),
+        'negative train_steps': (['--params_override=trainer.train_steps=-3'],
+                                 'train: bad configuration: '
+                                 'trainer.train_steps must be >= 0, not -3'),
+    }
+    for case, (flags, expected) in cases.items():
+      with self.subTest(case):
+        result = self.train(model_dir, *flags, config_file=config_file)
+        self.assert_one_line_failure(result, expected)
+        self.assertEqual(snapshot(model_dir), before)
+
+  def test_value_types_of_the_shipped_configs_pass(self):
+    # Guards the type check against refusing configs that train today.
+    for name in ('rnnt_demo_teacher', 'rnnt_demo_student_streaming',
+                 'rnnt_librispeech_conformer_l', 'kd_demo_student'):
+      config = exp_factory.get_exp_config(name)
+      config = hyperparams.override_params_dict(
+          config, os.path.join(_REPO_ROOT, 'configs', f'{name}.yaml'),
+          is_strict=True)
+      self.assertEmpty(list(config_types.type_errors(config)), name)
+    # An int where a float is declared is fine; a float for an int is not.
+    config = exp_factory.get_exp_config('rnnt_demo_teacher')
+    config.override({'task': {'loss': {'ctc_weight': 1}}})
+    config_types.check_value_types(config)
+    config.override({'task': {'model': {'encoder': {'model_dim': 2.5}}}})
+    with self.assertRaisesRegex(
+        ValueError, r'task.model.encoder.model_dim must be int, not 2.5'):
+      config_types.check_value_types(config)
 
 
 if __name__ == '__main__':

@@ -8,8 +8,9 @@ Modes: train, eval, train_and_eval, continuous_eval. --cpu_replicas=N trains
 data-parallel on N logical devices carved out of the host CPU (hosts without
 accelerators; every bucket batch size must divide by N). A cosine learning rate
 decays over trainer.train_steps whatever its decay_steps says. The resolved
-config is written to MODEL_DIR/params.yaml; running the same command again
-resumes from the last checkpoint in MODEL_DIR.
+config is written to MODEL_DIR/params.yaml once the flags and the config are
+checked; running the same command again resumes from the last checkpoint in
+MODEL_DIR.
 """
 
 import os
@@ -20,15 +21,18 @@ from absl import flags
 from absl import logging
 import tensorflow as tf
 import tf_keras
+import yaml
 
 from official.common import distribute_utils
 from official.common import flags as tfm_flags
+from official.core import exp_factory
 from official.core import task_factory
 from official.core import train_lib
 from official.core import train_utils
 from official.modeling import performance
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
+from asr_kd.configs import config_types
 from asr_kd.configs import rnnt_experiments
 from asr_kd.inference import model_loader
 from asr_kd.tasks import rnnt_task
@@ -84,17 +88,50 @@ def cpu_replica_strategy(replicas: int) -> tf.distribute.Strategy:
       [f'/cpu:{index}' for index in range(replicas)])
 
 
-def main(_):
+def parse_params(flag_values: flags.FlagValues):
+  """The experiment config the flags describe, checked, and its precision.
+
+  Exits with one `train: ...` line (no traceback) when the flags cannot
+  describe a run: an unknown --experiment, a missing or unreadable
+  --config_file, an unknown key, a value of the wrong type, a negative
+  trainer.train_steps, or a config its own `validate` refuses.
+
+  Args:
+    flag_values: the parsed flags.
+
+  Returns:
+    (the locked params, the canonical mixed precision dtype name or None).
+  """
+  if flag_values.experiment:
+    try:
+      exp_factory.get_exp_config(flag_values.experiment)
+    except LookupError:
+      sys.exit(f'train: unknown --experiment {flag_values.experiment!r} (not '
+               'registered in asr_kd/configs).')
+  for config_file in flag_values.config_file or []:
+    if not tf.io.gfile.exists(config_file):
+      sys.exit(f'train: --config_file {config_file} not found.')
   try:
-    params = train_utils.parse_configuration(FLAGS, lock_return=False)
+    params = train_utils.parse_configuration(flag_values, lock_return=False)
+    config_types.check_value_types(params)
+    if params.trainer.train_steps < 0:
+      raise ValueError('trainer.train_steps must be >= 0, not '
+                       f'{params.trainer.train_steps}')
     if rnnt_experiments.decay_over_train_steps(params):
       logging.info('Cosine learning rate: decay_steps set to train_steps=%d.',
                    params.trainer.train_steps)
     params.lock()
     mixed_precision = rnnt_task.canonical_mixed_precision(
         params.runtime.mixed_precision_dtype)
-  except (KeyError, ValueError, AttributeError, TypeError) as error:
-    sys.exit(f'train: bad configuration: {error}')
+  except (KeyError, ValueError, AttributeError, TypeError, yaml.YAMLError,
+          tf.errors.OpError) as error:
+    message = (getattr(error, 'message', None) or str(error)).strip()
+    sys.exit(f'train: bad configuration: {" ".join(message.split())}')
+  return params, mixed_precision
+
+
+def main(_):
+  params, mixed_precision = parse_params(FLAGS)
   model_dir = FLAGS.model_dir
   if not model_dir:
     sys.exit('train: --model_dir is required.')
