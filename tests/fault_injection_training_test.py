@@ -233,6 +233,55 @@ class FaultInjectionTrainingTest(tf.test.TestCase):
         ValueError, r'task.model.encoder.model_dim must be int, not 2.5'):
       config_types.check_value_types(config)
 
+  # Training: reruns into a model_dir with checkpoints.
+
+  def test_rerun_with_another_architecture_leaves_the_model_dir(self):
+    model_dir = self.copy_model_dir()
+    before = snapshot(model_dir)
+    result = self.train(model_dir,
+                        '--params_override=task.model.encoder.model_dim=24')
+    self.assert_one_line_failure(
+        result, f'train: {model_dir}/ckpt-{TRAIN_STEPS} does not match the '
+        'model in the config', f'nothing was written to {model_dir}')
+    self.assertEqual(snapshot(model_dir), before)
+    # params.yaml still describes the checkpoints: the model_dir evaluates.
+    loaded = model_loader.load_model(model_dir)
+    self.assertEqual(loaded.config.task.model.encoder.model_dim, 16)
+
+  def test_resume_passes_over_unreadable_checkpoints(self):
+    model_dir = self.copy_model_dir()
+    bad_index = corrupt_index(os.path.join(model_dir, 'ckpt-6'))
+    bad_data = truncate_data(os.path.join(model_dir, 'ckpt-4'))
+    result = self.train(model_dir, '--params_override=trainer.train_steps=8')
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertIn(f'checkpoint {model_dir}/ckpt-6 cannot be read: {bad_index} '
+                  'is truncated or corrupt', result.stderr)
+    self.assertIn(f'checkpoint {model_dir}/ckpt-4 cannot be read: {bad_data} '
+                  'is truncated or corrupt', result.stderr)
+    self.assertIn(f'restored from checkpoint: {model_dir}/ckpt-2',
+                  result.stderr)
+    logged_steps = [int(line.split('step:')[1].split('|')[0])
+                    for line in result.stderr.splitlines()
+                    if 'train | step:' in line and 'steps/sec' in line]
+    self.assertEqual(sorted(set(logged_steps)), [4, 6, 8])
+    self.assertEqual(tf.train.latest_checkpoint(model_dir),
+                     os.path.join(model_dir, 'ckpt-8'))
+    # The saves at steps 4 and 6 replaced the damaged files.
+    self.assertNotEmpty(tf.train.list_variables(
+        os.path.join(model_dir, 'ckpt-6')))
+    model_loader.load_model(model_dir, os.path.join(model_dir, 'ckpt-4'))
+
+  def test_no_readable_checkpoint_gets_one_line_and_writes_nothing(self):
+    model_dir = self.copy_model_dir()
+    for step in (2, 4, 6):
+      truncate_data(os.path.join(model_dir, f'ckpt-{step}'))
+    before = snapshot(model_dir)
+    result = self.train(model_dir)
+    self.assert_one_line_failure(
+        result, f'train: no checkpoint in {model_dir} can be read',
+        f'{model_dir}/ckpt-6.data-00000-of-00001 is truncated or corrupt')
+    self.assertEqual(snapshot(model_dir), before)
+
 
 if __name__ == '__main__':
   tf.test.main()
