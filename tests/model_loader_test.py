@@ -19,11 +19,13 @@ TRAIN_STEPS = 2
 
 
 def train_tiny_model_dir(directory: str, num_utterances: int = 8,
-                         causal: bool = False) -> dict:
-  """Trains a tiny model for 2 steps the way asr_kd.bin.train does.
+                         causal: bool = False,
+                         train_steps: int = TRAIN_STEPS) -> dict:
+  """Trains a tiny model for `train_steps` steps as asr_kd.bin.train does.
 
   Writes params.yaml (train_utils.serialize_config, as the binary does) and
-  a ckpt-2 through train_lib.run_experiment.
+  a checkpoint every 2 steps (ckpt-2 with the default 2 steps) through
+  train_lib.run_experiment.
 
   Returns:
     dict with 'corpus' (testing_utils.write_tiny_corpus), 'model_dir',
@@ -31,7 +33,7 @@ def train_tiny_model_dir(directory: str, num_utterances: int = 8,
   """
   corpus = testing_utils.write_tiny_corpus(
       os.path.join(directory, 'corpus'), num_utterances=num_utterances)
-  config = testing_utils.tiny_experiment(corpus, train_steps=TRAIN_STEPS,
+  config = testing_utils.tiny_experiment(corpus, train_steps=train_steps,
                                          causal=causal)
   config.task.jit_compile = False  # XLA compilation would double the time.
   model_dir = os.path.join(directory, 'model')

@@ -6,11 +6,16 @@ global step). Loading reads params.yaml into a registered experiment config
 (strict override, so a typo or a config from another task type fails
 loudly), builds the tokenizer and `RnntModel` it describes and restores the
 model's variables only (`expect_partial`: the optimizer slots are skipped).
+A checkpoint file that cannot be read becomes one ModelLoadError line naming
+it (`checkpoint_read_error`).
 """
 
+import contextlib
 import dataclasses
+import gc
+import logging
 import os
-from typing import Optional
+from typing import Optional, Tuple
 
 from absl import flags
 import tensorflow as tf
@@ -21,6 +26,7 @@ from official.modeling import hyperparams
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
+from asr_kd.inference import checkpoint_integrity
 from asr_kd.modeling import rnnt_model
 
 PARAMS_FILE = 'params.yaml'
@@ -155,6 +161,97 @@ def find_checkpoint(model_dir: str, checkpoint: Optional[str] = None) -> str:
   return latest
 
 
+def checkpoint_read_error(checkpoint_path: str,
+                          error: BaseException) -> ModelLoadError:
+  """The one-line ModelLoadError for a checkpoint TensorFlow cannot read.
+
+  TensorFlow's own error (a traceback of some 40 lines) seldom says which
+  file is damaged; this names it.
+
+  Args:
+    checkpoint_path: the checkpoint prefix being read.
+    error: what reading it raised (checkpoint_integrity.READ_ERRORS).
+
+  Returns:
+    The error to raise. It keeps TensorFlow's reason in its message, not
+    `error` itself (whose frames hold the failed restore).
+  """
+  damage = checkpoint_integrity.locate_damage(checkpoint_path, error)
+  return ModelLoadError(f'cannot read checkpoint {checkpoint_path}: {damage}')
+
+
+@contextlib.contextmanager
+def _tensorflow_warnings_silenced():
+  logger = tf.get_logger()
+  level = logger.level
+  logger.setLevel(logging.ERROR)
+  try:
+    yield
+  finally:
+    logger.setLevel(level)
+
+
+def _restored_model(model_config, vocab_size: int, checkpoint_path: str
+                   ) -> Tuple[Optional[rnnt_model.RnntModel],
+                              Optional[ModelLoadError]]:
+  """Builds the model and restores its variables: (model, None) or (None,
+  the error), so that a failed model is freed with this frame."""
+  model = rnnt_model.RnntModel(model_config, vocab_size=vocab_size,
+                               name='rnnt')
+  model.build_for_checkpoint()
+  try:
+    status = tf.train.Checkpoint(model=model).restore(checkpoint_path)
+    # Training checkpoints also hold the optimizer and step; skip them.
+    status.expect_partial()
+    status.assert_existing_objects_matched()
+  except checkpoint_integrity.READ_ERRORS as error:
+    return None, checkpoint_read_error(checkpoint_path, error)
+  except (AssertionError, ValueError) as error:  # Missing or reshaped.
+    return None, ModelLoadError(
+        f'{checkpoint_path} does not match the model in the config: '
+        f'{str(error).splitlines()[0]}')
+  return model, None
+
+
+def model_from_config(config: cfg.ExperimentConfig, checkpoint_path: str,
+                      model_dir: str = '') -> LoadedModel:
+  """Builds the tokenizer and model a config describes, restoring weights.
+
+  Every model variable, the feature statistics included, must come from the
+  checkpoint; the optimizer and step in it are skipped.
+
+  Args:
+    config: an experiment config with an RNN-T task.
+    checkpoint_path: the checkpoint prefix to restore.
+    model_dir: recorded in the result.
+
+  Returns:
+    The restored model, tokenizer, config and checkpoint path.
+
+  Raises:
+    ModelLoadError: a missing tokenizer, a damaged checkpoint file (named),
+      or a checkpoint that lacks a variable of the model or holds it in
+      another shape.
+  """
+  try:
+    tokenizer = tokenizer_lib.Tokenizer(config.task.tokenizer_model_path)
+  except ValueError as error:
+    raise ModelLoadError(f'cannot load the tokenizer: {error}') from error
+  # A restore that fails before `expect_partial` leaves TensorFlow's restore
+  # state, held by the model, to log a warning for every value it did not
+  # restore (a hundred lines for the tiny test model) when it is freed; that
+  # would bury the one-line error, so it is freed here, with them silenced.
+  with _tensorflow_warnings_silenced():
+    model, error = _restored_model(config.task.model, tokenizer.vocab_size,
+                                   checkpoint_path)
+    if error is not None:
+      gc.collect()
+  if error is not None:
+    raise error
+  return LoadedModel(config=config, model=model, tokenizer=tokenizer,
+                     checkpoint_path=checkpoint_path, model_dir=model_dir)
+
+
 def load_model(model_dir: str, checkpoint: Optional[str] = None,
                experiment: Optional[str] = None) -> LoadedModel:
   """Builds the model described by params.yaml and restores its weights.
@@ -169,26 +266,9 @@ def load_model(model_dir: str, checkpoint: Optional[str] = None,
     The restored model, tokenizer, config and checkpoint path.
 
   Raises:
-    ModelLoadError: missing files, or a checkpoint that does not hold every
-      variable of the configured model.
+    ModelLoadError: missing files, a damaged checkpoint file, or a
+      checkpoint that does not hold every variable of the configured model.
   """
   config = load_experiment_config(model_dir, experiment)
   checkpoint_path = find_checkpoint(model_dir, checkpoint)
-  try:
-    tokenizer = tokenizer_lib.Tokenizer(config.task.tokenizer_model_path)
-  except ValueError as error:
-    raise ModelLoadError(f'cannot load the tokenizer: {error}') from error
-  model = rnnt_model.RnntModel(config.task.model,
-                               vocab_size=tokenizer.vocab_size, name='rnnt')
-  model.build_for_checkpoint()
-  try:
-    status = tf.train.Checkpoint(model=model).restore(checkpoint_path)
-    # Training checkpoints also hold the optimizer and step; skip them.
-    status.expect_partial()
-    status.assert_existing_objects_matched()
-  except (AssertionError, ValueError) as error:  # Missing or reshaped.
-    raise ModelLoadError(
-        f'{checkpoint_path} does not match the model in params.yaml: '
-        f'{str(error).splitlines()[0]}') from error
-  return LoadedModel(config=config, model=model, tokenizer=tokenizer,
-                     checkpoint_path=checkpoint_path, model_dir=model_dir)
+  return model_from_config(config, checkpoint_path, model_dir=model_dir)

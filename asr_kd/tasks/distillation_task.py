@@ -44,8 +44,10 @@ def load_teacher(model_dir: str, checkpoint: str,
 
   Raises:
     FileNotFoundError: missing folder or checkpoint.
-    ValueError: another tokenizer, or a params.yaml or checkpoint that does
-      not describe a usable model.
+    model_loader.ModelLoadError: a params.yaml or checkpoint that does not
+      describe a usable model, or a damaged checkpoint file (named); the
+      message starts with 'teacher: '.
+    ValueError: another tokenizer.
   """
   if not tf.io.gfile.isdir(model_dir):
     raise FileNotFoundError(f'teacher model_dir not found: {model_dir}')
@@ -56,7 +58,7 @@ def load_teacher(model_dir: str, checkpoint: str,
   try:
     loaded = model_loader.load_model(model_dir, checkpoint)
   except model_loader.ModelLoadError as error:
-    raise ValueError(f'teacher: {error}') from error
+    raise model_loader.ModelLoadError(f'teacher: {error}') from error
   if loaded.tokenizer.id_to_piece != tokenizer.id_to_piece:
     raise ValueError(
         f'the teacher ({model_dir}) was trained with tokenizer '
