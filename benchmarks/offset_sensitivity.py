@@ -12,47 +12,43 @@ prints, per offset, the WER and how many transcripts equal those at the first
 offset.
 """
 
-import sys
-
 from absl import app
 from absl import flags
 import numpy as np
 
 from asr_kd.decoding import wer as wer_lib
-from asr_kd.inference import model_loader
 from asr_kd.inference import recognizer as recognizer_lib
 from benchmarks import tflite_student
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('model_dir', None, 'A trained model_dir.')
-flags.DEFINE_string('records', None, 'TFRecord glob of the utterances.')
-flags.DEFINE_integer('max_utterances', 400, 'Utterances to recognize.')
-flags.DEFINE_list('offset_samples', ['0', '320'],
-                  'Zero samples put before each waveform, one run each.')
+
+
+def define_flags():
+  flags.DEFINE_string('model_dir', None, 'A trained model_dir.')
+  flags.DEFINE_string('records', None, 'TFRecord glob of the utterances.')
+  flags.DEFINE_integer('max_utterances', 400, 'Utterances to recognize.')
+  flags.DEFINE_list('offset_samples', ['0', '320'],
+                    'Zero samples put before each waveform, one run each.')
 
 
 def main(argv):
   del argv
-  if not FLAGS.model_dir or not FLAGS.records:
-    sys.exit('offset_sensitivity: --model_dir and --records are required.')
-  try:
-    loaded = model_loader.load_model(FLAGS.model_dir)
-    utterances = tflite_student.read_test_set(FLAGS.records,
-                                              FLAGS.max_utterances)
-  except (ValueError, model_loader.ModelLoadError) as error:
-    sys.exit(f'offset_sensitivity: {error}')
+  loaded, utterances = tflite_student.load_model_and_test_set(
+      'offset_sensitivity', FLAGS.model_dir, FLAGS.records,
+      FLAGS.max_utterances)
   recognizer = recognizer_lib.from_loaded_model(
       loaded, loaded.task_config.decoding)
   waveforms = [recognizer_lib.to_float_waveform(audio)
                for audio, _ in utterances]
   references = [text for _, text in utterances]
-  first = None
+  first_texts = None
   for offset in (int(value) for value in FLAGS.offset_samples):
     texts = recognizer.recognize(
         [np.concatenate([np.zeros(offset, np.float32), waveform])
          for waveform in waveforms])
-    first = first or texts
-    same = sum(text == other for text, other in zip(texts, first))
+    if first_texts is None:
+      first_texts = texts
+    same = sum(text == other for text, other in zip(texts, first_texts))
     print(f'offset {offset} samples: WER '
           f'{wer_lib.corpus_wer(texts, references):.4f}, '
           f'{same}/{len(texts)} transcripts equal to offset '
@@ -60,4 +56,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

@@ -62,6 +62,19 @@ def read_test_set(pattern: str, limit: int):
           for record in dataset.take(limit).as_numpy_iterator()]
 
 
+def load_model_and_test_set(program: str, model_dir: str, records: str,
+                            max_utterances: int):
+  """(model_loader.LoadedModel, read_test_set's pairs), or exits with one
+  `program: ...` line for missing flags, a bad model_dir or records."""
+  if not model_dir or not records:
+    sys.exit(f'{program}: --model_dir and --records are required.')
+  try:
+    return (model_loader.load_model(model_dir),
+            read_test_set(records, max_utterances))
+  except (ValueError, model_loader.ModelLoadError) as error:
+    sys.exit(f'{program}: {error}')
+
+
 def token_strings(token_lists):
   """Token id sequences as space-separated words (for corpus_wer)."""
   return [' '.join(str(token) for token in tokens) for tokens in token_lists]
@@ -69,13 +82,8 @@ def token_strings(token_lists):
 
 def main(argv):
   del argv
-  if not FLAGS.model_dir or not FLAGS.records:
-    sys.exit('tflite_student: --model_dir and --records are required.')
-  try:
-    loaded = model_loader.load_model(FLAGS.model_dir)
-    test_set = read_test_set(FLAGS.records, FLAGS.max_utterances)
-  except (ValueError, model_loader.ModelLoadError) as error:
-    sys.exit(f'tflite_student: {error}')
+  loaded, test_set = load_model_and_test_set(
+      'tflite_student', FLAGS.model_dir, FLAGS.records, FLAGS.max_utterances)
   max_symbols = loaded.task_config.decoding.max_symbols_per_frame
   recognizer = streaming.StreamingRecognizer(
       loaded.model, loaded.task_config.validation_data.features,

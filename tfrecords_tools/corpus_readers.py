@@ -233,9 +233,9 @@ def read_manifest(manifest_path: str) -> List[Utterance]:
 
   The optional "duration" field is not trusted: the converter measures the
   decoded audio. A line that is not UTF-8 is rejected as `invalid_utf8`
-  (path `<manifest>:<line>`); the other lines are still read. Ids are the "id" field when present, else the audio path
-  relative to the manifest's folder (absolute path for files outside it)
-  without its extension.
+  (path `<manifest>:<line>`); the other lines are still read. Ids are the
+  "id" field when present, else the audio path relative to the manifest's
+  folder (absolute path for files outside it) without its extension.
 
   Args:
     manifest_path: path of the .jsonl/.json manifest.

@@ -28,6 +28,8 @@ from typing import Dict, List
 
 import tensorflow as tf
 
+from asr_kd.dataloaders import tfrecord_schema
+
 
 def output_paths(output_dir: str, output_prefix: str,
                  compression: str) -> Dict[str, str]:
@@ -43,7 +45,8 @@ def output_paths(output_dir: str, output_prefix: str,
     'rejects', 'summary' and 'stats' (a file the pipeline reads back).
   """
   base = os.path.join(output_dir, output_prefix)
-  suffix = '.tfrecord' + ('.gz' if compression == 'gzip' else '')
+  suffix = '.tfrecord' + (tfrecord_schema.GZIP_SUFFIX if compression == 'gzip'
+                          else '')
   return {
       'shard_prefix': base,
       'shard_suffix': suffix,
@@ -61,7 +64,8 @@ def staging_dir(output_dir: str, output_prefix: str) -> str:
 def _is_earlier_run_file(name: str, output_prefix: str) -> bool:
   """Whether `name` is a shard (any count or compression), a shard's
   part or temporary file, or the stats file of a run of this prefix."""
-  shard = (re.escape(output_prefix) + r'-\d{5,}-of-\d{5,}\.tfrecord(\.gz)?'
+  shard = (re.escape(output_prefix) + r'-\d{5,}-of-\d{5,}\.tfrecord'
+           f'({re.escape(tfrecord_schema.GZIP_SUFFIX)})?'
            r'(\.(part|incomplete)-[0-9a-f]+)?')
   return (re.fullmatch(shard, name) is not None
           or name == output_prefix + '.stats.json')

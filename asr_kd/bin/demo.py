@@ -134,8 +134,6 @@ def cpu_only_host() -> bool:
   return not train.accelerator_present()
 
 
-
-
 def summary_path(model_dir: str, split: str) -> str:
   """Where `evaluate_command` writes a split's WER summary."""
   return os.path.join(model_dir, f'{split}_summary.json')
@@ -229,7 +227,8 @@ def build_stages(work_dir: str,
                 options.teacher_cpu_replicas if cpu_only_host() else 1)]),
       Stage('Evaluate the teacher on the test and ood splits',
             summary_path(teacher, 'ood'),
-            lambda: evaluate_commands(teacher, records, results.REPORTED_SPLITS)),
+            lambda: evaluate_commands(teacher, records,
+                                      results.REPORTED_SPLITS)),
       Stage('Distill the streaming student (online soft targets)', '',
             lambda: [train_command(
                 'kd_demo_student', 'configs/kd_demo_student.yaml',
@@ -239,7 +238,8 @@ def build_stages(work_dir: str,
                 options.student_cpu_replicas if cpu_only_host() else 1)]),
       Stage('Evaluate the student on the test and ood splits',
             summary_path(student, 'ood'),
-            lambda: evaluate_commands(student, records, results.REPORTED_SPLITS)),
+            lambda: evaluate_commands(student, records,
+                                      results.REPORTED_SPLITS)),
       Stage('Export the student to streaming TFLite', tflite,
             lambda: [python_module(
                 'asr_kd.bin.export_tflite', f'--model_dir={student}',

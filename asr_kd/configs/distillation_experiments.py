@@ -194,9 +194,7 @@ def _demo_experiment(task: rnnt_experiments.RnntTaskConfig,
   """The demo student's trainer settings around `task`, for `train_steps`."""
   config = rnnt_experiments.rnnt_demo_student_streaming()
   config.task = task
-  config.trainer.train_steps = train_steps
-  config.trainer.validation_interval = train_steps
-  rnnt_experiments.decay_over_train_steps(config)
+  rnnt_experiments.set_train_steps(config, train_steps)
   return config
 
 
@@ -241,9 +239,7 @@ def kd_demo_big_teacher() -> cfg.ExperimentConfig:
   task.model.joint.joint_dim = 256
   task.train_data.input_path = DEMO_LABELED_SUBSET
   task.train_data.spec_augment.enabled = True
-  config.trainer.train_steps = DEMO_BIG_TEACHER_TRAIN_STEPS
-  config.trainer.validation_interval = DEMO_BIG_TEACHER_TRAIN_STEPS
-  rnnt_experiments.decay_over_train_steps(config)
+  rnnt_experiments.set_train_steps(config, DEMO_BIG_TEACHER_TRAIN_STEPS)
   return config
 
 

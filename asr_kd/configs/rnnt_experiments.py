@@ -306,6 +306,14 @@ def decay_over_train_steps(params: cfg.ExperimentConfig) -> bool:
   return True
 
 
+def set_train_steps(config: cfg.ExperimentConfig, train_steps: int):
+  """Makes `config` a run of `train_steps`: validated once, at the end, and
+  with its cosine schedule ending there."""
+  config.trainer.train_steps = train_steps
+  config.trainer.validation_interval = train_steps
+  decay_over_train_steps(config)
+
+
 def _demo_data(split: str, is_training: bool) -> data_config.AsrDataConfig:
   """Data config for the demo corpus laid out by `make demo`."""
   return data_config.AsrDataConfig(

@@ -103,7 +103,8 @@ def markdown_table(records: List[Dict]) -> str:
   """The table of the module docstring, one line per (row, generation)."""
   header = ['row', 'experiment', 'seeds']
   header += [f'{split} WER %' for split in results.REPORTED_SPLITS]
-  header += [f'Δ {split} vs baseline (95% CI)' for split in results.REPORTED_SPLITS]
+  header += [f'Δ {split} vs baseline (95% CI)'
+             for split in results.REPORTED_SPLITS]
   lines = ['| ' + ' | '.join(header) + ' |',
            '|' + '---|' * len(header)]
   for row, generation in row_keys(records):
