@@ -24,9 +24,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-  flags.DEFINE_string('model_dir', None, 'A trained model_dir.')
-  flags.DEFINE_string('records', None, 'TFRecord glob of the utterances.')
-  flags.DEFINE_integer('max_utterances', 400, 'Utterances to recognize.')
+  tflite_student.define_model_and_test_set_flags(max_utterances=400)
   flags.DEFINE_list('offset_samples', ['0', '320'],
                     'Zero samples put before each waveform, one run each.')
 

@@ -36,10 +36,16 @@ from asr_kd.text import normalization
 FLAGS = flags.FLAGS
 
 
-def define_flags():
-  flags.DEFINE_string('model_dir', None, 'Streaming student model_dir.')
+def define_model_and_test_set_flags(max_utterances: int):
+  """--model_dir, --records and --max_utterances (load_model_and_test_set)."""
+  flags.DEFINE_string('model_dir', None, 'A trained model_dir.')
   flags.DEFINE_string('records', None, 'TFRecord glob of the test subset.')
-  flags.DEFINE_integer('max_utterances', 200, 'Utterances to evaluate.')
+  flags.DEFINE_integer('max_utterances', max_utterances,
+                       'Utterances to evaluate.')
+
+
+def define_flags():
+  define_model_and_test_set_flags(max_utterances=200)
   flags.DEFINE_list('quantizations', ['none', 'dynamic_int8'],
                     'Subset of none,float16,dynamic_int8,full_int8.')
   flags.DEFINE_integer('threads', 1, 'Interpreter threads.')
