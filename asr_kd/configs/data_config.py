@@ -75,6 +75,21 @@ class SpeedPerturbationConfig(hyperparams.Config):
 
 
 @dataclasses.dataclass
+class StartOffsetConfig(hyperparams.Config):
+  """Zeros before each training waveform, a random count per utterance.
+
+  Attributes:
+    enabled: apply in training (never in evaluation).
+    max_offset_samples: the largest offset; the count is uniform in
+      0..max_offset_samples, lowered where needed so that the utterance
+      still fits the last length bucket. 640 samples (40 ms at 16 kHz) cover
+      every phase of a 10 ms hop and of 4x subsampling.
+  """
+  enabled: bool = False
+  max_offset_samples: int = 640
+
+
+@dataclasses.dataclass
 class AsrDataConfig(cfg.DataConfig):
   """ASR input pipeline (asr_kd.dataloaders.input_pipeline).
 
@@ -105,6 +120,9 @@ class AsrDataConfig(cfg.DataConfig):
     speed_perturbation: waveform speed perturbation (used only when
       is_training), before the features; an online teacher sees the same
       perturbed audio.
+    start_offset: random zeros before the waveform (used only when
+      is_training), after speed perturbation; an online teacher sees them
+      too.
     keep_unaugmented_features: batches also hold 'unaugmented_features',
       the features before SpecAugment (what an online teacher sees in
       distillation; DistillationTask sets it).
@@ -125,4 +143,6 @@ class AsrDataConfig(cfg.DataConfig):
       default_factory=SpecAugmentConfig)
   speed_perturbation: SpeedPerturbationConfig = dataclasses.field(
       default_factory=SpeedPerturbationConfig)
+  start_offset: StartOffsetConfig = dataclasses.field(
+      default_factory=StartOffsetConfig)
   keep_unaugmented_features: bool = False

@@ -3,7 +3,8 @@
 Stages (docs/input_pipeline.md has the details):
   file list (sharded per tf.distribute.InputContext) -> interleaved
   TFRecordDatasets -> shuffle/repeat (training) -> parse + normalize text ->
-  drop unusable records -> tokenize -> log-mel (+ dither) -> global feature
+  drop unusable records -> tokenize -> speed perturbation and start offset
+  (training) -> log-mel (+ dither) -> global feature
   normalization -> SpecAugment (training) -> length buckets padded to fixed
   frame bounds and label lengths rounded to a multiple -> prefetch.
 
@@ -28,6 +29,7 @@ from asr_kd.configs import data_config as data_config_lib
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.dataloaders import spec_augment as spec_augment_lib
 from asr_kd.dataloaders import speed_perturbation
+from asr_kd.dataloaders import start_offset
 from asr_kd.dataloaders import tfrecord_schema
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.text import normalization
@@ -120,6 +122,10 @@ class AsrInputPipeline:
       raise ValueError('speed_perturbation needs 0 < min_factor <= '
                        f'max_factor, got {speed.min_factor} and '
                        f'{speed.max_factor}.')
+    offset = config.start_offset
+    if offset.enabled and offset.max_offset_samples < 1:
+      raise ValueError('start_offset needs max_offset_samples >= 1, got '
+                       f'{offset.max_offset_samples}.')
     self._config = config
     # The most samples whose features fit the last bucket.
     self._max_samples = (
@@ -255,16 +261,19 @@ class AsrInputPipeline:
                     index: tf.Tensor) -> dict:
     """Log-mel (+ dither), normalization and SpecAugment for one example."""
     config = self._config
-    seeds = tf.random.experimental.stateless_split(
-        tf.stack([tf.constant(base_seed, tf.int64), index]), num=2)
+    example_seed = tf.stack([tf.constant(base_seed, tf.int64), index])
+    seeds = tf.random.experimental.stateless_split(example_seed, num=2)
     waveform = features_lib.waveform_to_float(example['audio'])
+    # Waveform augmentations fold their own seeds, so enabling one leaves
+    # the others, dither and SpecAugment as they were.
     if config.is_training and config.speed_perturbation.enabled:
-      # Its own seed, so enabling it leaves dither and SpecAugment as they
-      # were.
-      speed_seed = tf.random.experimental.stateless_fold_in(
-          tf.stack([tf.constant(base_seed, tf.int64), index]), 1)
       waveform = speed_perturbation.random_speed(
-          waveform, config.speed_perturbation, self._max_samples, speed_seed)
+          waveform, config.speed_perturbation, self._max_samples,
+          tf.random.experimental.stateless_fold_in(example_seed, 1))
+    if config.is_training and config.start_offset.enabled:
+      waveform = start_offset.random_start_offset(
+          waveform, config.start_offset, self._max_samples,
+          tf.random.experimental.stateless_fold_in(example_seed, 2))
     if config.is_training:
       waveform = features_lib.add_dither(waveform, config.features.dither,
                                          seeds[0])
