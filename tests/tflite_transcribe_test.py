@@ -86,6 +86,41 @@ class TfliteTranscribeTest(tf.test.TestCase):
     self.assertIn('could not be read', missing_audio.stderr)
     self.assertNotIn('Traceback', missing_audio.stderr)
 
+  def test_truncated_or_foreign_model_is_one_line_not_a_crash(self):
+    # tf.lite.Interpreter would die with SIGSEGV on these.
+    with open(self.model_path, 'rb') as model_file:
+      model = model_file.read()
+    with open(self.wav_paths[0], 'rb') as wav_file:
+      bad_models = {'half': model[:len(model) // 2], 'wav': wav_file.read()}
+    for name, content in bad_models.items():
+      path = os.path.join(self.dir, f'bad_{name}.tflite')
+      with open(path, 'wb') as bad_file:
+        bad_file.write(content)
+      tflite_export.write_vocab(tflite_export.vocab_path_for(path),
+                                ['<blank>'])
+      result = run_harness(f'--model={path}', self.wav_paths[0])
+      self.assertEqual(result.returncode, 1, (name, result.stderr[-2000:]))
+      errors = [line for line in result.stderr.splitlines()
+                if line.startswith('tflite_transcribe:')]
+      self.assertLen(errors, 1, result.stderr[-2000:])
+      self.assertIn(path, errors[0])
+      self.assertIn('truncated or damaged' if name != 'wav'
+                    else 'not a TFLite model', errors[0])
+      self.assertNotIn('Traceback', result.stderr)
+
+  def test_resampled_and_downmixed_input_gets_note_lines(self):
+    stereo_8k = os.path.join(self.dir, 'stereo_8k.wav')
+    samples = self.waveforms[0][::2]
+    soundfile.write(stereo_8k, np.stack([samples, samples], axis=1), 8000,
+                    subtype='PCM_16')
+    result = run_harness(f'--model={self.model_path}', stereo_8k)
+    self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+    notes = [line for line in result.stderr.splitlines() if '\tNOTE: ' in line]
+    self.assertEqual(notes, [
+        f'{stereo_8k}\tNOTE: resampled 8000 Hz to 16000 Hz',
+        f'{stereo_8k}\tNOTE: downmixed 2 channels to mono'])
+    self.assertTrue(result.stdout.startswith(f'{stereo_8k}\t'))
+
   def test_frontend_tail_is_whole_hops(self):
     # The zero prefix must be whole hops covering window - hop samples.
     hop = features_lib.frame_step_samples(

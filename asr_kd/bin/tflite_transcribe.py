@@ -5,6 +5,10 @@ r"""Streams audio files through a TFLite student as a phone would.
 
 For each file: the transcript, the real-time factor (processing time /
 audio duration) and the per-chunk latency (p50/p95 of stream_step calls).
+Audio at another sample rate is resampled and multi-channel audio downmixed,
+with a `path<TAB>NOTE: ...` line on stderr, as `transcribe` does. A model
+file that is not a complete TFLite flatbuffer (truncated, or another kind of
+file) is refused with one line before the interpreter reads it.
 Needs OUTPUT.vocab.txt beside the model (written by asr_kd.bin.export_tflite).
 """
 
@@ -59,11 +63,14 @@ def main(argv):
   failures = 0
   for path in paths:
     try:
-      samples = audio_decoding.load_mono_16k(path)
+      samples, sample_rate = audio_decoding.read_audio(path)
     except audio_decoding.AudioDecodeError as error:
       print(f'tflite_transcribe: {path}: {error}', file=sys.stderr)
       failures += 1
       continue
+    for note in audio_decoding.conversion_notes(samples, sample_rate):
+      print(f'{path}\tNOTE: {note}', file=sys.stderr)
+    samples = audio_decoding.to_mono_16k(samples, sample_rate)
     print(format_report(path, streamer.transcribe(samples), len(samples)),
           flush=True)
   if failures:

@@ -13,7 +13,7 @@ write that reason into their rejects file.
 import math
 import os
 import struct
-from typing import Tuple
+from typing import List, Tuple
 
 import numpy as np
 from scipy import signal
@@ -192,6 +192,24 @@ def to_mono_16k(samples: np.ndarray, sample_rate: int) -> np.ndarray:
                                    int(sample_rate) // divisor)
   # The resampling filter can overshoot full scale slightly: clip, not wrap.
   return np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def conversion_notes(samples: np.ndarray, sample_rate: int) -> List[str]:
+  """What `to_mono_16k` will do to `read_audio`'s output, for NOTE lines.
+
+  Args:
+    samples: [num_frames, num_channels] from `read_audio`.
+    sample_rate: its rate in Hz.
+
+  Returns:
+    e.g. ['resampled 8000 Hz to 16000 Hz', 'downmixed 2 channels to mono'].
+  """
+  notes = []
+  if sample_rate != TARGET_SAMPLE_RATE:
+    notes.append(f'resampled {sample_rate} Hz to {TARGET_SAMPLE_RATE} Hz')
+  if samples.ndim == 2 and samples.shape[1] > 1:
+    notes.append(f'downmixed {samples.shape[1]} channels to mono')
+  return notes
 
 
 def load_mono_16k(path: str) -> np.ndarray:

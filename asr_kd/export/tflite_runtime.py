@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from asr_kd.export import tflite_export
+from asr_kd.export import tflite_file_check
 
 INITIAL_STATE = 'initial_state'
 STREAM_STEP = 'stream_step'
@@ -51,13 +52,19 @@ class TfliteStreamer:
       vocab_path: default `<model_path>.vocab.txt`.
 
     Raises:
-      ValueError: missing files or a model without the two signatures.
+      ValueError: missing files, a file that is not a complete TFLite
+        model (checked before the interpreter reads it, which would crash
+        the process on a truncated one) or a model without the two
+        signatures.
     """
     if not tf.io.gfile.exists(model_path):
       raise ValueError(f'TFLite model not found: {model_path}')
     self.pieces = tflite_export.read_vocab(
         vocab_path or tflite_export.vocab_path_for(model_path))
-    self.interpreter = tf.lite.Interpreter(model_path=model_path,
+    with tf.io.gfile.GFile(model_path, 'rb') as model_file:
+      model = model_file.read()
+    tflite_file_check.check_tflite_model(model, model_path)
+    self.interpreter = tf.lite.Interpreter(model_content=model,
                                            num_threads=num_threads)
     signatures = self.interpreter.get_signature_list()
     if INITIAL_STATE not in signatures or STREAM_STEP not in signatures:

@@ -217,11 +217,8 @@ class Recognizer:
           result.error = error.reason + (
               f': {error.detail}' if error.detail else '')
           continue
-        if sample_rate != audio_decoding.TARGET_SAMPLE_RATE:
-          result.notes.append(f'resampled {sample_rate} Hz to '
-                              f'{audio_decoding.TARGET_SAMPLE_RATE} Hz')
-        if samples.shape[1] > 1:
-          result.notes.append(f'downmixed {samples.shape[1]} channels to mono')
+        result.notes.extend(audio_decoding.conversion_notes(samples,
+                                                            sample_rate))
         decoded.append(result)
         waveforms.append(audio_decoding.to_mono_16k(samples, sample_rate))
       for result, text in zip(decoded, self.recognize(waveforms)):
