@@ -91,6 +91,18 @@ class ToMono16kTest(tf.test.TestCase):
     expected = np.round(samples.astype(np.float64).mean(axis=1))
     self.assertAllEqual(audio_decoding.to_mono_16k(samples, 16000), expected)
 
+  def test_conversion_in_blocks_equals_the_whole_array_at_once(self):
+    samples = np.random.default_rng(4).uniform(-1.2, 1.2, size=(2503, 2))
+    expected = np.clip(np.round(samples.mean(axis=1) * 32768.0), -32768,
+                       32767)
+    original = audio_decoding.CONVERSION_BLOCK_FRAMES
+    try:
+      audio_decoding.CONVERSION_BLOCK_FRAMES = 100  # 26 blocks, the last short.
+      self.assertAllEqual(audio_decoding.to_mono_16k(samples, 16000),
+                          expected)
+    finally:
+      audio_decoding.CONVERSION_BLOCK_FRAMES = original
+
   def test_clips_instead_of_wrapping(self):
     samples = np.array([1.5, -1.5, 0.5, -1.0], np.float32)
     self.assertAllEqual(audio_decoding.to_mono_16k(samples, 16000),

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import tensorflow as tf
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,3 +55,40 @@ class BenchmarksTest(tf.test.TestCase):
 
 if __name__ == '__main__':
   tf.test.main()
+
+
+class LongAudioHelpersTest(tf.test.TestCase):
+  """benchmarks.long_audio's measuring parts (the hour itself is not run)."""
+
+  def test_joined_audio_repeats_utterances_with_pauses(self):
+    from benchmarks import long_audio  # pylint: disable=g-import-not-at-top
+    first = np.full([1000], 7, np.int16)
+    second = np.full([500], -3, np.int16)
+    pause = int(long_audio.PAUSE_SECONDS * 16000)
+    audio = long_audio.joined_audio([first, second], 2 * (1500 + 2 * pause))
+    one_round = np.concatenate([first, np.zeros(pause, np.int16), second,
+                                np.zeros(pause, np.int16)])
+    self.assertAllEqual(audio, np.concatenate([one_round, one_round]))
+    self.assertLen(long_audio.joined_audio([first, second], 1234), 1234)
+
+  def test_peak_rss_is_the_child_s_own(self):
+    from benchmarks import long_audio  # pylint: disable=g-import-not-at-top
+    small, _, small_code = long_audio.peak_rss_of(
+        [sys.executable, '-c', 'pass'])
+    large, _, large_code = long_audio.peak_rss_of(
+        [sys.executable, '-c', 'filled = b"1" * (300 * 2**20)'])
+    self.assertEqual((small_code, large_code), (0, 0))
+    self.assertBetween(large - small, 250, 400)
+    # A later small child is measured alone, not as the largest so far.
+    again, _, _ = long_audio.peak_rss_of([sys.executable, '-c', 'pass'])
+    self.assertLess(again, small + 50)
+
+  def test_latency_by_tenth(self):
+    from benchmarks import long_audio  # pylint: disable=g-import-not-at-top
+    seconds = np.random.default_rng(0).uniform(0, 0.01, 1000)
+    (first_p50, first_p95), (last_p50, last_p95) = (
+        long_audio.latency_by_tenth(seconds))
+    self.assertAllClose([first_p50, first_p95],
+                        np.percentile(seconds[:100] * 1e3, [50, 95]))
+    self.assertAllClose([last_p50, last_p95],
+                        np.percentile(seconds[900:] * 1e3, [50, 95]))

@@ -103,6 +103,29 @@ class TranscribeTest(tf.test.TestCase):
     self.assertEqual(result.transcript,
                      self.recognizer.recognize([upsampled])[0])
 
+  def test_long_file_is_transcribed_in_segments_the_model_trained_on(self):
+    train_data = model_loader.load_model(
+        self.run_info['model_dir']).config.task.train_data
+    max_samples = self.recognizer.max_segment_samples
+    self.assertEqual(max_samples, (train_data.bucket_boundaries[-1] - 1) * 160
+                     + 400)
+    first, second = _first_record_samples(
+        self.run_info['corpus']['tfrecords'], 2)
+    pause = np.zeros([4000], np.int16)
+    long_audio = np.concatenate([first, pause, second, pause] * 8)
+    self.assertGreater(len(long_audio), 2 * max_samples)
+    path = os.path.join(self.work_dir, 'long.wav')
+    soundfile.write(path, long_audio, 16000, subtype='PCM_16')
+    segments = self.recognizer.segments(long_audio)
+    self.assertGreater(len(segments), 2)
+    self.assertLessEqual(max(len(segment) for segment in segments),
+                         max_samples)
+    self.assertEqual(sum(len(segment) for segment in segments),
+                     len(long_audio))
+    [result] = self.recognizer.transcribe_files([path])
+    self.assertEqual(result.transcript, ' '.join(
+        text for text in self.recognizer.recognize(segments) if text))
+
   def test_bad_files_get_clear_errors(self):
     self.assertStartsWith(self._result('empty.wav').error, 'empty_file')
     self.assertStartsWith(self._result('corrupt.flac').error,

@@ -71,8 +71,8 @@ def main(argv):
     for note in audio_decoding.conversion_notes(samples, sample_rate):
       print(f'{path}\tNOTE: {note}', file=sys.stderr)
     samples = audio_decoding.to_mono_16k(samples, sample_rate)
-    print(format_report(path, streamer.transcribe(samples), len(samples)),
-          flush=True)
+    output = streamer.transcribe(samples, keep_encoder_outputs=False)
+    print(format_report(path, output, len(samples)), flush=True)
   if failures:
     sys.exit(f'tflite_transcribe: {failures} of {len(paths)} files could '
              'not be read.')

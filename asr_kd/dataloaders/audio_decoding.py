@@ -59,6 +59,11 @@ class AudioDecodeError(Exception):
     super().__init__(f'{path}: {reason}' + (f' ({detail})' if detail else ''))
 
 
+# Frames converted at a time by `to_mono_16k` (16 kHz input): bounds its
+# float64 temporaries to a few MB whatever the file's length.
+CONVERSION_BLOCK_FRAMES = 1 << 18
+
+
 def _check_path(path: str) -> None:
   """Raises AudioDecodeError for paths that cannot hold audio at all."""
   if not os.path.exists(path):
@@ -166,8 +171,27 @@ def read_audio(path: str) -> Tuple[np.ndarray, int]:
   return samples, sample_rate
 
 
+def _to_float64_mono(samples: np.ndarray) -> np.ndarray:
+  """int16 (full scale 32768) or float samples, 1-D or 2-D -> float64 1-D."""
+  if samples.dtype == np.int16:
+    samples = samples.astype(np.float64) / 32768.0
+  else:
+    samples = samples.astype(np.float64)
+  if samples.ndim == 2:
+    samples = samples.mean(axis=1)  # Downmix: average of the channels.
+  return samples
+
+
+def _quantize(samples: np.ndarray) -> np.ndarray:
+  # The resampling filter can overshoot full scale slightly: clip, not wrap.
+  return np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
+
+
 def to_mono_16k(samples: np.ndarray, sample_rate: int) -> np.ndarray:
   """Downmixes to mono, resamples to 16 kHz and quantizes to int16.
+
+  At 16 kHz the conversion runs in blocks of CONVERSION_BLOCK_FRAMES, so an
+  hour of audio needs no float64 copy of itself (only the int16 result).
 
   Args:
     samples: [num_frames] or [num_frames, num_channels] array, either int16
@@ -178,20 +202,18 @@ def to_mono_16k(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     1-D int16 array at 16 kHz of length ceil(num_frames * 16000 / rate).
   """
   samples = np.asarray(samples)
-  if samples.dtype == np.int16:
-    samples = samples.astype(np.float64) / 32768.0
-  else:
-    samples = samples.astype(np.float64)
-  if samples.ndim == 2:
-    samples = samples.mean(axis=1)  # Downmix: average of the channels.
-  elif samples.ndim != 1:
+  if samples.ndim not in (1, 2):
     raise ValueError(f'samples must be 1-D or 2-D, got shape {samples.shape}')
   if sample_rate != TARGET_SAMPLE_RATE:
     divisor = math.gcd(int(sample_rate), TARGET_SAMPLE_RATE)
-    samples = signal.resample_poly(samples, TARGET_SAMPLE_RATE // divisor,
-                                   int(sample_rate) // divisor)
-  # The resampling filter can overshoot full scale slightly: clip, not wrap.
-  return np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
+    return _quantize(signal.resample_poly(
+        _to_float64_mono(samples), TARGET_SAMPLE_RATE // divisor,
+        int(sample_rate) // divisor))
+  mono = np.empty([samples.shape[0]], np.int16)
+  for start in range(0, samples.shape[0], CONVERSION_BLOCK_FRAMES):
+    end = start + CONVERSION_BLOCK_FRAMES
+    mono[start:end] = _quantize(_to_float64_mono(samples[start:end]))
+  return mono
 
 
 def conversion_notes(samples: np.ndarray, sample_rate: int) -> List[str]:

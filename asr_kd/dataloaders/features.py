@@ -60,6 +60,14 @@ def num_frames(num_samples, config: data_config.FeatureConfig = None):
                     frame_step)
 
 
+def max_samples_for_frames(frames: int,
+                           config: data_config.FeatureConfig) -> int:
+  """Samples that `log_mel` turns into exactly `frames` frames, none left
+  over (the most, up to a partial hop, whose features fit `frames`)."""
+  return (frames - 1) * frame_step_samples(config) + frame_length_samples(
+      config)
+
+
 def waveform_to_float(samples: tf.Tensor) -> tf.Tensor:
   """Scales int16 PCM samples to float32 in [-1, 1)."""
   return tf.cast(samples, tf.float32) / _INT16_SCALE

@@ -128,10 +128,8 @@ class AsrInputPipeline:
                        f'{offset.max_offset_samples}.')
     self._config = config
     # The most samples whose features fit the last bucket.
-    self._max_samples = (
-        (boundaries[-1] - 1) * features_lib.frame_step_samples(
-            config.features) +
-        features_lib.frame_length_samples(config.features))
+    self._max_samples = features_lib.max_samples_for_frames(
+        boundaries[-1], config.features)
     self._needs_labels = config.label_source != 'none'
     self._keeps_unaugmented_features = config.keep_unaugmented_features
     if tokenizer is None and self._needs_labels:

@@ -76,8 +76,15 @@ class TfliteStreamer:
     self.chunk_samples = int(
         self._stream_step.get_input_details()['audio_chunk']['shape'][0])
 
-  def transcribe(self, samples: np.ndarray) -> StreamOutput:
+  def transcribe(self, samples: np.ndarray,
+                 keep_encoder_outputs: bool = True) -> StreamOutput:
     """Streams 16 kHz int16 samples; a last partial chunk is zero-padded.
+
+    Args:
+      samples: the audio.
+      keep_encoder_outputs: return every chunk's encoder outputs (for
+        parity checks); without them memory stays flat however long the
+        audio (`encoder_outputs` is then empty).
 
     Raises:
       ValueError: for input that is not 1-D int16.
@@ -102,7 +109,8 @@ class TfliteStreamer:
       seconds.append(time.perf_counter() - began)
       state = {name: outputs[name] for name in self.state_names}
       tokens.extend(outputs['tokens'][:int(outputs['num_tokens'])].tolist())
-      encoder_frames.append(outputs['encoder_outputs'])
+      if keep_encoder_outputs:
+        encoder_frames.append(outputs['encoder_outputs'])
     tokens = np.asarray(tokens, np.int32)
     return StreamOutput(
         tokens, tflite_export.detokenize(tokens, self.pieces),

@@ -30,12 +30,16 @@ from asr_kd.dataloaders import audio_decoding
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.decoding import decoder
+from asr_kd.inference import segmentation
 from asr_kd.modeling import rnnt_model
 
 # Padded lengths: MIN_PADDED_SECONDS, then each GROWTH times the previous
 # (rounded up to whole frame hops), so padding costs at most ~25 %.
 MIN_PADDED_SECONDS = 1.0
 GROWTH = 1.25
+# A file longer than the recognizer's longest segment is cut at the
+# quietest 10 ms in this last share of the segment (segmentation.py).
+SEGMENT_SEARCH_SHARE = 0.25
 
 
 def padded_length(num_samples: int, config: data_config.FeatureConfig) -> int:
@@ -83,7 +87,8 @@ class Recognizer:
                tokenizer: tokenizer_lib.Tokenizer,
                feature_config: data_config.FeatureConfig,
                decoding_config: rnnt_config.DecodingConfig,
-               batch_size: int = 8):
+               batch_size: int = 8,
+               max_segment_samples: Optional[int] = None):
     """Wraps a restored model.
 
     Args:
@@ -92,9 +97,16 @@ class Recognizer:
       feature_config: the log-mel config the model was trained with.
       decoding_config: greedy or beam search and their options.
       batch_size: utterances decoded together.
+      max_segment_samples: files longer than this are transcribed in
+        segments of at most this many samples, cut at quiet points, and
+        the segments' texts joined (None: every file whole).
     """
     if batch_size < 1:
       raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    if max_segment_samples is not None and (
+        max_segment_samples < feature_config.sample_rate):
+      raise ValueError('max_segment_samples must be at least one second, '
+                       f'got {max_segment_samples}')
     if feature_config.sample_rate != audio_decoding.TARGET_SAMPLE_RATE:
       raise ValueError(f'the model expects {feature_config.sample_rate} Hz '
                        'audio; audio decoding gives '
@@ -106,6 +118,7 @@ class Recognizer:
     self._feature_config = feature_config
     self._decoding_config = decoding_config
     self.batch_size = batch_size
+    self.max_segment_samples = max_segment_samples
     self.trace_count = 0  # Number of times the graph was traced (tests).
     self._recognize_padded = tf.function(
         self._recognize_graph,
@@ -209,7 +222,7 @@ class Recognizer:
     for start in range(0, len(paths), self.batch_size):
       results = [FileTranscription(path)
                  for path in paths[start:start + self.batch_size]]
-      decoded, waveforms = [], []
+      decoded, segments = [], []
       for result in results:
         try:
           samples, sample_rate = audio_decoding.read_audio(result.path)
@@ -219,11 +232,25 @@ class Recognizer:
           continue
         result.notes.extend(audio_decoding.conversion_notes(samples,
                                                             sample_rate))
-        decoded.append(result)
-        waveforms.append(audio_decoding.to_mono_16k(samples, sample_rate))
-      for result, text in zip(decoded, self.recognize(waveforms)):
-        result.transcript = text
+        waveform = audio_decoding.to_mono_16k(samples, sample_rate)
+        del samples  # A long file's decoded copy goes before decoding.
+        file_segments = self.segments(waveform)
+        decoded.append((result, len(file_segments)))
+        segments.extend(file_segments)
+      texts = iter(self.recognize(segments))
+      for result, num_segments in decoded:
+        result.transcript = ' '.join(
+            text for text in (next(texts) for _ in range(num_segments))
+            if text)
       yield from results
+
+  def segments(self, waveform: np.ndarray) -> List[np.ndarray]:
+    """`waveform` as slices the model takes whole (see max_segment_samples)."""
+    if self.max_segment_samples is None:
+      return [waveform]
+    return [waveform[start:end] for start, end in segmentation.segment_bounds(
+        waveform, self.max_segment_samples,
+        int(self.max_segment_samples * SEGMENT_SEARCH_SHARE))]
 
   def transcribe_files(self, paths: Sequence[str]) -> List[FileTranscription]:
     """List version of `iter_transcribe_files`."""
@@ -232,7 +259,14 @@ class Recognizer:
 
 def from_loaded_model(loaded, decoding_config: rnnt_config.DecodingConfig,
                       batch_size: int = 8) -> Recognizer:
-  """A Recognizer for a `model_loader.LoadedModel` (training features)."""
-  return Recognizer(loaded.model, loaded.tokenizer,
-                    loaded.config.task.train_data.features, decoding_config,
-                    batch_size=batch_size)
+  """A Recognizer for a `model_loader.LoadedModel` (training features).
+
+  Files longer than the longest training utterance (the last length bucket)
+  are transcribed in segments no longer than it.
+  """
+  train_data = loaded.config.task.train_data
+  return Recognizer(
+      loaded.model, loaded.tokenizer, train_data.features, decoding_config,
+      batch_size=batch_size,
+      max_segment_samples=features_lib.max_samples_for_frames(
+          train_data.bucket_boundaries[-1], train_data.features))
