@@ -1,5 +1,6 @@
-"""A SIGKILLed training run resumes from its last checkpoint."""
+"""A SIGKILLed training run resumes from its last checkpoint, data included."""
 
+import glob
 import os
 import signal
 import subprocess
@@ -10,6 +11,17 @@ import tensorflow as tf
 
 from tests import testing_utils
 from tests import train_binary_test
+
+
+def scalar_summaries(directory: str, tag: str) -> dict:
+  """{step: value} of one scalar tag over the event files in `directory`."""
+  values = {}
+  for path in glob.glob(os.path.join(directory, 'events.out.tfevents.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.tag == tag:
+          values[event.step] = float(tf.make_ndarray(value.tensor))
+  return values
 
 
 class TrainResumeTest(tf.test.TestCase):
@@ -53,6 +65,24 @@ class TrainResumeTest(tf.test.TestCase):
     self.assertNotEmpty(logged_steps)
     self.assertGreater(min(logged_steps), killed_at)
     self.assertEqual(max(logged_steps), 8)
+
+    # The resumed run saw the batches an uninterrupted run sees (same data
+    # order and SpecAugment masks), so its losses are that run's.
+    self.assertIn(f'Resuming the training data at step {killed_at}',
+                  result.stderr)
+    whole_dir = os.path.join(work_dir, 'uninterrupted')
+    whole = train_binary_test.run_train(
+        train_binary_test.train_command(config_file, whole_dir))
+    self.assertEqual(whole.returncode, 0, whole.stderr[-3000:])
+    resumed_losses = scalar_summaries(os.path.join(model_dir, 'train'),
+                                      'training_loss')
+    whole_losses = scalar_summaries(os.path.join(whole_dir, 'train'),
+                                    'training_loss')
+    after_kill = [step for step in sorted(whole_losses) if step > killed_at]
+    self.assertNotEmpty(after_kill)
+    self.assertAllClose([resumed_losses[step] for step in after_kill],
+                        [whole_losses[step] for step in after_kill],
+                        rtol=1e-4)
 
 
 if __name__ == '__main__':

@@ -10,7 +10,10 @@ accelerators; every bucket batch size must divide by N). A cosine learning rate
 decays over trainer.train_steps whatever its decay_steps says. The resolved
 config is written to MODEL_DIR/params.yaml once the flags are known to
 describe a run that fits the model_dir; running the same command again
-resumes from the newest readable checkpoint in MODEL_DIR.
+resumes from the newest readable checkpoint in MODEL_DIR: model, optimizer
+state, learning-rate step and the training data's position (the batches
+the restored steps consumed are replayed and skipped, so the run goes on
+with the batches an uninterrupted run would see).
 """
 
 import functools
@@ -148,8 +151,10 @@ def prepare_model_dir(params, model_dir: str, experiment: str):
     experiment: the registered experiment name (for experiment.txt).
 
   Returns:
-    The Orbit controller class for train_lib: one that restores the newest
-    readable checkpoint when the latest is damaged, else Orbit's own.
+    (controller class, resume step): the Orbit controller class for
+    train_lib (one that restores the newest readable checkpoint when the
+    latest is damaged, else Orbit's own) and the step of the checkpoint the
+    run resumes from (0 from scratch).
   """
   try:
     resume_point = resume.find_resume_point(model_dir)
@@ -171,8 +176,9 @@ def prepare_model_dir(params, model_dir: str, experiment: str):
     f.write(experiment + '\n')
   if resume_point.passed_over:
     return functools.partial(resume.ResumingController,
-                             resume_from=resume_point.checkpoint_path)
-  return orbit.Controller
+                             resume_from=resume_point.checkpoint_path
+                            ), resume_point.step
+  return orbit.Controller, resume_point.step
 
 
 def main(_):
@@ -197,10 +203,15 @@ def main(_):
         num_gpus=params.runtime.num_gpus,
         tpu_address=params.runtime.tpu)
   controller_cls = orbit.Controller
+  resume_step = 0
   # Eval-only jobs must not race a training job writing the model_dir; the
-  # other workers of a multi-worker job neither write it nor restore from it.
+  # other workers of a multi-worker job neither write it nor restore from it,
+  # but their data resumes at the chief's step.
   if 'train' in FLAGS.mode and _is_chief(strategy):
-    controller_cls = prepare_model_dir(params, model_dir, FLAGS.experiment)
+    controller_cls, resume_step = prepare_model_dir(params, model_dir,
+                                                    FLAGS.experiment)
+  elif 'train' in FLAGS.mode:
+    resume_step = resume.find_resume_point(model_dir).step
   # After prepare_model_dir, whose check model would shift the op seeds.
   tf_keras.utils.set_random_seed(params.task.seed)
   if mixed_precision:
@@ -208,6 +219,7 @@ def main(_):
   try:
     with strategy.scope():
       task = task_factory.get_task(params.task, logging_dir=model_dir)
+    task.resume_data_at(resume_step)
     _, eval_logs = train_lib.run_experiment(
         distribution_strategy=strategy, task=task, mode=FLAGS.mode,
         params=params, model_dir=model_dir, controller_cls=controller_cls)

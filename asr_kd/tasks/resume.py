@@ -7,6 +7,12 @@ first and stops at the first one that reads whole; `ResumingController`
 makes Orbit restore that one. Nothing in the model_dir is changed or removed:
 the run's next saves go on from the restored step as usual (a save at the
 step of a damaged checkpoint replaces its files).
+
+The checkpoint holds the model, the optimizer (its slots and step, hence the
+learning rate) and the global step, not the input pipeline's position.
+`ResumePoint.step` lets the training task replay the batches those steps
+consumed (`RnntTask.resume_data_at`), so a resumed run sees the batches an
+uninterrupted one would.
 """
 
 import dataclasses
@@ -37,9 +43,11 @@ class ResumePoint:
     checkpoint_path: the newest checkpoint that reads whole; None when the
       model_dir has no checkpoint (training starts from scratch).
     passed_over: the newer checkpoints that cannot be read, newest first.
+    step: the global step stored in checkpoint_path (0 without one).
   """
   checkpoint_path: Optional[str]
   passed_over: List[DamagedCheckpoint]
+  step: int = 0
 
   def warnings(self) -> List[str]:
     """One line per checkpoint passed over, naming its damaged file."""
@@ -56,6 +64,16 @@ def _recorded_checkpoints(model_dir: str) -> List[str]:
   paths = [path for path in state.all_model_checkpoint_paths
            if path != state.model_checkpoint_path]
   return paths + [state.model_checkpoint_path]
+
+
+# Where Model Garden's trainer checkpoint keeps its step counter.
+GLOBAL_STEP_KEY = 'global_step/.ATTRIBUTES/VARIABLE_VALUE'
+
+
+def checkpoint_global_step(checkpoint_path: str) -> int:
+  """The training step a (readable) checkpoint was saved at."""
+  return int(tf.train.load_checkpoint(checkpoint_path).get_tensor(
+      GLOBAL_STEP_KEY))
 
 
 def find_resume_point(model_dir: str) -> ResumePoint:
@@ -78,7 +96,8 @@ def find_resume_point(model_dir: str) -> ResumePoint:
   for checkpoint_path in reversed(_recorded_checkpoints(model_dir)):
     damage = checkpoint_integrity.find_damage(checkpoint_path)
     if damage is None:
-      return ResumePoint(checkpoint_path, passed_over)
+      return ResumePoint(checkpoint_path, passed_over,
+                         checkpoint_global_step(checkpoint_path))
     passed_over.append(DamagedCheckpoint(checkpoint_path, damage))
   if passed_over:
     raise NoReadableCheckpointError(

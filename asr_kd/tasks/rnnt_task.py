@@ -85,6 +85,7 @@ class RnntTask(base_task.Task):
       raise ValueError('task.tokenizer_model_path is not set.')
     self.tokenizer = tokenizer_lib.Tokenizer(params.tokenizer_model_path)
     self._forward_backward_fn = None
+    self._resume_step = 0
 
   def create_optimizer(self, optimizer_config, runtime_config=None,
                        dp_config=None):
@@ -143,13 +144,40 @@ class RnntTask(base_task.Task):
       model.set_feature_stats(*features_lib.load_feature_stats(stats_file))
     return model
 
+  def resume_data_at(self, step: int):
+    """Training data will start where `step` steps of this run left it.
+
+    The training binary calls this with the step of the checkpoint it
+    resumes from, before the trainer builds the data: the same seeded
+    pipeline is rebuilt and the batches those steps consumed are drawn and
+    dropped (their features are computed again, so this costs a share of
+    the time those steps took). Everything random in the pipeline is
+    stateless from its seed and the element's position, so the run then
+    sees the batches an uninterrupted run would.
+    """
+    if step < 0:
+      raise ValueError(f'step must be >= 0, got {step}')
+    self._resume_step = step
+
   def build_inputs(self, params, input_context=None) -> tf.data.Dataset:
     """The batches of `params`; training data seeded from task.seed."""
     if params.is_training:
       params = params.replace(seed=rnnt_experiments.train_data_seed(
           self.task_config.seed, params.seed))
-    return input_pipeline.AsrInputPipeline(params, self.tokenizer)(
+    dataset = input_pipeline.AsrInputPipeline(params, self.tokenizer)(
         input_context)
+    resume_step = self._resume_step
+    if params.is_training and resume_step:
+      # Each step takes one batch per replica; a pipeline feeds the
+      # replicas of its worker.
+      batches_per_step = 1 if input_context is None else (
+          input_context.num_replicas_in_sync //
+          input_context.num_input_pipelines)
+      logging.info('Resuming the training data at step %d: skipping the %d '
+                   'batches it consumed.', resume_step,
+                   resume_step * batches_per_step)
+      dataset = dataset.skip(resume_step * batches_per_step)
+    return dataset
 
   def per_example_loss(self, model: rnnt_model.RnntModel,
                        inputs: Dict[str, tf.Tensor],
