@@ -106,6 +106,9 @@ class DemoPlanTest(tf.test.TestCase):
     self.assertLen(commands, 2)
     self.assertIn('--tfrecords=/tmp/records/test-*', commands[0])
     self.assertIn('--tfrecords=/tmp/records/ood-*', commands[1])
+    for command in commands:
+      self.assertIn('--decoder=beam', command)
+      self.assertIn(f'--beam_size={demo.EVALUATION_BEAM_SIZE}', command)
     self.assertIn(f'--summary_output={model_dir}/ood_summary.json',
                   commands[1])
     with open(demo.summary_path(model_dir, 'test'), 'w') as summary:
@@ -128,10 +131,10 @@ class DemoPlanTest(tf.test.TestCase):
       demo.report_wers(work_dir)
     lines = output.getvalue().splitlines()
     self.assertEqual(lines, [
-        'teacher  test WER  10.00% (400 utterances)  '
-        'ood WER  20.00% (400 utterances)',
-        'student  test WER  15.00% (400 utterances)  '
-        'ood WER  30.00% (400 utterances)'])
+        'teacher  test WER  10.00% (400 utterances, beam 4)  '
+        'ood WER  20.00% (400 utterances, beam 4)',
+        'student  test WER  15.00% (400 utterances, beam 4)  '
+        'ood WER  30.00% (400 utterances, beam 4)'])
 
   def test_describe_model_counts_inference_weights_and_streaming_contexts(self):
     work_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
