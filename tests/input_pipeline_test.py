@@ -72,6 +72,21 @@ class ShardsTestCase(tf.test.TestCase):
     config.override(overrides, is_strict=False)
     return config
 
+  def first_batches(self, config, count=3):
+    """The pipeline's first `count` batches as NumPy dicts."""
+    batches = input_pipeline.AsrInputPipeline(config, self.tokenizer)()
+    return [{key: value.numpy() for key, value in batch.items()}
+            for batch in batches.take(count)]
+
+  def assert_evaluation_keeps_every_length(self, **augmentation):
+    """Evaluation data with `augmentation` enabled is left as recorded."""
+    eval_config = self._config(is_training=False, repeat=False,
+                               **augmentation)
+    for batch in self.first_batches(eval_config):
+      for row, utterance_id in enumerate(batch['utterance_id']):
+        self.assertEqual(batch['num_samples'][row],
+                         len(self.records[utterance_id.decode()][0]))
+
 
 class InputPipelineTest(ShardsTestCase):
 

@@ -77,15 +77,10 @@ class RandomSpeedTest(tf.test.TestCase):
 
 class PipelineSpeedPerturbationTest(input_pipeline_test.ShardsTestCase):
 
-  def _first_batches(self, config, count=3):
-    batches = input_pipeline.AsrInputPipeline(config, self.tokenizer)()
-    return [{key: value.numpy() for key, value in batch.items()}
-            for batch in batches.take(count)]
-
   def test_training_changes_lengths_within_the_range_and_buckets(self):
     config = self._config(speed_perturbation={'enabled': True})
     last_bucket = input_pipeline_test._BOUNDARIES[-1]
-    perturbed = self._first_batches(config)
+    perturbed = self.first_batches(config)
     for batch in perturbed:
       for row, utterance_id in enumerate(batch['utterance_id']):
         samples = len(self.records[utterance_id.decode()][0])
@@ -95,20 +90,16 @@ class PipelineSpeedPerturbationTest(input_pipeline_test.ShardsTestCase):
         self.assertEqual(batch['feature_lengths'][row],
                          features_lib.num_frames(batch['num_samples'][row]))
         self.assertLessEqual(batch['feature_lengths'][row], last_bucket)
-    plain = self._first_batches(self._config())
+    plain = self.first_batches(self._config())
     self.assertNotEqual([list(b['num_samples']) for b in plain],
                         [list(b['num_samples']) for b in perturbed])
     # Seeded: the same config gives the same batches.
-    for first, again in zip(perturbed, self._first_batches(config)):
+    for first, again in zip(perturbed, self.first_batches(config)):
       self.assertAllEqual(first['features'], again['features'])
 
   def test_evaluation_is_never_perturbed(self):
-    eval_config = self._config(is_training=False, repeat=False,
-                               speed_perturbation={'enabled': True})
-    for batch in self._first_batches(eval_config):
-      for row, utterance_id in enumerate(batch['utterance_id']):
-        self.assertEqual(batch['num_samples'][row],
-                         len(self.records[utterance_id.decode()][0]))
+    self.assert_evaluation_keeps_every_length(
+        speed_perturbation={'enabled': True})
 
   def test_bad_factor_range_is_rejected(self):
     with self.assertRaisesRegex(ValueError, 'speed_perturbation'):

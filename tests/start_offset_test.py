@@ -52,16 +52,11 @@ class RandomStartOffsetTest(tf.test.TestCase):
 
 class PipelineStartOffsetTest(input_pipeline_test.ShardsTestCase):
 
-  def _first_batches(self, config, count=3):
-    batches = input_pipeline.AsrInputPipeline(config, self.tokenizer)()
-    return [{key: value.numpy() for key, value in batch.items()}
-            for batch in batches.take(count)]
-
   def test_training_features_are_those_of_the_zero_prefixed_audio(self):
     config = self._config(start_offset={'enabled': True},
                           spec_augment={'enabled': False})
     offsets = []
-    batches = self._first_batches(config)
+    batches = self.first_batches(config)
     for batch in batches:
       for row, utterance_id in enumerate(batch['utterance_id']):
         audio = self.records[utterance_id.decode()][0]
@@ -76,24 +71,19 @@ class PipelineStartOffsetTest(input_pipeline_test.ShardsTestCase):
                             atol=1e-4)
     self.assertGreater(len(set(offsets)), len(offsets) // 2)
     # Seeded: the same config gives the same batches.
-    for first, again in zip(batches, self._first_batches(config)):
+    for first, again in zip(batches, self.first_batches(config)):
       self.assertAllEqual(first['num_samples'], again['num_samples'])
 
   def test_evaluation_is_never_offset(self):
-    eval_config = self._config(is_training=False, repeat=False,
-                               start_offset={'enabled': True})
-    for batch in self._first_batches(eval_config):
-      for row, utterance_id in enumerate(batch['utterance_id']):
-        self.assertEqual(batch['num_samples'][row],
-                         len(self.records[utterance_id.decode()][0]))
+    self.assert_evaluation_keeps_every_length(start_offset={'enabled': True})
 
   def test_enabling_it_leaves_speed_perturbation_unchanged(self):
     # Each waveform augmentation folds its own seed.
     speed = self._config(speed_perturbation={'enabled': True})
     both = self._config(speed_perturbation={'enabled': True},
                         start_offset={'enabled': True})
-    for alone, together in zip(self._first_batches(speed),
-                               self._first_batches(both)):
+    for alone, together in zip(self.first_batches(speed),
+                               self.first_batches(both)):
       offsets = together['num_samples'] - alone['num_samples']
       self.assertTrue(np.all((offsets >= 0) & (offsets <= 640)))
 
