@@ -9,9 +9,11 @@ latency p50/p95, peak RSS of this process, the share of utterances whose
 tokens equal the Keras streaming greedy reference, the token error rate
 against that float reference (edit distance over token ids / reference
 tokens: the quantization loss, meaningful even for a barely trained model),
-and WER of both against the transcripts. full_int8 is calibrated on
---num_calibration_utterances of the training TFRecords (params.yaml), and
-keeps the greedy search float unless --int8_decoder.
+WER of both against the transcripts, and the TFLite WER's difference from
+the float Keras reference's in points (issue 27 asks for 0.5 at most).
+full_int8 is calibrated on --num_calibration_utterances of the training
+TFRecords (params.yaml), and keeps the greedy search float unless
+--int8_decoder.
 """
 
 import os
@@ -100,11 +102,12 @@ def main(argv):
       max_symbols).tokens for audio, _ in test_set]
   transcripts = [text for _, text in test_set]
   keras_texts = [tflite_export.detokenize(t, pieces) for t in references]
-  print(f'Keras streaming greedy WER {wer_lib.corpus_wer(keras_texts, transcripts):.4f}'
-        f' on {len(test_set)} utterances')
+  keras_wer = wer_lib.corpus_wer(keras_texts, transcripts)
+  print(f'Keras streaming greedy WER {keras_wer:.4f} on {len(test_set)} '
+        'utterances')
   print('| quantization | size MB | RTF | p50 ms | p95 ms | peak RSS MB '
-        '| identical | token ER vs float | WER |')
-  print('|---|---|---|---|---|---|---|---|---|')
+        '| identical | token ER vs float | WER | WER - float, points |')
+  print('|---|---|---|---|---|---|---|---|---|---|')
   work_dir = tempfile.mkdtemp()
   for quantization in FLAGS.quantizations:
     path = os.path.join(work_dir, f'student_{quantization}.tflite')
@@ -131,11 +134,12 @@ def main(argv):
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     token_error_rate = wer_lib.corpus_wer(token_strings(tokens),
                                           token_strings(references))
+    wer = wer_lib.corpus_wer(texts, transcripts)
     print(f'| {quantization} | {os.path.getsize(path) / 1e6:.2f} | '
           f'{np.sum(seconds) / audio_seconds:.4f} | {p50:.2f} | {p95:.2f} | '
           f'{peak_mb:.0f} | {identical / len(test_set):.3f} | '
-          f'{token_error_rate:.4f} | '
-          f'{wer_lib.corpus_wer(texts, transcripts):.4f} |', flush=True)
+          f'{token_error_rate:.4f} | {wer:.4f} | '
+          f'{100 * (wer - keras_wer):+.2f} |', flush=True)
 
 
 if __name__ == '__main__':
