@@ -167,7 +167,7 @@ def conformer_demo_big_teacher() -> ConformerEncoderConfig:
 
 
 def conformer_demo_student() -> ConformerEncoderConfig:
-  """Causal streaming student (~0.9M): 640 ms chunks, 2.56 s left context."""
+  """Causal streaming student (1.06M): 640 ms chunks, 2.56 s left context."""
   # Subsampling 4x like the teacher: soft-target RNN-T distillation compares
   # teacher and student output lattices frame by frame, so both encoders
   # must emit the same number of frames.
