@@ -17,7 +17,6 @@ so it cannot grow.)
 """
 
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -115,13 +114,10 @@ def main(argv):
                                               int(minutes * 60 * rate)),
                     rate, subtype='PCM_16')
   model_path = os.path.join(work_dir, 'student.tflite')
-  recognizer = streaming.StreamingRecognizer(
-      loaded.model, loaded.task_config.validation_data.features,
-      max_symbols_per_frame=loaded.task_config.decoding.max_symbols_per_frame)
-  with open(model_path, 'wb') as model_file:
-    model_file.write(tflite_export.convert(recognizer, 'none'))
-  tflite_export.write_vocab(tflite_export.vocab_path_for(model_path),
-                            loaded.tokenizer.id_to_piece)
+  tflite_export.write_model(
+      model_path, tflite_export.convert(streaming.from_loaded_model(loaded),
+                                        'none'),
+      loaded.tokenizer.id_to_piece)
   commands = {
       'transcribe': [sys.executable, '-m', 'asr_kd.bin.transcribe',
                      f'--model_dir={FLAGS.model_dir}'],

@@ -93,9 +93,7 @@ def main(argv):
   loaded, test_set = load_model_and_test_set(
       'tflite_student', FLAGS.model_dir, FLAGS.records, FLAGS.max_utterances)
   max_symbols = loaded.task_config.decoding.max_symbols_per_frame
-  recognizer = streaming.StreamingRecognizer(
-      loaded.model, loaded.task_config.validation_data.features,
-      max_symbols_per_frame=max_symbols)
+  recognizer = streaming.from_loaded_model(loaded)
   pieces = loaded.tokenizer.id_to_piece
   references = [streaming_reference.streaming_greedy_reference(
       loaded.model, audio, recognizer.chunk_samples, recognizer.tail_samples,
@@ -116,11 +114,10 @@ def main(argv):
       calibration = tflite_export.read_record_waveforms(
           loaded.task_config.train_data.input_path,
           FLAGS.num_calibration_utterances)
-    with open(path, 'wb') as model_file:
-      model_file.write(tflite_export.convert(
-          recognizer, quantization, calibration,
-          int8_decoder=FLAGS.int8_decoder and quantization == 'full_int8'))
-    tflite_export.write_vocab(tflite_export.vocab_path_for(path), pieces)
+    tflite_export.write_model(path, tflite_export.convert(
+        recognizer, quantization, calibration,
+        int8_decoder=FLAGS.int8_decoder and quantization == 'full_int8'),
+                              pieces)
     streamer = tflite_runtime.TfliteStreamer(path, FLAGS.threads)
     texts, tokens, seconds, identical, audio_seconds = [], [], [], 0, 0.0
     for (audio, _), reference in zip(test_set, references):

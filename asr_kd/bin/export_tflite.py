@@ -50,11 +50,9 @@ def main(argv):
     sys.exit('export_tflite: --model_dir and --output are required.')
   try:
     loaded = model_loader.load_model(FLAGS.model_dir, FLAGS.checkpoint)
-    max_symbols = (FLAGS.max_symbols_per_frame or
-                   loaded.task_config.decoding.max_symbols_per_frame)
-    recognizer = streaming.StreamingRecognizer(
-        loaded.model, loaded.task_config.validation_data.features,
-        chunk_ms=FLAGS.chunk_ms, max_symbols_per_frame=max_symbols)
+    recognizer = streaming.from_loaded_model(
+        loaded, chunk_ms=FLAGS.chunk_ms,
+        max_symbols_per_frame=FLAGS.max_symbols_per_frame)
     calibration = None
     if FLAGS.quantization == 'full_int8':
       pattern = (FLAGS.representative_data or
@@ -68,10 +66,8 @@ def main(argv):
     sys.exit(f'export_tflite: {error}')
   output_dir = os.path.dirname(os.path.abspath(FLAGS.output))
   os.makedirs(output_dir, exist_ok=True)
-  with open(FLAGS.output, 'wb') as model_file:
-    model_file.write(flatbuffer)
-  vocab_path = tflite_export.vocab_path_for(FLAGS.output)
-  tflite_export.write_vocab(vocab_path, loaded.tokenizer.id_to_piece)
+  vocab_path = tflite_export.write_model(FLAGS.output, flatbuffer,
+                                         loaded.tokenizer.id_to_piece)
   print(f'Wrote {FLAGS.output} ({len(flatbuffer) / 1e6:.2f} MB, '
         f'{FLAGS.quantization}, {recognizer.chunk_samples} samples per '
         f'stream_step) and {vocab_path}')

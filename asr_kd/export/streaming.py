@@ -331,3 +331,20 @@ def unrolled_greedy_chunk(encoder_chunk: tf.Tensor,
   return tokens, counts, {'prediction_state': prediction_state,
                           'prediction_projection': projections,
                           'last_token': last_tokens}
+
+
+def from_loaded_model(loaded, chunk_ms: Optional[float] = None,
+                      max_symbols_per_frame: Optional[int] = None
+                     ) -> 'StreamingRecognizer':
+  """A StreamingRecognizer for a `model_loader.LoadedModel`.
+
+  Args:
+    loaded: the restored model_dir (model, config).
+    chunk_ms: see StreamingRecognizer (default: one encoder chunk).
+    max_symbols_per_frame: default: the config's decoding setting.
+  """
+  return StreamingRecognizer(
+      loaded.model, loaded.task_config.validation_data.features,
+      chunk_ms=chunk_ms,
+      max_symbols_per_frame=(max_symbols_per_frame or
+                             loaded.task_config.decoding.max_symbols_per_frame))

@@ -201,6 +201,19 @@ def write_vocab(path: str, pieces: List[str]):
       vocab_file.write(piece + '\n')
 
 
+def write_model(path: str, flatbuffer: bytes, pieces: List[str]) -> str:
+  """Writes a .tflite model and its vocabulary beside it.
+
+  Returns:
+    The vocabulary file's path.
+  """
+  with tf.io.gfile.GFile(path, 'wb') as model_file:
+    model_file.write(flatbuffer)
+  vocab_path = vocab_path_for(path)
+  write_vocab(vocab_path, pieces)
+  return vocab_path
+
+
 def read_vocab(path: str) -> List[str]:
   """Inverse of `write_vocab`.
 
