@@ -12,7 +12,7 @@ flags (--batch_size is the global batch and must divide by every replica
 count; its --teacher_variant and --jit_compile are not used here), on one
 device with TensorFlow's default threads (N = 1) or split over N logical CPUs
 as `train --cpu_replicas=N` sets them up
-(`asr_kd.bin.train.cpu_replica_strategy`). Prints audio-seconds per
+(`asr_kd.runtime.devices.cpu_replica_strategy`). Prints audio-seconds per
 wall-second, and each N's best run against N = 1's best.
 """
 
@@ -47,9 +47,9 @@ def measure(replicas: int) -> float:
   """Audio-seconds per second of the demo teacher's step on `replicas`."""
   # Imported here: the parent process only starts children.
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from asr_kd.bin import train  # pylint: disable=g-import-not-at-top
+  from asr_kd.runtime import devices  # pylint: disable=g-import-not-at-top
 
-  strategy = (train.cpu_replica_strategy(replicas) if replicas > 1
+  strategy = (devices.cpu_replica_strategy(replicas) if replicas > 1
               else tf.distribute.get_strategy())
   config = train_throughput.experiment_config(train_throughput.TEACHER)
   frames = int(FLAGS.audio_seconds * train_throughput.FRAMES_PER_SECOND)

@@ -10,7 +10,7 @@ from official.modeling import hyperparams
 from official.modeling import optimization
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
-from asr_kd.configs import rnnt_experiments
+from asr_kd.configs import optimizer_recipes
 from asr_kd.noisy_student import config as noisy_student_config
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -85,8 +85,8 @@ class LearningRateScheduleTest(tf.test.TestCase):
   def test_cosine_decays_to_zero_at_the_overridden_last_step(self):
     config = exp_factory.get_exp_config('rnnt_demo_teacher')
     config.trainer.train_steps = 3000
-    self.assertTrue(rnnt_experiments.decay_over_train_steps(config))
-    self.assertFalse(rnnt_experiments.decay_over_train_steps(config))
+    self.assertTrue(optimizer_recipes.decay_over_train_steps(config))
+    self.assertFalse(optimizer_recipes.decay_over_train_steps(config))
     warmup = config.trainer.optimizer_config.warmup.linear.warmup_steps
     peak = config.trainer.optimizer_config.learning_rate.cosine.initial_learning_rate
     middle, end, after_warmup = self._rates(config, [1500, 3000, warmup])
@@ -98,7 +98,7 @@ class LearningRateScheduleTest(tf.test.TestCase):
   def test_inverse_sqrt_schedule_is_left_alone(self):
     config = exp_factory.get_exp_config('rnnt_librispeech_conformer_l')
     config.trainer.train_steps = 123
-    self.assertFalse(rnnt_experiments.decay_over_train_steps(config))
+    self.assertFalse(optimizer_recipes.decay_over_train_steps(config))
     warmup = config.trainer.optimizer_config.warmup.linear.warmup_steps
     at_warmup, later = self._rates(config, [warmup, 4 * warmup])
     self.assertNear(later, at_warmup / 2, 1e-7)

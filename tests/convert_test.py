@@ -1,4 +1,4 @@
-"""Tests for tfrecords_tools.corpus_readers and tfrecords_tools.convert."""
+"""Tests for asr_kd.corpus_io.corpus_readers and tfrecords_tools.convert."""
 
 import contextlib
 import glob
@@ -13,10 +13,11 @@ import numpy as np
 import soundfile
 import tensorflow as tf
 
+from asr_kd.corpus_io import beam_pipeline
+from asr_kd.corpus_io import corpus_readers
+from asr_kd.corpus_io import sharded_sink
 from asr_kd.dataloaders import tfrecord_schema
 from tfrecords_tools import convert
-from tfrecords_tools import corpus_readers
-from tfrecords_tools import sharded_sink
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # In-process pipelines: one worker, no subprocesses, so tests stay fast.
@@ -314,11 +315,11 @@ class ConvertBinaryTest(tf.test.TestCase):
     return exit_code, stderr.getvalue()
 
   def test_default_pipeline_options(self):
-    options = convert.make_pipeline_options([]).get_all_options()
+    options = beam_pipeline.make_pipeline_options([]).get_all_options()
     self.assertEqual(options['runner'], 'DirectRunner')
     self.assertEqual(options['direct_running_mode'], 'multi_processing')
     self.assertEqual(options['direct_num_workers'], os.cpu_count())
-    options = convert.make_pipeline_options(
+    options = beam_pipeline.make_pipeline_options(
         ['--runner=DataflowRunner', '--project=p']).get_all_options()
     self.assertEqual((options['runner'], options['project']),
                      ('DataflowRunner', 'p'))

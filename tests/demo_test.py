@@ -16,6 +16,7 @@ from official.core import exp_factory
 from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.bin import demo
 from asr_kd.experiments import results
+from asr_kd.experiments import stages
 from tests import model_loader_test
 from tests import testing_utils
 
@@ -30,11 +31,11 @@ class DemoPlanTest(tf.test.TestCase):
 
   def test_stages_run_existing_modules_with_existing_files(self):
     options = parsed_flags('--teacher_train_steps=7')
-    stages = demo.build_stages('/tmp/wd', options)
-    names = [stage.name for stage in stages]
+    demo_stages = demo.build_stages('/tmp/wd', options)
+    names = [stage.name for stage in demo_stages]
     self.assertIn('Train the full-context Conformer teacher', names)
     self.assertIn('Export the student to streaming TFLite', names)
-    for stage in stages:
+    for stage in demo_stages:
       for command in stage.commands():
         self.assertEqual(command[:2], [sys.executable, '-m'])
         module = importlib.import_module(command[2])
@@ -43,7 +44,7 @@ class DemoPlanTest(tf.test.TestCase):
           if argument.startswith('--config_file='):
             self.assertTrue(os.path.exists(os.path.join(
                 REPO_ROOT, argument.split('=', 1)[1])), argument)
-    teacher = [stage for stage in stages if 'teacher' in stage.name][0]
+    teacher = [stage for stage in demo_stages if 'teacher' in stage.name][0]
     command = teacher.commands()[0]
     override = [a for a in command if a.startswith('--params_override=')][0]
     self.assertIn('trainer.train_steps=7', override)
@@ -51,7 +52,7 @@ class DemoPlanTest(tf.test.TestCase):
                   override)
     # Replicas only where no accelerator is seen; 1 turns them off.
     replicas_flag = '--cpu_replicas=2'
-    if demo.cpu_only_host():
+    if stages.cpu_only_host():
       self.assertIn(replicas_flag, command)
     else:
       self.assertNotIn(replicas_flag, command)
@@ -76,16 +77,15 @@ class DemoPlanTest(tf.test.TestCase):
                                                     parsed_flags(*args))
                if stage.name.startswith('Distill')][0]
       return stage.commands()[0]
-    if demo.cpu_only_host():
+    if stages.cpu_only_host():
       self.assertIn('--cpu_replicas=2', student_command())
     self.assertFalse([a for a in student_command('--student_cpu_replicas=1')
                       if a.startswith('--cpu_replicas')])
 
   def test_every_stage_flag_is_accepted_by_its_binary(self):
     """Runs each stage binary with --helpfull: unknown flags would not list."""
-    stages = demo.build_stages('/tmp/wd', parsed_flags())
     checked = set()
-    for stage in stages:
+    for stage in demo.build_stages('/tmp/wd', parsed_flags()):
       for command in stage.commands():
         module = command[2]
         if module in checked or module == 'tfrecords_tools.convert':
@@ -101,20 +101,20 @@ class DemoPlanTest(tf.test.TestCase):
 
   def test_evaluation_scores_test_and_ood_and_skips_scored_splits(self):
     model_dir = self.get_temp_dir()
-    commands = demo.evaluate_commands(model_dir, '/tmp/records',
-                                      results.REPORTED_SPLITS)
+    commands = stages.evaluate_commands(model_dir, '/tmp/records',
+                                        results.REPORTED_SPLITS)
     self.assertLen(commands, 2)
     self.assertIn('--tfrecords=/tmp/records/test-*', commands[0])
     self.assertIn('--tfrecords=/tmp/records/ood-*', commands[1])
     for command in commands:
       self.assertIn('--decoder=beam', command)
-      self.assertIn(f'--beam_size={demo.EVALUATION_BEAM_SIZE}', command)
+      self.assertIn(f'--beam_size={stages.EVALUATION_BEAM_SIZE}', command)
     self.assertIn(f'--summary_output={model_dir}/ood_summary.json',
                   commands[1])
-    with open(demo.summary_path(model_dir, 'test'), 'w') as summary:
+    with open(stages.summary_path(model_dir, 'test'), 'w') as summary:
       json.dump({'wer': 0.125, 'utterances': 400}, summary)
-    remaining = demo.evaluate_commands(model_dir, '/tmp/records',
-                                       results.REPORTED_SPLITS)
+    remaining = stages.evaluate_commands(model_dir, '/tmp/records',
+                                         results.REPORTED_SPLITS)
     self.assertLen(remaining, 1)
     self.assertIn('--tfrecords=/tmp/records/ood-*', remaining[0])
 
@@ -123,7 +123,7 @@ class DemoPlanTest(tf.test.TestCase):
     for name, wers in (('teacher', (0.1, 0.2)), ('student', (0.15, 0.3))):
       os.makedirs(os.path.join(work_dir, name), exist_ok=True)
       for split, wer in zip(results.REPORTED_SPLITS, wers):
-        with open(demo.summary_path(os.path.join(work_dir, name), split),
+        with open(stages.summary_path(os.path.join(work_dir, name), split),
                   'w') as summary:
           json.dump({'wer': wer, 'utterances': 400}, summary)
     output = io.StringIO()
@@ -156,8 +156,8 @@ class DemoPlanTest(tf.test.TestCase):
         f'{encoder.left_chunks * chunk_ms:.0f} ms left context')
 
   def test_demo_converts_every_labeled_split_of_the_corpus(self):
-    stages = demo.build_stages('/tmp/wd', parsed_flags())
-    convert = [stage for stage in stages if 'TFRecords' in stage.name][0]
+    convert = [stage for stage in demo.build_stages('/tmp/wd', parsed_flags())
+               if 'TFRecords' in stage.name][0]
     prefixes = {a.split('=', 1)[1] for command in convert.commands()
                 for a in command if a.startswith('--output_prefix=')}
     self.assertEqual(prefixes, {'train', 'dev', 'test', 'ood', 'unlabeled'})

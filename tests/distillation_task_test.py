@@ -16,7 +16,7 @@ from official.core import train_utils
 from official.modeling import hyperparams
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
-from asr_kd.configs import distillation_experiments
+from asr_kd.configs import distillation_config
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.dataloaders import input_pipeline
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
@@ -102,7 +102,7 @@ class DistillationTaskTest(tf.test.TestCase):
   def _experiment(self, kind='full', **task_overrides):
     """tiny_experiment with a streaming student and the teacher above."""
     experiment = testing_utils.tiny_experiment(self.corpus, causal=True)
-    task = distillation_experiments.DistillationTaskConfig()
+    task = distillation_config.DistillationTaskConfig()
     task.override(experiment.task.as_dict(), is_strict=True)
     # The demo students train without the teacher preset's auxiliary CTC.
     task.override({'teacher_model_dir': self.teacher_dir,
@@ -313,7 +313,7 @@ class DistillationTaskTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'pruned_range is not available'):
       self._build(self._experiment('three_class', loss={'pruned_range': 4}))
     with self.assertRaisesRegex(ValueError, 'integer'):
-      distillation_experiments.teacher_frame_ratio(8, 4)
+      distillation_config.teacher_frame_ratio(8, 4)
 
   def test_experiments_registered(self):
     for name in ('kd_demo_student_none', 'kd_demo_student_hard',
@@ -321,7 +321,7 @@ class DistillationTaskTest(tf.test.TestCase):
       config = exp_factory.get_exp_config(name)
       self.assertTrue(config.task.model.encoder.causal)
       self.assertNotIsInstance(config.task,
-                               distillation_experiments.DistillationTaskConfig)
+                               distillation_config.DistillationTaskConfig)
     self.assertEqual(
         exp_factory.get_exp_config('kd_demo_student_hard'
                                   ).task.train_data.label_source,

@@ -2,7 +2,6 @@
 
 import contextlib
 import io
-import json
 import os
 import subprocess
 import sys
@@ -15,10 +14,9 @@ from official.core import exp_factory
 from official.modeling import hyperparams
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
-from asr_kd.bin import demo
 from asr_kd.bin import experiments
-from asr_kd.experiments import data_split
 from asr_kd.experiments import results
+from asr_kd.experiments import stages
 from asr_kd.modeling import rnnt_model
 from tests import testing_utils
 
@@ -114,11 +112,12 @@ class ExperimentsPlanTest(tf.test.TestCase):
           '*.tfrecord*', 'pseudo_label')})
 
   def test_pseudo_labels_keep_subset_transcripts_and_decode_the_pool(self):
-    stages = [planned.stage for planned in self.plan if not planned.run][1:]
+    label_stages = [planned.stage for planned in self.plan
+                    if not planned.run][1:]
     # The big teacher, then per seed generation 0 and each track's
     # generation 1 label the pool (generation 2's students teach no one).
-    self.assertLen(stages, 1 + 2 * 3)
-    for stage in stages:
+    self.assertLen(label_stages, 1 + 2 * 3)
+    for stage in label_stages:
       labeled, pool = stage.commands()
       self.assertEqual(flag_value(labeled, 'output_dir'),
                        flag_value(pool, 'output_dir'))
@@ -225,8 +224,8 @@ class ExperimentsPlanTest(tf.test.TestCase):
     evaluated = [flag_value(command, 'summary_output') for command in
                  commands if command[2] == 'asr_kd.bin.evaluate']
     model_dir = experiments.run_dir(work_dir, 'kd_demo_student_none', 0)
-    self.assertEqual(evaluated, [demo.summary_path(model_dir, 'test'),
-                                 demo.summary_path(model_dir, 'dev')])
+    self.assertEqual(evaluated, [stages.summary_path(model_dir, 'test'),
+                                 stages.summary_path(model_dir, 'dev')])
 
   def test_plan_commands_name_real_flags(self):
     flag_names = {}
@@ -328,7 +327,7 @@ class RunPlanTest(tf.test.TestCase):
       model_dir = experiments.run_dir(work_dir, row.name, 0)
       counter = os.path.join(work_dir, f'count{index}')
       run = experiments.Run(row, 0, None, 0, model_dir, None, None)
-      plan.append(experiments.PlannedStage(demo.Stage(
+      plan.append(experiments.PlannedStage(stages.Stage(
           row.name, os.path.join(model_dir, experiments.RECORD_FILE),
           lambda d=model_dir, w=wer, c=counter: [fake_run_command(d, w, c)],
           time_file=os.path.join(model_dir, experiments.TIME_FILE)), run))

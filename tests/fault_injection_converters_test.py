@@ -22,12 +22,12 @@ import numpy as np
 import soundfile
 import tensorflow as tf
 
+from asr_kd.corpus_io import sharded_sink
+from asr_kd.corpus_io import staged_output
 from asr_kd.dataloaders import audio_decoding
 from asr_kd.dataloaders import tfrecord_schema
 from tfrecords_tools import convert
 from tfrecords_tools import inspect as inspect_lib
-from tfrecords_tools import sharded_sink
-from tfrecords_tools import staged_output
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # In-process pipelines: one worker, no subprocesses, so tests stay fast.

@@ -20,7 +20,7 @@ from official.core import exp_factory
 from official.modeling import hyperparams
 
 from asr_kd.configs import config_types
-from asr_kd.configs import distillation_experiments
+from asr_kd.configs import distillation_config
 from asr_kd.inference import model_loader
 from asr_kd.tasks import distillation_task
 from tests import model_loader_test
@@ -149,7 +149,7 @@ class FaultInjectionTrainingTest(tf.test.TestCase):
   def _student_experiment(self, teacher_dir: str):
     """A tiny streaming student distilled from the teacher in teacher_dir."""
     experiment = testing_utils.tiny_experiment(self.corpus, causal=True)
-    task = distillation_experiments.DistillationTaskConfig()
+    task = distillation_config.DistillationTaskConfig()
     task.override(experiment.task.as_dict(), is_strict=True)
     task.override({'teacher_model_dir': teacher_dir,
                    'distillation': {'kind': 'full'}, 'jit_compile': False,

@@ -1,4 +1,4 @@
-"""Tests for tfrecords_tools.sharded_sink: parts per bundle, then shards."""
+"""Tests for asr_kd.corpus_io.sharded_sink: parts per bundle, then shards."""
 
 import glob
 import os
@@ -7,7 +7,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from tfrecords_tools import sharded_sink
+from asr_kd.corpus_io import sharded_sink
 
 
 def _records(path, compression=None):

@@ -6,6 +6,8 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
+from official.core import config_definitions as cfg
+
 from asr_kd.configs import conformer_config
 from asr_kd.configs import data_config
 from asr_kd.configs import rnnt_config
@@ -56,8 +58,8 @@ def tiny_data_config(corpus: dict, is_training: bool,
       spec_augment=data_config.SpecAugmentConfig(enabled=is_training))
 
 def tiny_model_config(causal: bool = False
-                     ) -> rnnt_experiments.RnntModelConfig:
-  return rnnt_experiments.RnntModelConfig(
+                     ) -> rnnt_config.RnntModelConfig:
+  return rnnt_config.RnntModelConfig(
       encoder=conformer_config.ConformerEncoderConfig(
           subsampling_factor=4, subsampling_filters=8, model_dim=16,
           num_layers=1, num_heads=2, conv_kernel_size=3, dropout_rate=0.0,
@@ -68,7 +70,7 @@ def tiny_model_config(causal: bool = False
       joint=rnnt_config.JointNetworkConfig(joint_dim=16))
 
 def tiny_experiment(corpus: dict, train_steps: int = 4,
-                    causal: bool = False) -> rnnt_experiments.cfg.ExperimentConfig:
+                    causal: bool = False) -> cfg.ExperimentConfig:
   """rnnt_demo_teacher shrunk to seconds on CPU."""
   config = rnnt_experiments.rnnt_demo_teacher()
   config.task.tokenizer_model_path = corpus['tokenizer']

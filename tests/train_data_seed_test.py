@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from asr_kd.configs import rnnt_experiments
+from asr_kd.configs import task_config
 from asr_kd.dataloaders import input_pipeline
 from asr_kd.tasks import rnnt_task
 from tests import testing_utils
@@ -41,9 +42,9 @@ class TrainDataSeedTest(tf.test.TestCase):
     return ids, features, masks
 
   def test_rule(self):
-    self.assertEqual(rnnt_experiments.train_data_seed(4, None),
-                     4 + rnnt_experiments.TRAIN_DATA_SEED_OFFSET)
-    self.assertEqual(rnnt_experiments.train_data_seed(4, 9), 9)
+    self.assertEqual(task_config.train_data_seed(4, None),
+                     4 + task_config.TRAIN_DATA_SEED_OFFSET)
+    self.assertEqual(task_config.train_data_seed(4, 9), 9)
     # The demo presets leave it to the rule.
     for preset in (rnnt_experiments.rnnt_demo_teacher,
                    rnnt_experiments.rnnt_demo_student_streaming):
@@ -73,7 +74,7 @@ class TrainDataSeedTest(tf.test.TestCase):
       self.assertAllEqual(first, second)
     # And the rule's seed for task.seed 4 is data seed 5.
     ids_rule, _, _ = self.batches(task_seed=5 -
-                                  rnnt_experiments.TRAIN_DATA_SEED_OFFSET)
+                                  task_config.TRAIN_DATA_SEED_OFFSET)
     self.assertEqual(ids_rule, ids_a)
 
 

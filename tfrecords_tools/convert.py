@@ -8,7 +8,7 @@ Records follow asr_kd/dataloaders/tfrecord_schema.py (docs/tfrecord_schema.md).
 Inputs that cannot become a record are written to `<prefix>.rejects.tsv`
 (path, reason, detail) and counted in `<prefix>.summary.json`; every good
 input is still written, and inputs = written + rejected. The shards,
-rejects and summary are committed as one set (tfrecords_tools.staged_output):
+rejects and summary are committed as one set (asr_kd.corpus_io.staged_output):
 a killed run leaves nothing the shard globs match, and a rerun replaces the
 folder's earlier set of the same prefix. Flags this binary
 does not define are Beam pipeline options, so `--runner=DataflowRunner
@@ -18,7 +18,6 @@ default is the DirectRunner with one worker process per CPU.
 
 import json
 import logging as std_logging
-import os
 import re
 import sys
 import time
@@ -29,14 +28,14 @@ from absl import flags
 from absl import logging
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options import pipeline_options
 import tensorflow as tf
 
+from asr_kd.corpus_io import beam_pipeline
+from asr_kd.corpus_io import corpus_readers
+from asr_kd.corpus_io import sharded_sink
+from asr_kd.corpus_io import staged_output
 from asr_kd.dataloaders import audio_decoding
 from asr_kd.dataloaders import tfrecord_schema
-from tfrecords_tools import corpus_readers
-from tfrecords_tools import sharded_sink
-from tfrecords_tools import staged_output
 
 # Reject reasons decided here (the others come from the reader and decoder).
 TOO_LONG = 'too_long'
@@ -104,12 +103,6 @@ def check_settings(output_prefix: str, num_shards: int,
                      'file name of letters, digits, "_", "-" and "."')
 
 
-def format_reject(path: str, reason: str, detail: str) -> str:
-  """One TSV line of the rejects file; tabs/newlines in fields become spaces."""
-  fields = (path, reason, detail)
-  return '\t'.join(' '.join(str(field).split()) for field in fields)
-
-
 class ConvertUtteranceFn(beam.DoFn):
   """Decodes, validates and serializes one utterance.
 
@@ -126,7 +119,7 @@ class ConvertUtteranceFn(beam.DoFn):
   def _reject(self, path: str, reason: str, detail: str):
     beam.metrics.Metrics.counter('convert', 'rejected_' + reason).inc()
     return beam.pvalue.TaggedOutput('rejected',
-                                    format_reject(path, reason, detail))
+                                    beam_pipeline.format_reject(path, reason, detail))
 
   def process(self, utterance: corpus_readers.Utterance
              ) -> Iterable[object]:
@@ -233,37 +226,6 @@ def summarize(paths: Dict[str, str], num_inputs: int) -> dict:
   }
 
 
-def make_pipeline_options(beam_args: List[str]
-                         ) -> pipeline_options.PipelineOptions:
-  """Beam options from the flags absl did not claim.
-
-  Without a --runner this is the DirectRunner in multi-processing mode with
-  one worker per CPU; worker logs default to WARNING. Each of these can be
-  overridden on the command line.
-
-  Args:
-    beam_args: e.g. ['--runner=DataflowRunner', '--project=p'].
-
-  Returns:
-    The pipeline options.
-  """
-  def given(name):
-    return any(arg == f'--{name}' or arg.startswith(f'--{name}=')
-               for arg in beam_args)
-
-  beam_args = list(beam_args)
-  if not given('runner'):
-    beam_args.append('--runner=DirectRunner')
-    if not given('direct_running_mode'):
-      beam_args.append('--direct_running_mode=multi_processing')
-    if not given('direct_num_workers'):
-      beam_args.append(f'--direct_num_workers={os.cpu_count() or 1}')
-  if not given('default_sdk_harness_log_level'):
-    # Worker harnesses log every control message at INFO; keep them quiet.
-    beam_args.append('--default_sdk_harness_log_level=WARNING')
-  return pipeline_options.PipelineOptions(beam_args)
-
-
 def run_conversion(input_path: str, corpus_format: str, output_dir: str,
                    output_prefix: str = 'data', num_shards: int = 1,
                    compression: str = 'none', min_duration_s: float = 0.1,
@@ -303,7 +265,7 @@ def run_conversion(input_path: str, corpus_format: str, output_dir: str,
   tf.io.gfile.makedirs(output_dir)
   output = staged_output.StagedOutput(output_dir, output_prefix, compression)
   output.begin()
-  with beam.Pipeline(options=make_pipeline_options(beam_args or [])) as p:
+  with beam.Pipeline(options=beam_pipeline.make_pipeline_options(beam_args or [])) as p:
     build_pipeline(p, utterances, output.staged, num_shards, compression,
                    min_duration_s, max_duration_s)
   summary = summarize(output.staged, len(utterances))
@@ -351,23 +313,9 @@ def main(argv: List[str],
           f'rejected ({reasons}); see {summary["rejects_file"]}')
 
 
-def parse_known_flags(argv: List[str], flag_values: flags.FlagValues,
-                      program: str) -> List[str]:
-  """absl parses its flags; everything else is left for Beam.
-
-  Shared by the Beam binaries (this one, asr_kd.bin.pseudo_label): a bad
-  absl flag exits with `PROGRAM: error: ...` instead of a traceback.
-  """
-  try:
-    return flag_values(argv, known_only=True)
-  except flags.Error as error:
-    print(f'{program}: error: {error}', file=sys.stderr)
-    sys.exit(1)
-
-
 def parse_flags(argv: List[str],
                 flag_values: flags.FlagValues = flags.FLAGS) -> List[str]:
-  return parse_known_flags(argv, flag_values, 'convert')
+  return beam_pipeline.parse_known_flags(argv, flag_values, 'convert')
 
 
 if __name__ == '__main__':

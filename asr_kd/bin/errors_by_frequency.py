@@ -27,8 +27,8 @@ from typing import Dict, List, Sequence
 from absl import app
 from absl import flags
 
+from asr_kd.corpus_io import corpus_readers
 from asr_kd.text import normalization
-from tfrecords_tools import corpus_readers
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:

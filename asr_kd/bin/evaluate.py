@@ -26,6 +26,7 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
+from asr_kd.corpus_io import corpus_readers
 from asr_kd.dataloaders import audio_decoding
 from asr_kd.dataloaders import input_pipeline
 from asr_kd.dataloaders import tfrecord_schema
@@ -34,7 +35,6 @@ from asr_kd.decoding import wer as wer_lib
 from asr_kd.inference import model_loader
 from asr_kd.inference import recognizer as recognizer_lib
 from asr_kd.text import normalization
-from tfrecords_tools import corpus_readers
 
 FLAGS = flags.FLAGS
 _PROGRESS_EVERY_SECONDS = 10.0

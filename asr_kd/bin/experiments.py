@@ -46,11 +46,11 @@ from absl import app
 from absl import flags
 import yaml
 
-from asr_kd.bin import demo
-from asr_kd.bin import experiments_report
 from asr_kd.experiments import data_split
 from asr_kd.experiments import progress
+from asr_kd.experiments import report_files
 from asr_kd.experiments import results
+from asr_kd.experiments import stages
 
 FLAGS = flags.FLAGS
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -154,7 +154,7 @@ class Run(NamedTuple):
 
 
 class PlannedStage(NamedTuple):
-  stage: demo.Stage
+  stage: stages.Stage
   run: Optional[Run]  # None for data and pseudo-label stages.
 
 
@@ -223,7 +223,7 @@ def train_overrides(work_dir: str, run: Run) -> str:
   else:
     train_input = (f'{data_dir(work_dir)}/{data_split.LABELED_PREFIX}-'
                    '*.tfrecord*')
-  overrides = [part for part in demo.data_overrides(work_dir).split(',')
+  overrides = [part for part in stages.data_overrides(work_dir).split(',')
                if not part.startswith('task.train_data.input_path=')]
   overrides.append(f'task.train_data.input_path={train_input}')
   if run.labels_dir:
@@ -249,19 +249,19 @@ def run_stage(work_dir: str, run: Run,
   is_teacher = run.row.comparison == 'teacher'
 
   def commands():
-    train = demo.train_command(
+    train = stages.train_command(
         run.row.experiment, config_file(run.row), run.model_dir,
         train_overrides(work_dir, run),
         options.teacher_train_steps if is_teacher else options.train_steps,
         options.teacher_cpu_replicas
-        if is_teacher and demo.cpu_only_host() else 1)
-    return [train] + [demo.evaluate_command(run.model_dir, records, split)
+        if is_teacher and stages.cpu_only_host() else 1)
+    return [train] + [stages.evaluate_command(run.model_dir, records, split)
                       for split in evaluated_splits(records)]
 
   generation = (f' generation {run.generation}'
                 if run.generation is not None else '')
   return PlannedStage(
-      demo.Stage(f'{run.row.name} seed {run.seed}{generation}',
+      stages.Stage(f'{run.row.name} seed {run.seed}{generation}',
                  os.path.join(run.model_dir, RECORD_FILE), commands,
                  time_file=os.path.join(run.model_dir, TIME_FILE)), run)
 
@@ -272,14 +272,14 @@ def pseudo_label_stage(work_dir: str, teacher_dir: str,
   output_dir = pseudo_label_dir(work_dir, teacher_dir)
 
   def label(prefix: str, *extra: str) -> List[str]:
-    return demo.python_module(
+    return stages.python_module(
         'asr_kd.bin.pseudo_label', f'--model_dir={teacher_dir}',
         f'--input={data_dir(work_dir)}/{prefix}-*',
         f'--output_dir={output_dir}', f'--output_prefix={prefix}',
         '--num_shards=8', '--decoder=beam', f'--beam_size={options.beam_size}',
         *extra)
 
-  return PlannedStage(demo.Stage(
+  return PlannedStage(stages.Stage(
       f'Pseudo-label the pool with {os.path.relpath(teacher_dir, work_dir)}',
       os.path.join(output_dir, f'{data_split.POOL_PREFIX}.summary.json'),
       lambda: [label(data_split.LABELED_PREFIX, '--keep_transcripts'),
@@ -288,10 +288,10 @@ def pseudo_label_stage(work_dir: str, teacher_dir: str,
 
 def split_stage(work_dir: str, options: flags.FlagValues) -> PlannedStage:
   records = os.path.join(work_dir, 'tfrecords')
-  return PlannedStage(demo.Stage(
+  return PlannedStage(stages.Stage(
       'Split the training audio into a labeled subset and a pool',
       os.path.join(data_dir(work_dir), data_split.SUMMARY_FILE),
-      lambda: [demo.python_module(
+      lambda: [stages.python_module(
           'asr_kd.bin.split_labeled', f'--input={records}/train-*',
           f'--output_dir={data_dir(work_dir)}',
           f'--labeled_fraction={options.labeled_fraction}')]), None)
@@ -369,7 +369,7 @@ def collect_record(run: Run, commit: str) -> Dict:
   """The results record of a trained and evaluated run."""
   wers = {}
   for split in results.EVAL_SPLITS:
-    summary = _read_json(demo.summary_path(run.model_dir, split))
+    summary = _read_json(stages.summary_path(run.model_dir, split))
     wers[split] = 100.0 * summary['wer'] if summary else None
   with open(os.path.join(run.model_dir, 'params.yaml')) as params_file:
     params = yaml.safe_load(params_file)
@@ -431,9 +431,9 @@ def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
     commit = results.git_commit(commit_dir)
     stage_start = time.time()
     for command in stage.commands():
-      demo.run_command(command)
+      stages.run_command(command)
     if stage.time_file:
-      demo.add_wall_time(stage.time_file, time.time() - stage_start)
+      stages.add_wall_time(stage.time_file, time.time() - stage_start)
     if not run:
       continue
     record = collect_record(run, commit)
@@ -441,12 +441,12 @@ def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
     results.save(results_path, records)
     with open(stage.done_marker, 'w') as record_file:
       json.dump(record, record_file, indent=1)
-    experiments_report.write_report(records, results_path, markdown_path,
+    report_files.write_report(records, results_path, markdown_path,
                                     figure_path)
     print(progress.progress_line(
         number, len(runs), stage.name, record['wer'],
         record['wall_seconds'] or 0.0, eta()), flush=True)
-  experiments_report.write_report(records, results_path, markdown_path,
+  report_files.write_report(records, results_path, markdown_path,
                                   figure_path)
   return records
 

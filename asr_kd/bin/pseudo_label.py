@@ -23,9 +23,9 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
+from asr_kd.corpus_io import beam_pipeline
 from asr_kd.inference import model_loader
 from asr_kd.pseudo_labeling import pipeline
-from tfrecords_tools import convert
 
 DECODERS = ('beam',)
 
@@ -101,7 +101,7 @@ def main(argv: List[str],
 
 def parse_flags(argv: List[str],
                 flag_values: flags.FlagValues = flags.FLAGS) -> List[str]:
-  return convert.parse_known_flags(argv, flag_values, 'pseudo_label')
+  return beam_pipeline.parse_known_flags(argv, flag_values, 'pseudo_label')
 
 
 if __name__ == '__main__':

@@ -38,8 +38,9 @@ from official.modeling import performance
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.configs import config_types
-from asr_kd.configs import rnnt_experiments
+from asr_kd.configs import optimizer_recipes
 from asr_kd.inference import model_loader
+from asr_kd.runtime import devices
 from asr_kd.tasks import resume
 from asr_kd.tasks import rnnt_task
 
@@ -54,44 +55,6 @@ def _is_chief(strategy: tf.distribute.Strategy) -> bool:
   return resolver.task_type == 'chief' or (
       resolver.task_type == 'worker' and resolver.task_id == 0 and
       'chief' not in resolver.cluster_spec().as_dict())
-
-
-def accelerator_present() -> bool:
-  """True when TensorFlow sees a GPU or a TPU."""
-  return bool(tf.config.list_physical_devices('GPU') or
-              tf.config.list_physical_devices('TPU'))
-
-
-def cpu_replica_strategy(replicas: int) -> tf.distribute.Strategy:
-  """MirroredStrategy over `replicas` logical devices of the host CPU.
-
-  Each replica runs its ops on cores / replicas threads. On 2 cores, two
-  single-threaded replicas of the demo teacher train faster than one device
-  that splits every (small) op over both cores (docs/benchmarks.md). Must run
-  before TensorFlow initializes its devices.
-
-  Args:
-    replicas: Number of replicas, >= 2.
-
-  Returns:
-    The strategy.
-
-  Raises:
-    ValueError: with an accelerator present or replicas < 2.
-  """
-  if replicas < 2:
-    raise ValueError(f'--cpu_replicas must be >= 2 to split the CPU, got '
-                     f'{replicas}.')
-  if accelerator_present():
-    raise ValueError('--cpu_replicas is for hosts without accelerators; use '
-                     'runtime.distribution_strategy instead.')
-  cpu = tf.config.list_physical_devices('CPU')[0]
-  tf.config.set_logical_device_configuration(
-      cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
-  tf.config.threading.set_intra_op_parallelism_threads(
-      max(1, (os.cpu_count() or 1) // replicas))
-  return tf.distribute.MirroredStrategy(
-      [f'/cpu:{index}' for index in range(replicas)])
 
 
 def parse_params(flag_values: flags.FlagValues):
@@ -123,7 +86,7 @@ def parse_params(flag_values: flags.FlagValues):
     if params.trainer.train_steps < 0:
       raise ValueError('trainer.train_steps must be >= 0, not '
                        f'{params.trainer.train_steps}')
-    if rnnt_experiments.decay_over_train_steps(params):
+    if optimizer_recipes.decay_over_train_steps(params):
       logging.info('Cosine learning rate: decay_steps set to train_steps=%d.',
                    params.trainer.train_steps)
     params.lock()
@@ -192,7 +155,7 @@ def main(_):
                f'one_device or mirrored, not '
                f'{params.runtime.distribution_strategy!r}.')
     try:
-      strategy = cpu_replica_strategy(FLAGS.cpu_replicas)
+      strategy = devices.cpu_replica_strategy(FLAGS.cpu_replicas)
     except ValueError as error:
       sys.exit(f'train: {error}')
     logging.info('Training on %d CPU replicas.', FLAGS.cpu_replicas)

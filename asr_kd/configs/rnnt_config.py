@@ -1,4 +1,5 @@
-"""Hyperparameter dataclasses for the RNN-T prediction/joint networks and decoding.
+"""The RNN-T model's config schema: encoder, prediction and joint networks,
+and decoding.
 
 These are Model Garden `hyperparams.Config` dataclasses, so they can be
 overridden from YAML (`override(...)`) and printed with `as_dict()`.
@@ -8,6 +9,8 @@ import dataclasses
 from typing import Optional
 
 from official.modeling.hyperparams import base_config
+
+from asr_kd.configs import conformer_config
 
 # Token id 0 is reserved by the tokenizer for blank; the prediction network
 # also uses it as the start-of-sequence input.
@@ -75,3 +78,37 @@ class DecodingConfig(base_config.Config):
   beam_size: int = 4
   length_normalization: bool = False
   max_output_length: Optional[int] = None
+
+
+@dataclasses.dataclass
+class RnntModelConfig(base_config.Config):
+  """Encoder + prediction network + joint network.
+
+  The vocabulary size comes from the tokenizer at build time; the
+  `vocab_size` fields of `prediction` and `joint` are overwritten with it.
+
+  Attributes:
+    encoder: Conformer encoder.
+    prediction: prediction network.
+    joint: joint network.
+    utterance_mean_normalization: subtract each utterance's mean feature
+      vector (over its valid frames, after the global statistics) before
+      the encoder, in every path through `RnntModel.call` (training,
+      evaluation, export, distillation teacher). It removes a voice's or
+      channel's fixed spectral offset, but needs the whole utterance, so a
+      streaming (causal) encoder cannot use it.
+  """
+  encoder: conformer_config.ConformerEncoderConfig = dataclasses.field(
+      default_factory=conformer_config.ConformerEncoderConfig)
+  prediction: PredictionNetworkConfig = dataclasses.field(
+      default_factory=PredictionNetworkConfig)
+  joint: JointNetworkConfig = dataclasses.field(
+      default_factory=JointNetworkConfig)
+  utterance_mean_normalization: bool = False
+
+  def validate(self):
+    super().validate()
+    if self.utterance_mean_normalization and self.encoder.causal:
+      raise ValueError(
+          'model.utterance_mean_normalization needs the whole utterance; a '
+          'streaming (encoder.causal) model cannot use it.')

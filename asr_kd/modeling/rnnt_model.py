@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from asr_kd.configs import rnnt_experiments
+from asr_kd.configs import rnnt_config
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.modeling import conformer
 from asr_kd.modeling import joint_network as joint_lib
@@ -38,7 +38,7 @@ class RnntModel(tf_keras.Model):
   and exports carry the whole frontend.
   """
 
-  def __init__(self, config: rnnt_experiments.RnntModelConfig,
+  def __init__(self, config: rnnt_config.RnntModelConfig,
                vocab_size: int, ctc_head: bool = False,
                prediction_lm_head: bool = False,
                intermediate_ctc_layer: int = 0,
@@ -77,7 +77,7 @@ class RnntModel(tf_keras.Model):
         initializer='ones')
 
   @property
-  def config(self) -> rnnt_experiments.RnntModelConfig:
+  def config(self) -> rnnt_config.RnntModelConfig:
     return self._config
 
   def set_feature_stats(self, mean: np.ndarray, stddev: np.ndarray):

@@ -30,7 +30,7 @@ import yaml
 
 from official.core import exp_factory
 
-from asr_kd import registry_imports  # pylint: disable=unused-import
+from asr_kd.configs import registered_experiments  # pylint: disable=unused-import
 from asr_kd.noisy_student import config as config_lib
 from asr_kd.pseudo_labeling import pipeline as pseudo_label_pipeline
 

@@ -23,17 +23,16 @@ from typing import Dict, Iterable, List, Optional
 from absl import logging
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-import numpy as np
 import tensorflow as tf
 
+from asr_kd.corpus_io import beam_pipeline
+from asr_kd.corpus_io import sharded_sink
+from asr_kd.corpus_io import staged_output
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.dataloaders import input_pipeline
 from asr_kd.dataloaders import tfrecord_schema
 from asr_kd.inference import model_loader
 from asr_kd.pseudo_labeling import teacher as teacher_lib
-from tfrecords_tools import convert
-from tfrecords_tools import sharded_sink
-from tfrecords_tools import staged_output
 
 # Reject reasons.
 UNREADABLE_FILE = 'unreadable_file'
@@ -51,7 +50,7 @@ _METRICS_NAMESPACE = 'pseudo_label'
 def _reject(reason: str, location: str, detail: str):
   beam.metrics.Metrics.counter(_METRICS_NAMESPACE, 'rejected_' + reason).inc()
   return beam.pvalue.TaggedOutput(
-      'rejected', convert.format_reject(location, reason, detail))
+      'rejected', beam_pipeline.format_reject(location, reason, detail))
 
 
 class ReadRecordsFn(beam.DoFn):
@@ -185,7 +184,7 @@ def build_pipeline(pipeline: beam.Pipeline, files: List[str],
   Args:
     pipeline: the Beam pipeline to extend.
     files: input TFRecord files (GZIP when the name ends in .gz).
-    paths: from `tfrecords_tools.staged_output.output_paths`.
+    paths: from `asr_kd.corpus_io.staged_output.output_paths`.
     model_dir: the teacher's training folder.
     checkpoint: the teacher checkpoint every worker restores.
     feature_config: the teacher's FeatureConfig (frame count check).
@@ -249,7 +248,7 @@ def summarize(paths: Dict[str, str]) -> dict:
   """Builds the run summary from the stats and rejects files.
 
   Args:
-    paths: from `tfrecords_tools.staged_output.output_paths`.
+    paths: from `asr_kd.corpus_io.staged_output.output_paths`.
 
   Returns:
     Dict with inputs (records read + unreadable file tails), written,
@@ -302,7 +301,7 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
 
   Shards, rejects and summary are written under a staging folder and moved
   into `output_dir` together, replacing the folder's earlier shards of this
-  prefix (tfrecords_tools.staged_output). The summary file is moved last,
+  prefix (asr_kd.corpus_io.staged_output). The summary file is moved last,
   so its presence marks a finished run.
 
   Args:
@@ -318,7 +317,7 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
       once here so every worker restores the same one).
     keep_transcripts: see `build_pipeline`.
     experiment: see `build_pipeline`.
-    beam_args: Beam pipeline flags (see convert.make_pipeline_options).
+    beam_args: Beam pipeline flags (see beam_pipeline.make_pipeline_options).
 
   Returns:
     The summary dict (see `summarize`) plus run information.
@@ -338,7 +337,7 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
   output = staged_output.StagedOutput(output_dir, output_prefix, compression)
   output.begin()
   pipeline = beam.Pipeline(
-      options=convert.make_pipeline_options(beam_args or []))
+      options=beam_pipeline.make_pipeline_options(beam_args or []))
   build_pipeline(pipeline, files, output.staged, model_dir, checkpoint,
                  config.task.train_data.features, beam_size, batch_size,
                  num_shards, compression, keep_transcripts, experiment)

@@ -20,7 +20,7 @@ import tf_keras
 
 from official.core import task_factory
 
-from asr_kd.configs import distillation_experiments
+from asr_kd.configs import distillation_config
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.dataloaders import input_pipeline
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
@@ -98,14 +98,14 @@ class FeatureConverter:
                                            self._teacher_stddev)
 
 
-@task_factory.register_task_cls(distillation_experiments.DistillationTaskConfig)
+@task_factory.register_task_cls(distillation_config.DistillationTaskConfig)
 class DistillationTask(rnnt_task.RnntTask):
   """Trains an RNN-T student with soft targets from a frozen teacher."""
 
   TRANSDUCER_LOSS_NAMES = ('rnnt_loss_per_utterance', 'kl_per_utterance')
 
   def __init__(self,
-               params: distillation_experiments.DistillationTaskConfig,
+               params: distillation_config.DistillationTaskConfig,
                logging_dir: Optional[str] = None, name: Optional[str] = None):
     super().__init__(params, logging_dir=logging_dir, name=name)
     self._teacher = None
@@ -146,7 +146,7 @@ class DistillationTask(rnnt_task.RnntTask):
       return student
     teacher = load_teacher(config.teacher_model_dir,
                            config.teacher_checkpoint, self.tokenizer)
-    self._teacher_frame_ratio = distillation_experiments.teacher_frame_ratio(
+    self._teacher_frame_ratio = distillation_config.teacher_frame_ratio(
         teacher.config.encoder.subsampling_factor,
         config.model.encoder.subsampling_factor)
     self._teacher_features = FeatureConverter(

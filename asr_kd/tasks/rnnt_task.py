@@ -9,7 +9,7 @@ import tf_keras
 from official.core import base_task
 from official.core import task_factory
 
-from asr_kd.configs import rnnt_experiments
+from asr_kd.configs import task_config
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.dataloaders import input_pipeline
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
@@ -69,7 +69,7 @@ def _apply_reduced_gradients(optimizer, grads_and_vars):
     optimizer.apply_gradients(grads_and_vars, skip_gradients_aggregation=True)
 
 
-@task_factory.register_task_cls(rnnt_experiments.RnntTaskConfig)
+@task_factory.register_task_cls(task_config.RnntTaskConfig)
 class RnntTask(base_task.Task):
   """Trains an RNN-T model on (audio, transcript) TFRecords."""
 
@@ -77,7 +77,7 @@ class RnntTask(base_task.Task):
   # loss is pruned).
   TRANSDUCER_LOSS_NAMES = ('rnnt_loss_per_utterance',)
 
-  def __init__(self, params: rnnt_experiments.RnntTaskConfig,
+  def __init__(self, params: task_config.RnntTaskConfig,
                logging_dir: Optional[str] = None, name: Optional[str] = None):
     super().__init__(params, logging_dir=logging_dir, name=name)
     params.validate()
@@ -162,7 +162,7 @@ class RnntTask(base_task.Task):
   def build_inputs(self, params, input_context=None) -> tf.data.Dataset:
     """The batches of `params`; training data seeded from task.seed."""
     if params.is_training:
-      params = params.replace(seed=rnnt_experiments.train_data_seed(
+      params = params.replace(seed=task_config.train_data_seed(
           self.task_config.seed, params.seed))
     dataset = input_pipeline.AsrInputPipeline(params, self.tokenizer)(
         input_context)

@@ -1,0 +1,1 @@
+"""Where a run executes: the host's devices and how training splits them."""
