@@ -11,6 +11,7 @@ import tensorflow as tf
 import tf_keras
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
+from asr_kd.losses import rnnt as rnnt_lib
 from asr_kd.modeling import rnnt_model
 from asr_kd.tasks import rnnt_task
 from tests import testing_utils
@@ -160,7 +161,7 @@ class RnntTaskTest(tf.test.TestCase):
     # encoder: with only that term, encoder gradients are zero.
     with tf.GradientTape() as tape:
       outputs = model(batch, training=True)
-      lm_only = tf.reduce_sum(task._auxiliary_losses(  # pylint: disable=protected-access
+      lm_only = tf.reduce_sum(task.objective.auxiliary_terms(
           model, batch, outputs)['prediction_lm_loss_per_utterance'][1])
     variables = model.trainable_variables
     lm_grads = dict(zip([v.name for v in variables],
@@ -222,7 +223,7 @@ class RnntTaskTest(tf.test.TestCase):
     # The intermediate term trains the blocks below it and the head only.
     with tf.GradientTape() as tape:
       outputs = model(batch, training=True)
-      intermediate_only = tf.reduce_sum(task._auxiliary_losses(  # pylint: disable=protected-access
+      intermediate_only = tf.reduce_sum(task.objective.auxiliary_terms(
           model, batch, outputs)['intermediate_ctc_loss_per_utterance'][1])
     gradients = tape.gradient(intermediate_only, model.trainable_variables)
     by_block = {
@@ -257,7 +258,7 @@ class RnntTaskTest(tf.test.TestCase):
     # The simple loss is the RNN-T loss of the joint am[t] + lm[u].
     am_logits, lm_logits = model.simple_joint_logits(
         outputs['encoder_outputs'], outputs['prediction_outputs'])
-    expected_simple = rnnt_task.rnnt_lib.rnnt_loss(
+    expected_simple = rnnt_lib.rnnt_loss(
         am_logits[:, :, None] + lm_logits[:, None], batch['labels'],
         outputs['encoder_lengths'], batch['label_lengths'])
     self.assertAllClose(simple, expected_simple, rtol=1e-5)
@@ -326,12 +327,12 @@ class RnntTaskTest(tf.test.TestCase):
     config.task.loss.ctc_weight = 0.5
     task, model, optimizer, _ = _build(config)
     batch = self._batch(task, config)
-    self.assertTrue(task._ctc_sparse_kernel())  # pylint: disable=protected-access
+    self.assertTrue(task.objective._ctc_sparse_kernel())  # pylint: disable=protected-access
     _, graph_reported, graph_grads = task._forward_backward(  # pylint: disable=protected-access
         model, batch, optimizer)
     config.task.jit_compile = True
     xla_task = rnnt_task.RnntTask(config.task)
-    self.assertFalse(xla_task._ctc_sparse_kernel())  # pylint: disable=protected-access
+    self.assertFalse(xla_task.objective._ctc_sparse_kernel())  # pylint: disable=protected-access
     _, xla_reported, xla_grads = xla_task._forward_backward(  # pylint: disable=protected-access
         model, batch, optimizer)
     self.assertAllClose(xla_reported['ctc_loss_per_utterance'],

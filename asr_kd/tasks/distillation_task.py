@@ -5,18 +5,18 @@ XLA train step, non-finite policy and metrics) with the loss
 
   L = L_rnnt(student; y) + alpha * KL(teacher || student)
 
-where the teacher, restored from its model_dir, runs with training=False on
-the same batch. The teacher lives on the task, not on the student model:
+(composed with the auxiliary terms by asr_kd/tasks/objective.py) where the
+teacher, restored from its model_dir, runs with training=False on the same
+batch. The teacher lives on the task, not on the student model:
 Model Garden checkpoints and optimizes `model` only, so the teacher's
 variables are in no student checkpoint, get no gradient and no optimizer
 slot. See docs/distillation.md, "Online teacher (DistillationTask)".
 """
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional
 
 import numpy as np
 import tensorflow as tf
-import tf_keras
 
 from official.core import task_factory
 
@@ -25,8 +25,8 @@ from asr_kd.dataloaders import features as features_lib
 from asr_kd.dataloaders import input_pipeline
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.inference import model_loader
-from asr_kd.losses import distillation as distillation_lib
 from asr_kd.modeling import rnnt_model
+from asr_kd.tasks import objective as objective_lib
 from asr_kd.tasks import rnnt_task
 
 def load_teacher(model_dir: str, checkpoint: str,
@@ -102,12 +102,13 @@ class FeatureConverter:
 class DistillationTask(rnnt_task.RnntTask):
   """Trains an RNN-T student with soft targets from a frozen teacher."""
 
-  TRANSDUCER_LOSS_NAMES = ('rnnt_loss_per_utterance', 'kl_per_utterance')
-
   def __init__(self,
                params: distillation_config.DistillationTaskConfig,
                logging_dir: Optional[str] = None, name: Optional[str] = None):
     super().__init__(params, logging_dir=logging_dir, name=name)
+    self.objective = objective_lib.Objective(
+        params.loss, self.tokenizer.blank_id, params.jit_compile,
+        soft_targets=params.distillation)
     self._teacher = None
     self._teacher_features = None
     self._teacher_frame_ratio = 1
@@ -155,72 +156,18 @@ class DistillationTask(rnnt_task.RnntTask):
     self._teacher = teacher
     return student
 
-  def build_metrics(self,
-                    training: bool = True) -> List[tf_keras.metrics.Metric]:
-    metrics = super().build_metrics(training)
-    if training:
-      metrics.append(tf_keras.metrics.Mean('kl_per_utterance'))
-    return metrics
-
-  def per_example_losses(self, model: rnnt_model.RnntModel,
-                         inputs: Dict[str, tf.Tensor],
-                         outputs: Dict[str, tf.Tensor]
-                        ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
-    """RNN-T loss + alpha * KL per utterance, and both parts for metrics.
-
-    Args:
-      model: the student.
-      inputs: the batch's numeric inputs.
-      outputs: the student's outputs (training=True).
-
-    Returns:
-      (total [B], {'rnnt_loss_per_utterance': [B], 'kl_per_utterance': [B]},
-      plus the simple loss with kind 'none' and task.loss.pruned_range).
-    """
-    kd = self.task_config.distillation
-    if kd.kind == 'none':
-      # Labels alone (e.g. pseudo-labels): the plain task's loss, pruned
-      # where task.loss.pruned_range asks for it.
-      total, reported = super().per_example_losses(model, inputs, outputs)
-      return total, {**reported, 'kl_per_utterance': tf.zeros_like(total)}
+  def teacher_outputs(self, inputs: Dict[str, tf.Tensor]
+                     ) -> objective_lib.TeacherOutputs:
+    """The frozen teacher on the batch's unaugmented features (unless
+    distillation.teacher_sees_augmented_features), without gradient."""
     if self._teacher is None:
       raise ValueError('DistillationTask.build_model must run before '
                        'training (it restores the teacher).')
     teacher_inputs = dict(inputs)
     teacher_inputs['features'] = self.teacher_features(inputs.get(
         input_pipeline.UNAUGMENTED_FEATURES, inputs['features']))
-    teacher_outputs = tf.nest.map_structure(
-        tf.stop_gradient, self._teacher(teacher_inputs, training=False))
-    loss_config = self.task_config.loss
-    common = dict(
-        labels=inputs['labels'],
-        logit_lengths=outputs['encoder_lengths'],
-        label_lengths=inputs['label_lengths'],
-        kind=kd.kind, alpha=kd.alpha, temperature=kd.temperature,
-        scale_by_temperature_squared=kd.scale_by_temperature_squared,
-        blank=self.tokenizer.blank_id,
-        teacher_lengths=teacher_outputs['encoder_lengths'],
-        teacher_frame_ratio=self._teacher_frame_ratio,
-        teacher_right_shift=kd.teacher_right_shift,
-        rnnt_options=dict(fastemit_lambda=loss_config.fastemit_lambda,
-                          zero_infinity=loss_config.zero_infinity))
-    if loss_config.fused:
-      loss = distillation_lib.distillation_loss_from_joint(
-          outputs['encoder_outputs'], outputs['prediction_outputs'],
-          model.joint_fn, teacher_outputs['encoder_outputs'],
-          teacher_outputs['prediction_outputs'], self._teacher.joint_fn,
-          time_chunk_size=loss_config.time_chunk_size, **common)
-    else:
-      loss = distillation_lib.distillation_loss(
-          _full_logits(model, outputs), _full_logits(self._teacher,
-                                                     teacher_outputs),
-          **common)
-    return loss.total, {'rnnt_loss_per_utterance': loss.rnnt,
-                        'kl_per_utterance': loss.kl}
-
-
-def _full_logits(model: rnnt_model.RnntModel,
-                 outputs: Dict[str, tf.Tensor]) -> tf.Tensor:
-  """[B, T, U + 1, V] joint logits of a model's outputs."""
-  return model.joint_fn(outputs['encoder_outputs'][:, :, tf.newaxis],
-                        outputs['prediction_outputs'][:, tf.newaxis])
+    return objective_lib.TeacherOutputs(
+        outputs=tf.nest.map_structure(
+            tf.stop_gradient, self._teacher(teacher_inputs, training=False)),
+        joint_fn=self._teacher.joint_fn,
+        frame_ratio=self._teacher_frame_ratio)

@@ -15,16 +15,12 @@ from asr_kd.dataloaders import input_pipeline
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.decoding import decoder
 from asr_kd.decoding import wer as wer_lib
-from asr_kd.losses import ctc as ctc_lib
-from asr_kd.losses import prediction_lm as prediction_lm_lib
-from asr_kd.losses import rnnt as rnnt_lib
-from asr_kd.losses import rnnt_pruned
 from asr_kd.modeling import rnnt_model
+from asr_kd.tasks import objective as objective_lib
 from asr_kd.tasks import task_metrics
 
 NONFINITE_MESSAGE = 'asr_kd: non-finite loss or gradients'
-# The simple joint's loss, reported in training with task.loss.pruned_range.
-SIMPLE_LOSS_NAME = 'simple_rnnt_loss_per_utterance'
+SIMPLE_LOSS_NAME = objective_lib.SIMPLE_NAME
 # runtime.mixed_precision_dtype spellings -> Model Garden's dtype names.
 _MIXED_PRECISION_DTYPES = {
     None: None, '': None, 'float32': 'float32',
@@ -73,10 +69,6 @@ def _apply_reduced_gradients(optimizer, grads_and_vars):
 class RnntTask(base_task.Task):
   """Trains an RNN-T model on (audio, transcript) TFRecords."""
 
-  # The names `per_example_losses` reports (plus SIMPLE_LOSS_NAME when the
-  # loss is pruned).
-  TRANSDUCER_LOSS_NAMES = ('rnnt_loss_per_utterance',)
-
   def __init__(self, params: task_config.RnntTaskConfig,
                logging_dir: Optional[str] = None, name: Optional[str] = None):
     super().__init__(params, logging_dir=logging_dir, name=name)
@@ -84,6 +76,8 @@ class RnntTask(base_task.Task):
     if not params.tokenizer_model_path:
       raise ValueError('task.tokenizer_model_path is not set.')
     self.tokenizer = tokenizer_lib.Tokenizer(params.tokenizer_model_path)
+    self.objective = objective_lib.Objective(
+        params.loss, self.tokenizer.blank_id, params.jit_compile)
     self._forward_backward_fn = None
     self._resume_step = 0
 
@@ -183,31 +177,19 @@ class RnntTask(base_task.Task):
                        inputs: Dict[str, tf.Tensor],
                        outputs: Dict[str, tf.Tensor]) -> tf.Tensor:
     """RNN-T negative log-likelihood per utterance, float32 [B]."""
-    loss_config = self.task_config.loss
-    encoder_outputs = outputs['encoder_outputs']
-    prediction_outputs = outputs['prediction_outputs']
-    common = dict(labels=inputs['labels'],
-                  logit_lengths=outputs['encoder_lengths'],
-                  label_lengths=inputs['label_lengths'],
-                  blank=self.tokenizer.blank_id,
-                  fastemit_lambda=loss_config.fastemit_lambda,
-                  zero_infinity=loss_config.zero_infinity)
-    if loss_config.fused:
-      return rnnt_lib.rnnt_loss_from_joint(
-          encoder_outputs, prediction_outputs, model.joint_fn,
-          time_chunk_size=loss_config.time_chunk_size, **common)
-    logits = model.joint_fn(encoder_outputs[:, :, tf.newaxis],
-                            prediction_outputs[:, tf.newaxis])
-    return rnnt_lib.rnnt_loss(logits, **common)
+    return self.objective.rnnt_nll(model, inputs, outputs)
+
+  def teacher_outputs(self, inputs: Dict[str, tf.Tensor]
+                     ) -> Optional[objective_lib.TeacherOutputs]:
+    """The teacher's outputs on a batch; None: this task has no teacher."""
+    del inputs
+    return None
 
   def per_example_losses(self, model: rnnt_model.RnntModel,
                          inputs: Dict[str, tf.Tensor],
                          outputs: Dict[str, tf.Tensor]
                         ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
-    """The per-utterance training loss and the parts of it to report.
-
-    Subclasses whose loss has several terms (e.g. distillation) override
-    this; `per_example_loss` stays the validation loss.
+    """The transducer term of the training loss per utterance, and its parts.
 
     Args:
       model: the model being trained.
@@ -215,52 +197,23 @@ class RnntTask(base_task.Task):
       outputs: `model(inputs, training=True)`.
 
     Returns:
-      (loss [B] to minimize, {training metric name: [B] values}); each named
-      Mean metric of `build_metrics(training=True)` is updated with the
-      finite entries of its values.
+      (loss [B], {training metric name: [B] values}), from the objective
+      (`objective.Objective.transducer_terms`).
     """
-    loss_config = self.task_config.loss
-    if not loss_config.pruned_range:
-      per_example = self.per_example_loss(model, inputs, outputs)
-      return per_example, {'rnnt_loss_per_utterance': per_example}
-    encoder_outputs = outputs['encoder_outputs']
-    prediction_outputs = outputs['prediction_outputs']
-    am_logits, lm_logits = model.simple_joint_logits(encoder_outputs,
-                                                     prediction_outputs)
-    losses = rnnt_pruned.pruned_rnnt_loss(
-        am_logits, lm_logits,
-        model.band_joint_fn(encoder_outputs, prediction_outputs),
-        labels=inputs['labels'], logit_lengths=outputs['encoder_lengths'],
-        label_lengths=inputs['label_lengths'],
-        prune_range=loss_config.pruned_range, blank=self.tokenizer.blank_id,
-        fastemit_lambda=loss_config.fastemit_lambda,
-        zero_infinity=loss_config.zero_infinity)
-    return (losses.pruned + loss_config.simple_loss_weight * losses.simple,
-            {'rnnt_loss_per_utterance': losses.pruned,
-             SIMPLE_LOSS_NAME: losses.simple})
-
-  def transducer_loss_names(self) -> Tuple[str, ...]:
-    """Names of the losses `per_example_losses` reports."""
-    if self.task_config.loss.pruned_range:
-      return self.TRANSDUCER_LOSS_NAMES + (SIMPLE_LOSS_NAME,)
-    return self.TRANSDUCER_LOSS_NAMES
+    return self.objective.transducer_terms(
+        model, inputs, outputs,
+        self.teacher_outputs(inputs) if self.objective.uses_teacher
+        else None)
 
   def build_losses(self, labels, model_outputs, aux_losses=None):
     raise NotImplementedError('RnntTask computes its loss in train_step.')
 
   def build_metrics(self, training: bool = True) -> List[tf_keras.metrics.Metric]:
-    metrics = [tf_keras.metrics.Mean('rnnt_loss_per_utterance')]
+    metrics = [tf_keras.metrics.Mean(objective_lib.RNNT_NAME)]
     if training:
-      if self.task_config.loss.pruned_range:
-        metrics.append(tf_keras.metrics.Mean(SIMPLE_LOSS_NAME))
-      if self.task_config.loss.ctc_weight:
-        metrics.append(tf_keras.metrics.Mean('ctc_loss_per_utterance'))
-      if self.task_config.loss.intermediate_ctc_weight:
-        metrics.append(
-            tf_keras.metrics.Mean('intermediate_ctc_loss_per_utterance'))
-      if self.task_config.loss.prediction_lm_weight:
-        metrics.append(
-            tf_keras.metrics.Mean('prediction_lm_loss_per_utterance'))
+      metrics += [tf_keras.metrics.Mean(name) for name in
+                  self.objective.transducer_names()[1:] +
+                  tuple(self.objective.auxiliary_weights())]
       metrics += [
           tf_keras.metrics.Mean('gradient_norm'),
           tf_keras.metrics.Sum('nonfinite_steps'),
@@ -322,63 +275,16 @@ class RnntTask(base_task.Task):
 
   def _training_losses(self, model, inputs, with_transducer: bool
                       ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
-    """Per-utterance training loss and reported losses, float32 [B] each.
-
-    Without the transducer (the first `loss.ctc_only_steps` steps) only the
-    auxiliary losses are computed, and the transducer's reported losses
-    (`TRANSDUCER_LOSS_NAMES`) are NaN, which the metrics skip.
-    """
-    needs_labels = (with_transducer or
-                    bool(self.task_config.loss.prediction_lm_weight))
-    outputs = model(inputs if needs_labels else
-                    {key: value for key, value in inputs.items()
-                     if key not in ('labels', 'label_lengths')},
-                    training=True)
-    if with_transducer:
-      per_example, reported = self.per_example_losses(model, inputs, outputs)
-      if set(reported) != set(self.transducer_loss_names()):
-        raise ValueError(f'{type(self).__name__}.per_example_losses reports '
-                         f'{sorted(reported)}, but transducer_loss_names() '
-                         f'is {sorted(self.transducer_loss_names())}')
+    """Per-utterance training loss and reported losses, float32 [B] each."""
+    if self.objective.needs_labels(with_transducer):
+      outputs = model(inputs, training=True)
     else:
-      per_example = tf.zeros(tf.shape(inputs['labels'])[:1])
-      reported = {name: per_example + float('nan')
-                  for name in self.transducer_loss_names()}
-    per_example = tf.cast(per_example, tf.float32)
-    for name, (weight, values) in self._auxiliary_losses(
-        model, inputs, outputs).items():
-      per_example += weight * values
-      reported = {**reported, name: values}
-    return per_example, {name: tf.cast(values, tf.float32)
-                         for name, values in reported.items()}
-
-  def _auxiliary_losses(self, model, inputs, outputs
-                       ) -> Dict[str, Tuple[float, tf.Tensor]]:
-    """{reported name: (weight, float32 [B] loss)} of the enabled aux losses."""
-    loss_config = self.task_config.loss
-    losses = {}
-
-    def ctc_loss(encoder_outputs):
-      return ctc_lib.ctc_loss(
-          model.ctc_logits(encoder_outputs), inputs['labels'],
-          outputs['encoder_lengths'], inputs['label_lengths'],
-          blank=self.tokenizer.blank_id,
-          sparse_kernel=self._ctc_sparse_kernel())
-
-    if loss_config.ctc_weight:
-      losses['ctc_loss_per_utterance'] = (
-          loss_config.ctc_weight, ctc_loss(outputs['encoder_outputs']))
-    if loss_config.intermediate_ctc_weight:
-      losses['intermediate_ctc_loss_per_utterance'] = (
-          loss_config.intermediate_ctc_weight,
-          ctc_loss(outputs['intermediate_encoder_outputs']))
-    if loss_config.prediction_lm_weight:
-      losses['prediction_lm_loss_per_utterance'] = (
-          loss_config.prediction_lm_weight,
-          prediction_lm_lib.next_label_cross_entropy(
-              model.prediction_lm_logits(outputs['prediction_outputs']),
-              inputs['labels'], inputs['label_lengths']))
-    return losses
+      outputs = model({key: value for key, value in inputs.items()
+                       if key not in ('labels', 'label_lengths')},
+                      training=True)
+    teacher = (self.teacher_outputs(inputs)
+               if with_transducer and self.objective.uses_teacher else None)
+    return self.objective(model, inputs, outputs, with_transducer, teacher)
 
   def _global_tokens(self, inputs) -> Optional[tf.Tensor]:
     """Label tokens in all replicas' batches ('token' normalization)."""
@@ -390,15 +296,6 @@ class RnntTask(base_task.Task):
     # An all-empty batch has no tokens; its per-utterance losses (blanks
     # only) are then weighed as one token's.
     return tf.maximum(total, 1.0)
-
-  def _ctc_sparse_kernel(self) -> bool:
-    """Whether the auxiliary CTC loss can use TF's C++ kernel.
-
-    It is about 10x faster than the pure-TF path on CPU, which the step
-    needs only where it is compiled: under XLA or on TPUs.
-    """
-    return not (self.task_config.jit_compile or isinstance(
-        tf.distribute.get_strategy(), tf.distribute.TPUStrategy))
 
   def train_step(self, inputs, model, optimizer, metrics=None):
     """One optimizer step; non-finite steps are skipped or stop the run.
