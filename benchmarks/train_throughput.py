@@ -30,6 +30,7 @@ from official.modeling import performance
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.configs import rnnt_config
+from asr_kd.tasks import objective
 from asr_kd.tasks import rnnt_task
 
 FLAGS = flags.FLAGS
@@ -68,16 +69,20 @@ class _NoTokenizerTask(rnnt_task.RnntTask):
   """
 
   def __init__(self, params, vocab_size: int):  # pylint: disable=super-init-not-called
-    params = params.replace(train_data={'feature_stats_file': ''})
+    params = params.replace(model={'feature_stats_file': ''})
     base_task.Task.__init__(self, params)  # pylint: disable=non-parent-init-called
     self.tokenizer = types.SimpleNamespace(blank_id=rnnt_config.BLANK_ID,
                                            vocab_size=vocab_size)
+    self.objective = objective.Objective(params.loss, rnnt_config.BLANK_ID,
+                                         params.jit_compile)
     self._forward_backward_fn = None
 
 
 def synthetic_batch(batch_size: int, frames: int, num_tokens: int,
                     vocab_size: int, seed: int = 0) -> dict:
-  """Random normalized features and labels, all utterances full length."""
+  """Random features and labels, all utterances full length (the model's
+  statistics are mean 0 and stddev 1 here, so the features reach the encoder
+  as they are)."""
   rng = np.random.default_rng(seed)
   return {
       'features': tf.constant(rng.standard_normal(

@@ -147,7 +147,7 @@ class DemoPlanTest(tf.test.TestCase):
                 sum(int(weight.shape.num_elements())
                     for weight in trained.non_trainable_weights))
     encoder = run_info['config'].task.model.encoder
-    frame_ms = run_info['config'].task.train_data.features.frame_step_ms
+    frame_ms = run_info['config'].task.model.features.frame_step_ms
     chunk_ms = encoder.chunk_size * encoder.subsampling_factor * frame_ms
     self.assertEqual(
         demo.describe_model(run_info['model_dir']),

@@ -91,6 +91,8 @@ class DistillationTaskTest(tf.test.TestCase):
         os.path.join(cls.work_dir, 'corpus'))
     teacher_experiment = testing_utils.tiny_experiment(cls.corpus)
     teacher_experiment.task.model = _teacher_model_config()
+    teacher_experiment.task.model.feature_stats_file = (
+        cls.corpus['feature_stats'])
     cls.teacher_dir = os.path.join(cls.work_dir, 'teacher')
     # Like the demo teacher, it trains a CTC head that the loaded teacher
     # does not have (inference models are built without it).
@@ -180,15 +182,13 @@ class DistillationTaskTest(tf.test.TestCase):
         total, reported = task.per_example_losses(model, batch, outputs)
         # The student trains on SpecAugmented features; the teacher sees
         # them before SpecAugment unless told otherwise.
-        unaugmented = input_pipeline.UNAUGMENTED_FEATURES
-        if teacher_sees_augmented:
-          self.assertNotIn(unaugmented, batch)
-          teacher_features = batch['features']
-        else:
-          self.assertNotAllClose(batch[unaugmented], batch['features'])
-          teacher_features = batch[unaugmented]
-        teacher_outputs = task.teacher(
-            dict(batch, features=teacher_features), training=False)
+        mask = input_pipeline.FEATURE_MASK
+        self.assertIn(mask, batch)
+        self.assertTrue(bool(tf.reduce_any(batch[mask])))
+        teacher_batch = dict(batch)
+        if not teacher_sees_augmented:
+          del teacher_batch[mask]
+        teacher_outputs = task.teacher(teacher_batch, training=False)
         student_logits = model.joint_fn(
             outputs['encoder_outputs'][:, :, None],
             outputs['prediction_outputs'][:, None])
@@ -262,7 +262,7 @@ class DistillationTaskTest(tf.test.TestCase):
     logs = task.train_step(batch, model, optimizer, metrics)
     self.assertTrue(np.isfinite(float(logs[task.loss])))
 
-  def test_teacher_features_are_renormalized_exactly(self):
+  def test_teacher_normalizes_with_its_own_statistics(self):
     mean, stddev = features_lib.load_feature_stats(
         self.corpus['feature_stats'])
     rng = np.random.default_rng(3)
@@ -271,31 +271,30 @@ class DistillationTaskTest(tf.test.TestCase):
       json.dump({'mean': (mean + rng.normal(size=mean.shape)).tolist(),
                  'stddev': (stddev * rng.uniform(0.5, 2.0, stddev.shape)
                            ).tolist()}, stats_file)
-    experiment = self._experiment(
-        validation_data={'feature_stats_file': student_stats})
-    experiment.task.train_data.feature_stats_file = student_stats
+    experiment = self._experiment()
+    experiment.task.model.feature_stats_file = student_stats
     task, model, _, _ = self._build(experiment)
-    student_batch = next(iter(task.build_inputs(
-        experiment.task.validation_data)))
-    teacher_data = experiment.task.validation_data.replace(
-        feature_stats_file=self.corpus['feature_stats'])
-    teacher_batch = next(iter(task.build_inputs(teacher_data)))
-    converted = task.teacher_features(student_batch['features']).numpy()
-    lengths = student_batch['feature_lengths'].numpy()
-    for b, length in enumerate(lengths):
-      self.assertAllClose(converted[b, :length],
-                          teacher_batch['features'][b, :length], atol=1e-4)
-    # Against float64 arithmetic on random features.
-    features = rng.normal(size=(2, 5, mean.shape[0])).astype(np.float32)
-    student_mean = model.feature_mean.numpy().astype(np.float64)
-    student_stddev = model.feature_stddev.numpy().astype(np.float64)
-    expected = ((features * student_stddev + student_mean - mean) / stddev)
-    self.assertAllClose(task.teacher_features(tf.constant(features)),
-                        expected, atol=1e-5)
-    # Same statistics: the features pass through untouched.
-    same = distillation_task.FeatureConverter(mean, stddev, mean, stddev)
-    self.assertTrue(same.is_identity)
-    self.assertIs(same(student_batch['features']), student_batch['features'])
+    self.assertNotAllClose(model.feature_mean, task.teacher.feature_mean)
+    self.assertAllClose(task.teacher.feature_mean, mean)
+    batch = self._batch(task, experiment)
+    teacher = task.teacher_outputs(batch)
+    # The teacher's outputs are those of its own frontend on the clean
+    # log-mel features of the batch.
+    expected = task.teacher({'features': batch['features'],
+                             'feature_lengths': batch['feature_lengths'],
+                             'labels': batch['labels'],
+                             'label_lengths': batch['label_lengths']},
+                            training=False)
+    self.assertAllClose(teacher.outputs['encoder_outputs'],
+                        expected['encoder_outputs'], atol=1e-5)
+
+  def test_a_teacher_with_other_features_is_refused_in_one_line(self):
+    experiment = self._experiment()
+    experiment.task.model.features.frame_step_ms = 12.5
+    with self.assertRaisesRegex(ValueError,
+                                'computes other log-mel features') as caught:
+      self._build(experiment)
+    self.assertNotIn('\n', str(caught.exception))
 
   def test_bad_configurations_fail_clearly(self):
     with self.assertRaisesRegex(ValueError, 'does not divide'):

@@ -29,12 +29,11 @@ def _direct_hypothesis(loaded, feature_stats, samples, decoding_config):
   features = features_lib.log_mel(
       features_lib.waveform_to_float(samples[np.newaxis]))
   features = features_lib.normalize_features(features, *feature_stats)
-  outputs = loaded.model(
-      {'features': features,
-       'feature_lengths': tf.constant([features.shape[1]], tf.int32)},
-      training=False)
+  # The encoder itself: the model's frontend is what is under test.
+  encoder_outputs, encoder_lengths = loaded.model.encoder(
+      features, tf.constant([features.shape[1]], tf.int32), training=False)
   tokens, lengths = decoder.decode(
-      outputs['encoder_outputs'], outputs['encoder_lengths'],
+      encoder_outputs, encoder_lengths,
       loaded.model.prediction_network, loaded.model.joint_network,
       decoding_config)
   # A fresh Tokenizer: its TF detokenize op is independent of the

@@ -8,7 +8,6 @@ import sys
 import tempfile
 
 import tensorflow as tf
-import yaml
 
 from official.core import exp_factory
 from official.modeling import hyperparams
@@ -187,10 +186,9 @@ class ExperimentsPlanTest(tf.test.TestCase):
 
   def test_probe_covers_right_shift_times_alpha_on_the_first_seed(self):
     probes = [run for run in self.runs if run.row.comparison == 'probe']
-    with open(os.path.join(REPO_ROOT, 'configs', 'experiments',
-                           'kd_demo_student_soft_full.yaml')) as config:
-      own = yaml.safe_load(config)['task']['distillation']
-    cells = {(own['teacher_right_shift'], own['alpha'])}
+    own = exp_factory.get_exp_config(
+        'kd_demo_student_soft_full').task.distillation
+    cells = {(own.teacher_right_shift, own.alpha)}
     for run in probes:
       self.assertEqual(run.seed, 0)
       self.assertEqual(run.row.experiment, 'kd_demo_student_soft_full')

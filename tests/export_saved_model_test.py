@@ -76,11 +76,8 @@ class ExportSavedModelTest(tf.test.TestCase):
   def keras_transcribe(self, int16_batch, lengths):
     """The trained model's offline recognition, computed eagerly."""
     model = self.loaded.model
-    features = model.normalize(features_lib.log_mel(
-        features_lib.waveform_to_float(int16_batch)))
-    outputs = model({'features': features,
-                     'feature_lengths': features_lib.num_frames(lengths)},
-                    training=False)
+    outputs = model({'waveforms': features_lib.waveform_to_float(int16_batch),
+                     'num_samples': lengths}, training=False)
     tokens, token_lengths = decoder_lib.decode(
         outputs['encoder_outputs'], outputs['encoder_lengths'],
         model.prediction_network, model.joint_network,

@@ -164,7 +164,8 @@ class ExportTfliteTest(tf.test.TestCase):
     samples = self.waveforms[0]
     tail = self.recognizer.tail_samples
     prefixed = np.concatenate([np.zeros([tail], np.int16), samples])
-    features = self.model.normalize(features_lib.log_mel(
+    frontend = self.model.frontend
+    features = frontend.normalize(frontend.log_mel(
         features_lib.waveform_to_float(prefixed[np.newaxis])))
     num_frames = features.shape[1]
     encoder_outputs, encoder_lengths = self.model.encoder(

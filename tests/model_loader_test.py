@@ -4,12 +4,17 @@ import os
 import shutil
 import tempfile
 
+import numpy as np
 import tensorflow as tf
+import yaml
 
+from official.core import exp_factory
 from official.core import task_factory
 from official.core import train_lib
 from official.core import train_utils
+from official.modeling import hyperparams
 
+from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.inference import model_loader
 from asr_kd.modeling import rnnt_model
@@ -72,6 +77,38 @@ class ModelLoaderTest(tf.test.TestCase):
                      [w.name for w in trained])
     for restored, expected in zip(loaded.model.weights, trained):
       self.assertAllEqual(restored.numpy(), expected.numpy(), msg=restored.name)
+
+  def test_a_params_yaml_of_the_earlier_layout_loads_to_the_same_model(self):
+    # Before the model owned its frontend, params.yaml held it on the data
+    # configs; a copy of the model_dir is rewritten that way.
+    old_dir = os.path.join(self.work_dir, 'old_layout')
+    shutil.copytree(self.model_dir, old_dir)
+    params_path = os.path.join(old_dir, model_loader.PARAMS_FILE)
+    with open(params_path) as params_file:
+      params = yaml.safe_load(params_file)
+    model = params['task']['model']
+    for data in ('train_data', 'validation_data'):
+      params['task'][data].update(
+          features=dict(model['features']),
+          feature_stats_file=model['feature_stats_file'],
+          keep_unaugmented_features=False)
+      params['task'][data]['spec_augment']['mask_value'] = 0.0
+    del model['features'], model['feature_stats_file']
+    with open(params_path, 'w') as params_file:
+      yaml.safe_dump(params, params_file)
+    with self.assertRaises(KeyError):  # Today's schema alone refuses it.
+      hyperparams.override_params_dict(
+          exp_factory.get_exp_config('rnnt_demo_teacher'), params_path,
+          is_strict=True)
+    old = model_loader.load_model(old_dir)
+    new = model_loader.load_model(self.model_dir)
+    self.assertEqual(old.config.task.model.as_dict(),
+                     new.config.task.model.as_dict())
+    waveforms = np.random.RandomState(2).uniform(
+        -0.2, 0.2, [1, 12000]).astype(np.float32)
+    inputs = {'waveforms': waveforms, 'num_samples': np.array([12000])}
+    self.assertAllEqual(old.model(inputs)['encoder_outputs'],
+                        new.model(inputs)['encoder_outputs'])
 
   def test_weights_differ_from_a_fresh_model(self):
     # Guards the test above: equal weights must come from the checkpoint.

@@ -11,6 +11,7 @@ import tensorflow as tf
 import tf_keras
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
+from asr_kd.dataloaders import input_pipeline
 from asr_kd.losses import rnnt as rnnt_lib
 from asr_kd.modeling import rnnt_model
 from asr_kd.tasks import rnnt_task
@@ -70,6 +71,9 @@ class RnntTaskTest(tf.test.TestCase):
         lambda batch: task.train_step(batch, model, optimizer, metrics))
     batch = self._batch(task, config)
     nan_batch = dict(batch)
+    # A SpecAugment mask over the cell would hide the NaN.
+    nan_batch[input_pipeline.FEATURE_MASK] = tf.zeros_like(
+        batch[input_pipeline.FEATURE_MASK])
     nan_batch['features'] = tf.tensor_scatter_nd_update(
         batch['features'], [[1, 3, 5]], [np.nan])
 
@@ -193,13 +197,16 @@ class RnntTaskTest(tf.test.TestCase):
     # the same CTC head, and TF's CTC loss.
     two_blocks = model.encoder.config.replace(num_layers=2)
     reference = rnnt_model.conformer.ConformerEncoder(two_blocks)
-    reference(batch['features'], batch['feature_lengths'])
+    # What the model's frontend gives its encoder.
+    features = model.frontend.normalize(
+        batch['features'], batch.get(input_pipeline.FEATURE_MASK))
+    reference(features, batch['feature_lengths'])
     for target, source in zip(
         [reference._subsampling] + reference.blocks,  # pylint: disable=protected-access
         [model.encoder._subsampling] + model.encoder.blocks[:2]):  # pylint: disable=protected-access
       target.set_weights(source.get_weights())
     reference_outputs, reference_lengths = reference(
-        batch['features'], batch['feature_lengths'])
+        features, batch['feature_lengths'])
     expected = tf.nn.ctc_loss(
         labels=batch['labels'], logits=model.ctc_head(reference_outputs),
         label_length=batch['label_lengths'], logit_length=reference_lengths,

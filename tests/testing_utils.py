@@ -54,7 +54,7 @@ def tiny_data_config(corpus: dict, is_training: bool,
       global_batch_size=batch_size, shuffle_buffer_size=16,
       drop_remainder=is_training, seed=1, deterministic=True,
       bucket_boundaries=[400, 800], label_length_multiple=8,
-      max_label_length=64, feature_stats_file=corpus['feature_stats'],
+      max_label_length=64,
       spec_augment=data_config.SpecAugmentConfig(enabled=is_training))
 
 def tiny_model_config(causal: bool = False
@@ -75,6 +75,7 @@ def tiny_experiment(corpus: dict, train_steps: int = 4,
   config = rnnt_experiments.rnnt_demo_teacher()
   config.task.tokenizer_model_path = corpus['tokenizer']
   config.task.model = tiny_model_config(causal)
+  config.task.model.feature_stats_file = corpus['feature_stats']
   config.task.train_data = tiny_data_config(corpus, is_training=True)
   config.task.validation_data = tiny_data_config(corpus, is_training=False)
   config.task.loss.time_chunk_size = 4

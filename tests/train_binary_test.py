@@ -165,7 +165,7 @@ class TrainBinaryTest(tf.test.TestCase):
     config_file = write_tiny_yaml(
         self.corpus, os.path.join(self.work_dir, 'stop.yaml'), train_steps=2,
         jit_compile=False, nonfinite_policy='stop',
-        train_data={'feature_stats_file': nan_stats})
+        model={'feature_stats_file': nan_stats})
     model_dir = os.path.join(self.work_dir, 'stop_model')
     result = run_train(train_command(config_file, model_dir))
     self.assertNotEqual(result.returncode, 0)

@@ -26,19 +26,15 @@ class TrainDataSeedTest(tf.test.TestCase):
     config = testing_utils.tiny_experiment(self.corpus)
     config.task.seed = task_seed
     config.task.train_data.seed = data_seed
-    # The features before SpecAugment, to read each utterance's mask.
-    config.task.train_data.keep_unaugmented_features = True
-    config.task.train_data.features.dither = 0.0
+    config.task.model.features.dither = 1e-3
     task = rnnt_task.RnntTask(config.task)
     ids, features, masks = [], [], {}
     for batch in task.build_inputs(config.task.train_data).take(_BATCHES):
-      clean = batch[input_pipeline.UNAUGMENTED_FEATURES].numpy()
-      augmented = batch['features'].numpy()
+      mask = batch[input_pipeline.FEATURE_MASK].numpy()
       for index, utterance_id in enumerate(batch['utterance_id'].numpy()):
         ids.append(utterance_id.decode())
-        masks.setdefault(utterance_id.decode(),
-                         augmented[index] != clean[index])
-      features.append(augmented)
+        masks.setdefault(utterance_id.decode(), mask[index])
+      features.append(batch['features'].numpy())
     return ids, features, masks
 
   def test_rule(self):

@@ -188,7 +188,7 @@ def describe_model(model_dir: str) -> str:
   encoder = loaded.config.task.model.encoder
   if not encoder.causal:
     return f'{parameters:,} parameters, full context'
-  frame_ms = (loaded.config.task.train_data.features.frame_step_ms *
+  frame_ms = (loaded.config.task.model.features.frame_step_ms *
               encoder.subsampling_factor)
   chunk_ms = encoder.chunk_size * frame_ms
   return (f'{parameters:,} parameters, streaming: {chunk_ms:.0f} ms chunks '

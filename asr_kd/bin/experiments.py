@@ -46,6 +46,10 @@ from absl import app
 from absl import flags
 import yaml
 
+from official.core import exp_factory
+from official.modeling import hyperparams
+
+from asr_kd.configs import registered_experiments  # pylint: disable=unused-import
 from asr_kd.experiments import data_split
 from asr_kd.experiments import progress
 from asr_kd.experiments import report_files
@@ -197,13 +201,15 @@ def probe_rows(right_shifts: List[str], alphas: List[str]) -> List[Row]:
 
   The cell with the row's own settings is the row itself, not rerun.
   """
-  with open(os.path.join(REPO_ROOT, config_file(ROWS_A[2]))) as config:
-    distillation = yaml.safe_load(config)['task']['distillation']
+  distillation = hyperparams.override_params_dict(
+      exp_factory.get_exp_config(SOFT_FULL),
+      os.path.join(REPO_ROOT, config_file(ROWS_A[2])),
+      is_strict=True).task.distillation
   rows = []
   for shift in right_shifts:
     for alpha in alphas:
-      if (int(shift) == distillation['teacher_right_shift'] and
-          float(alpha) == distillation['alpha']):
+      if (int(shift) == distillation.teacher_right_shift and
+          float(alpha) == distillation.alpha):
         continue
       rows.append(Row(
           f'{SOFT_FULL}_shift{int(shift)}_alpha{_format_number(alpha)}',

@@ -46,8 +46,9 @@ class SpecAugmentConfig(hyperparams.Config):
     time_masks_per_frame: pM; time masks = min(num_time_masks,
       floor(pM * length)).
     time_mask_max_ratio: pS; max width of a time mask = floor(pS * length).
-    mask_value: value written into masked cells (0 = the mean after feature
-      normalization).
+
+  Masked cells become 0, the mean of the normalized features: the pipeline
+  sends the mask and the model's frontend applies it after normalizing.
   """
   enabled: bool = True
   num_freq_masks: int = 2
@@ -55,7 +56,6 @@ class SpecAugmentConfig(hyperparams.Config):
   num_time_masks: int = 10
   time_masks_per_frame: float = 0.04
   time_mask_max_ratio: float = 0.05
-  mask_value: float = 0.0
 
 
 @dataclasses.dataclass
@@ -112,20 +112,19 @@ class AsrDataConfig(cfg.DataConfig):
       whose confidence is lower are dropped.
     tokenizer_model_path: SentencePiece model, used when the pipeline is built
       without a Tokenizer object.
-    feature_stats_file: JSON with per-mel-bin 'mean' and 'stddev'
-      ('' = no feature normalization).
     repeat: repeat the data forever (default: when is_training).
-    features: log-mel config.
-    spec_augment: SpecAugment config (used only when is_training).
+    spec_augment: SpecAugment config (used only when is_training): batches
+      carry the mask, which the model applies after normalizing.
     speed_perturbation: waveform speed perturbation (used only when
       is_training), before the features; an online teacher sees the same
       perturbed audio.
     start_offset: random zeros before the waveform (used only when
       is_training), after speed perturbation; an online teacher sees them
       too.
-    keep_unaugmented_features: batches also hold 'unaugmented_features',
-      the features before SpecAugment (what an online teacher sees in
-      distillation; DistillationTask sets it).
+
+  The log-mel frontend (and its training dither) is the model's
+  (model.features): the task hands it to the pipeline, which computes the
+  log-mel features for speed and leaves normalization to the model.
   """
   compression: str = 'auto'
   bucket_boundaries: List[int] = dataclasses.field(
@@ -136,13 +135,10 @@ class AsrDataConfig(cfg.DataConfig):
   label_source: str = 'transcript'
   min_pseudo_label_confidence: float = 0.0
   tokenizer_model_path: str = ''
-  feature_stats_file: str = ''
   repeat: Optional[bool] = None
-  features: FeatureConfig = dataclasses.field(default_factory=FeatureConfig)
   spec_augment: SpecAugmentConfig = dataclasses.field(
       default_factory=SpecAugmentConfig)
   speed_perturbation: SpeedPerturbationConfig = dataclasses.field(
       default_factory=SpeedPerturbationConfig)
   start_offset: StartOffsetConfig = dataclasses.field(
       default_factory=StartOffsetConfig)
-  keep_unaugmented_features: bool = False

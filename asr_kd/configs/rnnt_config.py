@@ -11,6 +11,7 @@ from typing import Optional
 from official.modeling.hyperparams import base_config
 
 from asr_kd.configs import conformer_config
+from asr_kd.configs import data_config
 
 # Token id 0 is reserved by the tokenizer for blank; the prediction network
 # also uses it as the start-of-sequence input.
@@ -82,12 +83,18 @@ class DecodingConfig(base_config.Config):
 
 @dataclasses.dataclass
 class RnntModelConfig(base_config.Config):
-  """Encoder + prediction network + joint network.
+  """Frontend + encoder + prediction network + joint network.
 
   The vocabulary size comes from the tokenizer at build time; the
   `vocab_size` fields of `prediction` and `joint` are overwritten with it.
 
   Attributes:
+    features: the log-mel frontend (the model's input; the training input
+      pipeline computes it with this config, the model normalizes it).
+    feature_stats_file: JSON with per-mel-bin 'mean' and 'stddev' that the
+      normalizer's weights start from when training builds the model
+      (tfrecords_tools.compute_feature_stats); '' leaves mean 0 and stddev
+      1. A restored model takes them from its checkpoint.
     encoder: Conformer encoder.
     prediction: prediction network.
     joint: joint network.
@@ -98,6 +105,9 @@ class RnntModelConfig(base_config.Config):
       channel's fixed spectral offset, but needs the whole utterance, so a
       streaming (causal) encoder cannot use it.
   """
+  features: data_config.FeatureConfig = dataclasses.field(
+      default_factory=data_config.FeatureConfig)
+  feature_stats_file: str = ''
   encoder: conformer_config.ConformerEncoderConfig = dataclasses.field(
       default_factory=conformer_config.ConformerEncoderConfig)
   prediction: PredictionNetworkConfig = dataclasses.field(
@@ -108,6 +118,10 @@ class RnntModelConfig(base_config.Config):
 
   def validate(self):
     super().validate()
+    if self.features.num_mel_bins != self.encoder.input_dim:
+      raise ValueError(
+          f'model.features.num_mel_bins ({self.features.num_mel_bins}) must '
+          f'equal model.encoder.input_dim ({self.encoder.input_dim}).')
     if self.utterance_mean_normalization and self.encoder.causal:
       raise ValueError(
           'model.utterance_mean_normalization needs the whole utterance; a '

@@ -25,6 +25,7 @@ from asr_kd.configs import task_config
 DEMO_TEACHER_TRAIN_STEPS = 7200
 DEMO_TEACHER_PEAK_LEARNING_RATE = 3e-3
 DEMO_STUDENT_TRAIN_STEPS = 5400
+DEMO_FEATURE_STATS = 'demo_run/feature_stats.json'
 
 
 def _demo_data(split: str, is_training: bool) -> data_config.AsrDataConfig:
@@ -48,7 +49,6 @@ def _demo_data(split: str, is_training: bool) -> data_config.AsrDataConfig:
       drop_remainder=is_training,
       # No data seed: the training data's follows task.seed
       # (train_data_seed).
-      feature_stats_file='demo_run/feature_stats.json',
       # A lighter SpecAugment than LibriSpeech's policy: the demo models
       # train for minutes, not days.
       spec_augment=data_config.SpecAugmentConfig(
@@ -130,6 +130,7 @@ def rnnt_demo_teacher() -> cfg.ExperimentConfig:
   task = task_config.RnntTaskConfig(
       tokenizer_model_path='demo_run/tokenizer/spm.model',
       model=rnnt_config.RnntModelConfig(
+          feature_stats_file=DEMO_FEATURE_STATS,
           encoder=conformer_config.conformer_demo_teacher(),
           prediction=_prediction(lstm_units=256, embedding_dim=128,
                                  dropout_rate=0.0),
@@ -169,6 +170,7 @@ def rnnt_demo_student_streaming() -> cfg.ExperimentConfig:
   task = task_config.RnntTaskConfig(
       tokenizer_model_path='demo_run/tokenizer/spm.model',
       model=rnnt_config.RnntModelConfig(
+          feature_stats_file=DEMO_FEATURE_STATS,
           encoder=conformer_config.conformer_demo_student(),
           prediction=_prediction(lstm_units=160, embedding_dim=96,
                                  dropout_rate=0.0),
@@ -194,11 +196,11 @@ def rnnt_librispeech_conformer_l() -> cfg.ExperimentConfig:
         drop_remainder=is_training,
         bucket_boundaries=[400, 800, 1200, 1700],
         max_label_length=320,
-        feature_stats_file='librispeech/feature_stats.json',
         spec_augment=data_config.SpecAugmentConfig(enabled=is_training))
   task = task_config.RnntTaskConfig(
       tokenizer_model_path='librispeech/tokenizer/spm.model',
       model=rnnt_config.RnntModelConfig(
+          feature_stats_file='librispeech/feature_stats.json',
           encoder=conformer_config.conformer_l(),
           prediction=_prediction(lstm_units=640, embedding_dim=640),
           joint=rnnt_config.JointNetworkConfig(joint_dim=640)),

@@ -4,13 +4,18 @@ Stages (docs/input_pipeline.md has the details):
   file list (sharded per tf.distribute.InputContext) -> interleaved
   TFRecordDatasets -> shuffle/repeat (training) -> parse + normalize text ->
   drop unusable records -> tokenize -> speed perturbation and start offset
-  (training) -> log-mel (+ dither) -> global feature
-  normalization -> SpecAugment (training) -> length buckets padded to fixed
-  frame bounds and label lengths rounded to a multiple -> prefetch.
+  (training) -> log-mel with the model's frontend config (+ dither in
+  training) -> SpecAugment's mask (training) -> length buckets padded to
+  fixed frame bounds and label lengths rounded to a multiple -> prefetch.
+The model normalizes the features and applies the mask (its frontend,
+asr_kd/modeling/frontend.py).
 
 Each batch is a dict:
-  'features' float32 [B, T, F]   T is one of config.bucket_boundaries
+  'features' float32 [B, T, F]   log-mel, not normalized; T is one of
+                                 config.bucket_boundaries
   'feature_lengths' int32 [B]
+  'feature_mask' bool [B, T, F]  SpecAugment's masked cells (training with
+                                 spec_augment.enabled only)
   'labels' int32 [B, U]          0-padded; U a multiple of
                                  label_length_multiple (or max_label_length)
   'label_lengths' int32 [B]
@@ -35,8 +40,8 @@ from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.text import normalization
 
 LABEL_SOURCES = ('transcript', 'pseudo_label', 'none')
-# Batch key of the features before SpecAugment (keep_unaugmented_features).
-UNAUGMENTED_FEATURES = 'unaugmented_features'
+# Batch key of SpecAugment's mask.
+FEATURE_MASK = 'feature_mask'
 
 
 def expand_input_path(input_path: str) -> List[str]:
@@ -90,13 +95,16 @@ class AsrInputPipeline:
   """Builds the dataset for one input pipeline (Model Garden reader style)."""
 
   def __init__(self, config: data_config_lib.AsrDataConfig,
-               tokenizer: Optional[tokenizer_lib.Tokenizer] = None):
-    """Validates the config and loads tokenizer and feature stats.
+               tokenizer: Optional[tokenizer_lib.Tokenizer] = None,
+               feature_config: Optional[data_config_lib.FeatureConfig] = None):
+    """Validates the config and loads the tokenizer.
 
     Args:
       config: AsrDataConfig.
       tokenizer: Tokenizer; when None and labels are needed it is loaded from
         config.tokenizer_model_path.
+      feature_config: the model's frontend (model.features); default
+        FeatureConfig().
 
     Raises:
       ValueError: on an invalid config or missing files.
@@ -127,25 +135,18 @@ class AsrInputPipeline:
       raise ValueError('start_offset needs max_offset_samples >= 1, got '
                        f'{offset.max_offset_samples}.')
     self._config = config
+    self._feature_config = (feature_config or
+                            data_config_lib.FeatureConfig())
     # The most samples whose features fit the last bucket.
     self._max_samples = features_lib.max_samples_for_frames(
-        boundaries[-1], config.features)
+        boundaries[-1], self._feature_config)
     self._needs_labels = config.label_source != 'none'
-    self._keeps_unaugmented_features = config.keep_unaugmented_features
     if tokenizer is None and self._needs_labels:
       if not config.tokenizer_model_path:
         raise ValueError('A tokenizer (or tokenizer_model_path) is needed for '
                          f'label_source={config.label_source!r}.')
       tokenizer = tokenizer_lib.Tokenizer(config.tokenizer_model_path)
     self._tokenizer = tokenizer
-    self._feature_stats = None
-    if config.feature_stats_file:
-      self._feature_stats = features_lib.load_feature_stats(
-          config.feature_stats_file)
-      if self._feature_stats[0].shape[0] != config.features.num_mel_bins:
-        raise ValueError(f'{config.feature_stats_file} has '
-                         f'{self._feature_stats[0].shape[0]} bins, features '
-                         f'have {config.features.num_mel_bins}.')
 
   def __call__(self, input_context: Optional[tf.distribute.InputContext] = None
               ) -> tf.data.Dataset:
@@ -221,7 +222,7 @@ class AsrInputPipeline:
         'transcript': text,
         'num_samples': num_samples,
         'num_frames': tf.cast(
-            features_lib.num_frames(num_samples, self._config.features),
+            features_lib.num_frames(num_samples, self._feature_config),
             tf.int32),
         'labels': labels,
         'confidence': parsed[tfrecord_schema.PSEUDO_CONFIDENCE],
@@ -257,7 +258,7 @@ class AsrInputPipeline:
 
   def _add_features(self, example: dict, base_seed: int,
                     index: tf.Tensor) -> dict:
-    """Log-mel (+ dither), normalization and SpecAugment for one example."""
+    """Log-mel (+ dither) and SpecAugment's mask for one example."""
     config = self._config
     example_seed = tf.stack([tf.constant(base_seed, tf.int64), index])
     seeds = tf.random.experimental.stateless_split(example_seed, num=2)
@@ -273,19 +274,15 @@ class AsrInputPipeline:
           waveform, config.start_offset, self._max_samples,
           tf.random.experimental.stateless_fold_in(example_seed, 2))
     if config.is_training:
-      waveform = features_lib.add_dither(waveform, config.features.dither,
-                                         seeds[0])
-    utterance_features = features_lib.log_mel(waveform, config.features)
-    if self._feature_stats is not None:
-      utterance_features = features_lib.normalize_features(
-          utterance_features, *self._feature_stats)
+      waveform = features_lib.add_dither(
+          waveform, self._feature_config.dither, seeds[0])
+    utterance_features = features_lib.log_mel(waveform, self._feature_config)
     num_frames = tf.shape(utterance_features)[0]
     extra = {}
-    if self._keeps_unaugmented_features:
-      extra[UNAUGMENTED_FEATURES] = utterance_features
-    if config.is_training and config.spec_augment.enabled:
-      utterance_features = spec_augment_lib.spec_augment(
-          utterance_features, num_frames, config.spec_augment, seeds[1])
+    if self._masks_features():
+      extra[FEATURE_MASK] = spec_augment_lib.mask(
+          num_frames, num_frames, self._feature_config.num_mel_bins,
+          config.spec_augment, seeds[1])
     return {
         **extra,
         'features': utterance_features,
@@ -296,6 +293,9 @@ class AsrInputPipeline:
         'transcript': example['transcript'],
         'num_samples': tf.shape(waveform)[0],
     }
+
+  def _masks_features(self) -> bool:
+    return self._config.is_training and self._config.spec_augment.enabled
 
   def _per_replica_batch_sizes(self, input_context) -> List[int]:
     config = self._config
@@ -313,7 +313,7 @@ class AsrInputPipeline:
     boundaries = tf.constant(config.bucket_boundaries, tf.int64)
     batch_sizes = tf.constant(self._per_replica_batch_sizes(input_context),
                               tf.int64)
-    num_bins = config.features.num_mel_bins
+    num_bins = self._feature_config.num_mel_bins
 
     def bucket_of(example):
       # Bucket i holds boundaries[i - 1] < frames <= boundaries[i].
@@ -326,8 +326,8 @@ class AsrInputPipeline:
           'feature_lengths': [], 'labels': [None], 'label_lengths': [],
           'utterance_id': [], 'transcript': [], 'num_samples': [],
       }
-      if self._keeps_unaugmented_features:
-        padded_shapes[UNAUGMENTED_FEATURES] = padded_shapes['features']
+      if self._masks_features():
+        padded_shapes[FEATURE_MASK] = padded_shapes['features']
       return examples.padded_batch(batch_sizes[bucket], padded_shapes,
                                    drop_remainder=config.drop_remainder)
 

@@ -6,7 +6,8 @@ On one utterance's features [T, F] with `length` valid frames:
   * min(num_time_masks, floor(time_masks_per_frame * length)) time masks,
     width t ~ U{0..floor(time_mask_max_ratio * length)}, start ~
     U{0..length - t}: both the count and the width adapt to the length.
-Masked cells get `mask_value` (0 = the mean after feature normalization).
+Masked cells get 0, the mean of the normalized features; the input pipeline
+sends the mask (`mask`) and the model's frontend applies it.
 All randomness is stateless (`tf.random.stateless_uniform`) from a seed [2],
 so the same seed gives the same masks.
 """
@@ -94,34 +95,26 @@ def _spans_to_mask(size: tf.Tensor, starts: tf.Tensor,
   return tf.reduce_any(inside, axis=1)
 
 
-def spec_augment_with_mask(features: tf.Tensor, length: tf.Tensor,
-                           config: data_config.SpecAugmentConfig,
-                           seed: tf.Tensor):
-  """Applies SpecAugment and returns what was masked.
+def mask_from_spans(num_frames: tf.Tensor, num_bins: int,
+                    spans: MaskSpans) -> tf.Tensor:
+  """bool [num_frames, num_bins], True in every masked cell."""
+  freq_mask = _spans_to_mask(num_bins, spans.freq_starts, spans.freq_widths)
+  time_mask = _spans_to_mask(num_frames, spans.time_starts,
+                             spans.time_widths)
+  return time_mask[:, tf.newaxis] | freq_mask[tf.newaxis, :]
+
+
+def mask(num_frames: tf.Tensor, length: tf.Tensor, num_bins: int,
+         config: data_config.SpecAugmentConfig,
+         seed: tf.Tensor) -> tf.Tensor:
+  """bool [num_frames, num_bins]: the cells SpecAugment masks.
 
   Args:
-    features: float [T, F] features of one utterance.
+    num_frames: int scalar, the features' frames T.
     length: int scalar, valid frames (<= T); masks fall in [0, length).
+    num_bins: feature dimension F.
     config: SpecAugment config.
     seed: int [2] stateless seed.
-
-  Returns:
-    (augmented [T, F], masked bool [T, F], MaskSpans).
   """
-  features = tf.convert_to_tensor(features)
-  num_bins = features.shape[-1]
-  spans = sample_mask_spans(length, num_bins, config, seed)
-  freq_mask = _spans_to_mask(num_bins, spans.freq_starts, spans.freq_widths)
-  time_mask = _spans_to_mask(tf.shape(features)[0], spans.time_starts,
-                             spans.time_widths)
-  masked = time_mask[:, tf.newaxis] | freq_mask[tf.newaxis, :]
-  augmented = tf.where(masked, tf.cast(config.mask_value, features.dtype),
-                       features)
-  return augmented, masked, spans
-
-
-def spec_augment(features: tf.Tensor, length: tf.Tensor,
-                 config: data_config.SpecAugmentConfig,
-                 seed: tf.Tensor) -> tf.Tensor:
-  """SpecAugment on one utterance [T, F]; see `spec_augment_with_mask`."""
-  return spec_augment_with_mask(features, length, config, seed)[0]
+  return mask_from_spans(num_frames, num_bins,
+                         sample_mask_spans(length, num_bins, config, seed))

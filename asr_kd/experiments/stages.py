@@ -63,9 +63,8 @@ def data_overrides(work_dir: str) -> str:
   return ','.join([
       f'task.tokenizer_model_path={work_dir}/tokenizer/spm.model',
       f'task.train_data.input_path={records}/train-*.tfrecord*',
-      f'task.train_data.feature_stats_file={stats}',
+      f'task.model.feature_stats_file={stats}',
       f'task.validation_data.input_path={records}/dev-*.tfrecord*',
-      f'task.validation_data.feature_stats_file={stats}',
   ])
 
 

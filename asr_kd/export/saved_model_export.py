@@ -40,7 +40,7 @@ class ServingModule(tf.Module):
     self.model = loaded.model
     self.tokenizer = loaded.tokenizer
     self._decoding_config = loaded.task_config.decoding
-    self._feature_config = loaded.task_config.validation_data.features
+    self._feature_config = self.model.frontend.config
     self.sample_rate = int(self._feature_config.sample_rate)
     self.tokenizer_asset = tf.saved_model.Asset(
         loaded.task_config.tokenizer_model_path)
@@ -48,7 +48,7 @@ class ServingModule(tf.Module):
     self.streaming = None
     if self.model.encoder.is_streaming:
       self.streaming = streaming.StreamingRecognizer(
-          self.model, self._feature_config, chunk_ms=chunk_ms,
+          self.model, chunk_ms=chunk_ms,
           max_symbols_per_frame=self._decoding_config.max_symbols_per_frame)
 
   def _check_inputs(self, waveform: tf.Tensor, waveform_lengths: tf.Tensor,
@@ -80,12 +80,8 @@ class ServingModule(tf.Module):
     with tf.control_dependencies(
         self._check_inputs(waveform, waveform_lengths, sample_rate)):
       waveform = tf.identity(waveform)
-    log_mel = features_lib.log_mel(waveform, self._feature_config)
-    feature_lengths = tf.cast(features_lib.num_frames(
-        tf.cast(waveform_lengths, tf.int32), self._feature_config), tf.int32)
-    outputs = self.model({'features': self.model.normalize(log_mel),
-                          'feature_lengths': feature_lengths},
-                         training=False)
+    outputs = self.model({'waveforms': waveform,
+                          'num_samples': waveform_lengths}, training=False)
     return {'encoder_outputs': outputs['encoder_outputs'],
             'encoder_lengths': outputs['encoder_lengths']}
 

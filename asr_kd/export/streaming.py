@@ -94,14 +94,13 @@ class StreamingRecognizer(tf.Module):
     state_specs: {name: tf.TensorSpec} of the flat state, sorted by name.
   """
 
-  def __init__(self, model, feature_config: Optional[
-      data_config.FeatureConfig] = None, chunk_ms: Optional[int] = None,
+  def __init__(self, model, chunk_ms: Optional[int] = None,
                max_symbols_per_frame: int = 3, name: str = 'streaming'):
     """Wraps a streaming RnntModel.
 
     Args:
-      model: an `RnntModel` with a causal encoder (built, weights loaded).
-      feature_config: the frontend the model was trained with.
+      model: an `RnntModel` with a causal encoder (built, weights loaded);
+        its frontend computes the features.
       chunk_ms: audio per call; a multiple of the encoder chunk
         (chunk_frames_in * frame_step_ms). Default: one encoder chunk.
       max_symbols_per_frame: greedy decoding limit per encoder frame.
@@ -115,7 +114,7 @@ class StreamingRecognizer(tf.Module):
       raise ValueError('The model\'s encoder is not causal (streaming); '
                        'only streaming models export to TFLite stream_step.')
     self._model = model
-    self._feature_config = feature_config or data_config.FeatureConfig()
+    self._feature_config = model.frontend.config
     self._encoder = model.encoder
     self._max_symbols_per_frame = max_symbols_per_frame
     self._decoder = streaming_greedy.StreamingGreedyDecoder(
@@ -183,9 +182,9 @@ class StreamingRecognizer(tf.Module):
     # and the frontend stays float in full_int8 (quantization_hints).
     samples = tf.concat([nested[AUDIO_TAIL], audio_chunk[tf.newaxis]], axis=1)
     with quantization_hints.keep_float_scope():
-      normalized = self._model.normalize(features_lib.log_mel(
-          features_lib.waveform_to_float(samples), self._feature_config,
-          mel_as_matmul=False))
+      frontend = self._model.frontend
+      normalized = frontend.normalize(frontend.log_mel(
+          features_lib.waveform_to_float(samples), mel_as_matmul=False))
     valid_frames = tf.minimum(
         features_lib.num_frames(
             self.tail_samples + tf.cast(num_valid_samples, tf.int32),
@@ -344,7 +343,6 @@ def from_loaded_model(loaded, chunk_ms: Optional[float] = None,
     max_symbols_per_frame: default: the config's decoding setting.
   """
   return StreamingRecognizer(
-      loaded.model, loaded.task_config.validation_data.features,
-      chunk_ms=chunk_ms,
+      loaded.model, chunk_ms=chunk_ms,
       max_symbols_per_frame=(max_symbols_per_frame or
                              loaded.task_config.decoding.max_symbols_per_frame))

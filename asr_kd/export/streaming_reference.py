@@ -7,12 +7,11 @@ same valid-frame masking as `StreamingRecognizer` (docs/export.md). It
 shares no code with the exported module beyond the model's own layers.
 """
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
-from asr_kd.configs import data_config
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.decoding import streaming_greedy
 
@@ -36,33 +35,29 @@ def num_chunks(num_samples: int, chunk_samples: int) -> int:
 
 def streaming_greedy_reference(model, samples: np.ndarray,
                                chunk_samples: int, tail_samples: int,
-                               max_symbols_per_frame: int,
-                               feature_config: Optional[
-                                   data_config.FeatureConfig] = None
+                               max_symbols_per_frame: int
                               ) -> StreamingResult:
   """Recognizes int16 `samples` as the exported streaming model does.
 
   Args:
-    model: a streaming `RnntModel`.
+    model: a streaming `RnntModel` (its frontend computes the features).
     samples: 1-D int16 waveform at 16 kHz.
     chunk_samples: audio samples per exported `stream_step` call.
     tail_samples: the zero prefix / carried tail (streaming.tail_samples_for).
     max_symbols_per_frame: greedy limit.
-    feature_config: frontend config.
 
   Returns:
     A `StreamingResult`.
   """
-  feature_config = feature_config or data_config.FeatureConfig()
+  frontend = model.frontend
   encoder = model.encoder
   calls = num_chunks(len(samples), chunk_samples)
   padded = np.concatenate([
       np.zeros([tail_samples], np.int16), np.asarray(samples, np.int16),
       np.zeros([calls * chunk_samples - len(samples)], np.int16)])
-  features = model.normalize(features_lib.log_mel(
-      features_lib.waveform_to_float(padded[np.newaxis]), feature_config))
-  valid_frames = int(features_lib.num_frames(tail_samples + len(samples),
-                                             feature_config))
+  features = frontend.normalize(frontend.log_mel(
+      features_lib.waveform_to_float(padded[np.newaxis])))
+  valid_frames = int(frontend.num_frames(tail_samples + len(samples)))
   frames_in = encoder.chunk_frames_in
   decoder = streaming_greedy.StreamingGreedyDecoder(
       model.prediction_network, model.joint_network, max_symbols_per_frame)
@@ -71,7 +66,7 @@ def streaming_greedy_reference(model, samples: np.ndarray,
   tokens, encoder_frames = [], []
   steps = calls * chunk_samples // (frames_in *
                                     features_lib.frame_step_samples(
-                                        feature_config))
+                                        frontend.config))
   for step in range(steps):
     step_frames = int(np.clip(valid_frames - step * frames_in, 0, frames_in))
     lengths = tf.constant([step_frames], tf.int32)

@@ -4,8 +4,10 @@ A model_dir written by `python -m asr_kd.bin.train` holds `params.yaml` (the
 resolved experiment config) and checkpoints `ckpt-N` (model, optimizer and
 global step). Loading reads params.yaml into a registered experiment config
 (strict override, so a typo or a config from another task type fails
-loudly), builds the tokenizer and `RnntModel` it describes and restores the
-model's variables only (`expect_partial`: the optimizer slots are skipped).
+loudly; a params.yaml of the earlier layout is upgraded first,
+asr_kd/configs/params_upgrade.py), builds the tokenizer and `RnntModel` it
+describes and restores the model's variables only (`expect_partial`: the
+optimizer slots are skipped).
 A checkpoint file that cannot be read becomes one ModelLoadError line naming
 it (`checkpoint_read_error`).
 """
@@ -19,12 +21,14 @@ from typing import Optional, Tuple
 
 from absl import flags
 import tensorflow as tf
+import yaml
 
 from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
 
 # The experiments whose config classes read params.yaml.
+from asr_kd.configs import params_upgrade
 from asr_kd.configs import registered_experiments  # pylint: disable=unused-import
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.inference import checkpoint_integrity
@@ -122,10 +126,12 @@ def load_experiment_config(model_dir: str,
   except LookupError as error:
     raise ModelLoadError(f'unknown experiment {experiment!r}') from error
   try:
-    config = hyperparams.override_params_dict(config, params_path,
-                                              is_strict=True)
+    with tf.io.gfile.GFile(params_path) as params_file:
+      params = params_upgrade.upgrade(yaml.safe_load(params_file) or {})
+    config = hyperparams.override_params_dict(config, params, is_strict=True)
     config.validate()
-  except (KeyError, ValueError, AttributeError, TypeError) as error:
+  except (KeyError, ValueError, AttributeError, TypeError,
+          yaml.YAMLError) as error:
     raise ModelLoadError(
         f'{params_path} does not fit experiment {experiment!r}: {error}'
     ) from error

@@ -85,22 +85,22 @@ class Recognizer:
 
   def __init__(self, model: rnnt_model.RnntModel,
                tokenizer: tokenizer_lib.Tokenizer,
-               feature_config: data_config.FeatureConfig,
                decoding_config: rnnt_config.DecodingConfig,
                batch_size: int = 8,
                max_segment_samples: Optional[int] = None):
     """Wraps a restored model.
 
     Args:
-      model: RNN-T model with restored weights and feature statistics.
+      model: RNN-T model with restored weights and feature statistics (its
+        frontend computes the features).
       tokenizer: the model's tokenizer.
-      feature_config: the log-mel config the model was trained with.
       decoding_config: greedy or beam search and their options.
       batch_size: utterances decoded together.
       max_segment_samples: files longer than this are transcribed in
         segments of at most this many samples, cut at quiet points, and
         the segments' texts joined (None: every file whole).
     """
+    feature_config = model.frontend.config
     if batch_size < 1:
       raise ValueError(f'batch_size must be >= 1, got {batch_size}')
     if max_segment_samples is not None and (
@@ -134,13 +134,8 @@ class Recognizer:
       (tokens int32 [B, L] 0-padded, token_lengths int32 [B]).
     """
     self.trace_count += 1  # Python side effect: runs only while tracing.
-    features = self._model.normalize(
-        features_lib.log_mel(waveforms, self._feature_config))
-    feature_lengths = features_lib.num_frames(num_samples,
-                                              self._feature_config)
-    outputs = self._model({'features': features,
-                           'feature_lengths': feature_lengths},
-                          training=False)
+    outputs = self._model({'waveforms': waveforms,
+                           'num_samples': num_samples}, training=False)
     return decoder.decode(
         outputs['encoder_outputs'], outputs['encoder_lengths'],
         self._model.prediction_network, self._model.joint_network,
@@ -259,14 +254,13 @@ class Recognizer:
 
 def from_loaded_model(loaded, decoding_config: rnnt_config.DecodingConfig,
                       batch_size: int = 8) -> Recognizer:
-  """A Recognizer for a `model_loader.LoadedModel` (training features).
+  """A Recognizer for a `model_loader.LoadedModel`.
 
   Files longer than the longest training utterance (the last length bucket)
   are transcribed in segments no longer than it.
   """
-  train_data = loaded.config.task.train_data
   return Recognizer(
-      loaded.model, loaded.tokenizer, train_data.features, decoding_config,
-      batch_size=batch_size,
+      loaded.model, loaded.tokenizer, decoding_config, batch_size=batch_size,
       max_segment_samples=features_lib.max_samples_for_frames(
-          train_data.bucket_boundaries[-1], train_data.features))
+          loaded.config.task.train_data.bucket_boundaries[-1],
+          loaded.model.frontend.config))

@@ -9,12 +9,13 @@ import tf_keras
 from asr_kd.configs import rnnt_config
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.modeling import conformer
+from asr_kd.modeling import frontend as frontend_lib
 from asr_kd.modeling import joint_network as joint_lib
 from asr_kd.modeling import prediction_network as prediction_lib
 
 
 class RnntModel(tf_keras.Model):
-  """RNN-T transducer over normalized log-mel features.
+  """RNN-T transducer: frontend, encoder, prediction and joint networks.
 
   `call` returns the encoder and prediction-network outputs, not the logits:
   the loss evaluates the joint itself (in time chunks when fused), and
@@ -33,9 +34,11 @@ class RnntModel(tf_keras.Model):
   linear heads of `simple_joint_heads=True` (`simple_joint_logits`), which
   the pruned RNN-T loss trains (`task.loss.pruned_range`).
 
-  The global feature statistics the input pipeline normalizes with are kept
-  as non-trainable weights (`feature_mean`, `feature_stddev`), so checkpoints
-  and exports carry the whole frontend.
+  The frontend (`frontend`, asr_kd/modeling/frontend.py) reads the model
+  config's FeatureConfig and normalizes with the global feature statistics,
+  kept as non-trainable weights (`feature_mean`, `feature_stddev`), so
+  checkpoints and exports carry the whole frontend. `call` takes waveforms
+  or log-mel features and normalizes them itself.
   """
 
   def __init__(self, config: rnnt_config.RnntModelConfig,
@@ -75,6 +78,12 @@ class RnntModel(tf_keras.Model):
     self.feature_stddev = self.add_weight(
         'feature_stddev', shape=[num_bins], trainable=False,
         initializer='ones')
+    self._frontend = frontend_lib.Frontend(
+        self._config.features, self.feature_mean, self.feature_stddev)
+
+  @property
+  def frontend(self) -> frontend_lib.Frontend:
+    return self._frontend
 
   @property
   def config(self) -> rnnt_config.RnntModelConfig:
@@ -84,19 +93,17 @@ class RnntModel(tf_keras.Model):
     self.feature_mean.assign(np.asarray(mean, np.float32))
     self.feature_stddev.assign(np.asarray(stddev, np.float32))
 
-  def normalize(self, log_mel_features: tf.Tensor) -> tf.Tensor:
-    """Applies the stored global statistics (export and transcription)."""
-    return features_lib.normalize_features(
-        log_mel_features, self.feature_mean, self.feature_stddev)
-
   def call(self, inputs: Dict[str, tf.Tensor],
            training: Optional[bool] = None) -> Dict[str, tf.Tensor]:
     """Runs encoder and prediction network.
 
     Args:
-      inputs: 'features' float32 [B, T, F] (normalized), 'feature_lengths'
-        int32 [B]; 'labels' int32 [B, U] and 'label_lengths' [B] when the
-        prediction network is needed (training, loss).
+      inputs: either 'waveforms' float32 [B, S] in [-1, 1) and
+        'num_samples' int [B], or the frontend's log-mel 'features' float32
+        [B, T, F] (not normalized: the input pipeline's), 'feature_lengths'
+        int32 [B] and optionally 'feature_mask' bool [B, T, F] (SpecAugment's
+        masked cells); 'labels' int32 [B, U] and 'label_lengths' [B] when
+        the prediction network is needed (training, loss).
       training: Keras training flag.
 
     Returns:
@@ -104,18 +111,23 @@ class RnntModel(tf_keras.Model):
       'prediction_outputs' [B, U+1, P], and for a model built with
       `intermediate_ctc_layer` 'intermediate_encoder_outputs' [B, T', D].
     """
-    features = inputs['features']
+    if 'waveforms' in inputs:
+      log_mel = self._frontend.log_mel(inputs['waveforms'])
+      feature_lengths = self._frontend.num_frames(inputs['num_samples'])
+    else:
+      log_mel, feature_lengths = inputs['features'], inputs['feature_lengths']
+    features = self._frontend.normalize(log_mel, inputs.get('feature_mask'))
     if self._config.utterance_mean_normalization:
-      features = features_lib.subtract_utterance_mean(
-          features, inputs['feature_lengths'])
+      features = features_lib.subtract_utterance_mean(features,
+                                                      feature_lengths)
     if self._intermediate_ctc_layer:
       encoder_outputs, encoder_lengths, intermediate = self.encoder(
-          features, inputs['feature_lengths'], training=training,
+          features, feature_lengths, training=training,
           intermediate_layer=self._intermediate_ctc_layer)
       outputs = {'intermediate_encoder_outputs': intermediate}
     else:
       encoder_outputs, encoder_lengths = self.encoder(
-          features, inputs['feature_lengths'], training=training)
+          features, feature_lengths, training=training)
       outputs = {}
     outputs.update(encoder_outputs=encoder_outputs,
                    encoder_lengths=encoder_lengths)

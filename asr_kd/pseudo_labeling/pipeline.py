@@ -339,7 +339,7 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
   pipeline = beam.Pipeline(
       options=beam_pipeline.make_pipeline_options(beam_args or []))
   build_pipeline(pipeline, files, output.staged, model_dir, checkpoint,
-                 config.task.train_data.features, beam_size, batch_size,
+                 config.task.model.features, beam_size, batch_size,
                  num_shards, compression, keep_transcripts, experiment)
   result = pipeline.run()
   result.wait_until_finish()

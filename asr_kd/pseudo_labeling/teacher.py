@@ -15,7 +15,6 @@ import numpy as np
 import tensorflow as tf
 
 from asr_kd.configs import rnnt_config
-from asr_kd.dataloaders import features as features_lib
 from asr_kd.decoding import beam_search
 from asr_kd.inference import model_loader
 from asr_kd.inference import recognizer
@@ -57,7 +56,7 @@ class Teacher:
     self._model = loaded.model
     self._tokenizer = loaded.tokenizer
     # The Recognizer (from_loaded_model) uses the training features too.
-    self._feature_config = loaded.config.task.train_data.features
+    self._feature_config = loaded.model.frontend.config
     self.decoding_config = rnnt_config.DecodingConfig(
         method='beam', beam_size=beam_size,
         length_normalization=(
@@ -94,13 +93,8 @@ class Teacher:
 
   def _label_graph(self, waveforms: tf.Tensor, num_samples: tf.Tensor):
     """(texts [B], confidences [B]) for zero-padded float waveforms [B, N]."""
-    features = self._model.normalize(
-        features_lib.log_mel(waveforms, self._feature_config))
-    outputs = self._model(
-        {'features': features,
-         'feature_lengths': features_lib.num_frames(num_samples,
-                                                    self._feature_config)},
-        training=False)
+    outputs = self._model({'waveforms': waveforms,
+                           'num_samples': num_samples}, training=False)
     beam = beam_search.beam_search(
         outputs['encoder_outputs'], outputs['encoder_lengths'],
         self._model.prediction_network, self._model.joint_network,

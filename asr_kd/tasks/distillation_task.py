@@ -15,13 +15,11 @@ slot. See docs/distillation.md, "Online teacher (DistillationTask)".
 
 from typing import Dict, Optional
 
-import numpy as np
 import tensorflow as tf
 
 from official.core import task_factory
 
 from asr_kd.configs import distillation_config
-from asr_kd.dataloaders import features as features_lib
 from asr_kd.dataloaders import input_pipeline
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.inference import model_loader
@@ -68,36 +66,6 @@ def load_teacher(model_dir: str, checkpoint: str,
   return loaded.model
 
 
-class FeatureConverter:
-  """Re-normalizes student-normalized features for the teacher.
-
-  The input pipeline normalizes with the student's statistics. When the
-  teacher was trained with other statistics, each frame is un-normalized
-  with the student's and normalized with the teacher's:
-  (x * s_std + s_mean - t_mean) / t_std. With equal statistics the features
-  pass through untouched.
-  """
-
-  def __init__(self, student_mean, student_stddev, teacher_mean,
-               teacher_stddev):
-    stats = [np.asarray(value, np.float32) for value in
-             (student_mean, student_stddev, teacher_mean, teacher_stddev)]
-    self.is_identity = (np.array_equal(stats[0], stats[2]) and
-                        np.array_equal(stats[1], stats[3]))
-    (self._student_mean, self._student_stddev, self._teacher_mean,
-     self._teacher_stddev) = stats
-
-  def __call__(self, student_features: tf.Tensor) -> tf.Tensor:
-    """[B, T, F] student-normalized -> teacher-normalized features."""
-    if self.is_identity:
-      return student_features
-    log_mel = (student_features *
-               tf.cast(self._student_stddev, student_features.dtype) +
-               tf.cast(self._student_mean, student_features.dtype))
-    return features_lib.normalize_features(log_mel, self._teacher_mean,
-                                           self._teacher_stddev)
-
-
 @task_factory.register_task_cls(distillation_config.DistillationTaskConfig)
 class DistillationTask(rnnt_task.RnntTask):
   """Trains an RNN-T student with soft targets from a frozen teacher."""
@@ -110,7 +78,6 @@ class DistillationTask(rnnt_task.RnntTask):
         params.loss, self.tokenizer.blank_id, params.jit_compile,
         soft_targets=params.distillation)
     self._teacher = None
-    self._teacher_features = None
     self._teacher_frame_ratio = 1
 
   @property
@@ -123,22 +90,6 @@ class DistillationTask(rnnt_task.RnntTask):
     """Teacher encoder frames per student encoder frame."""
     return self._teacher_frame_ratio
 
-  def teacher_features(self, student_features: tf.Tensor) -> tf.Tensor:
-    """The batch's features as the teacher was trained to see them."""
-    return self._teacher_features(student_features)
-
-  def build_inputs(self, params, input_context=None) -> tf.data.Dataset:
-    """The student's batches; for training, with the unaugmented features.
-
-    Those are what the teacher sees unless
-    distillation.teacher_sees_augmented_features.
-    """
-    kd = self.task_config.distillation
-    if (params.is_training and kd.kind != 'none' and
-        not kd.teacher_sees_augmented_features):
-      params = params.replace(keep_unaugmented_features=True)
-    return super().build_inputs(params, input_context)
-
   def build_model(self) -> rnnt_model.RnntModel:
     """The student; also restores the teacher once (kept on the task)."""
     student = super().build_model()
@@ -150,22 +101,30 @@ class DistillationTask(rnnt_task.RnntTask):
     self._teacher_frame_ratio = distillation_config.teacher_frame_ratio(
         teacher.config.encoder.subsampling_factor,
         config.model.encoder.subsampling_factor)
-    self._teacher_features = FeatureConverter(
-        student.feature_mean.numpy(), student.feature_stddev.numpy(),
-        teacher.feature_mean.numpy(), teacher.feature_stddev.numpy())
+    if not student.frontend.same_features_as(teacher.frontend):
+      raise ValueError(
+          f'the teacher ({config.teacher_model_dir}) computes other log-mel '
+          f'features ({teacher.frontend.config.as_dict()}) than the '
+          f'student\'s task.model.features '
+          f'({student.frontend.config.as_dict()}); distillation feeds both '
+          'the same features.')
     self._teacher = teacher
     return student
 
   def teacher_outputs(self, inputs: Dict[str, tf.Tensor]
                      ) -> objective_lib.TeacherOutputs:
-    """The frozen teacher on the batch's unaugmented features (unless
-    distillation.teacher_sees_augmented_features), without gradient."""
+    """The frozen teacher on the batch, without gradient.
+
+    It normalizes the batch's log-mel features with its own statistics and,
+    unless distillation.teacher_sees_augmented_features, leaves out
+    SpecAugment's mask: its targets are those of the clean input.
+    """
     if self._teacher is None:
       raise ValueError('DistillationTask.build_model must run before '
                        'training (it restores the teacher).')
     teacher_inputs = dict(inputs)
-    teacher_inputs['features'] = self.teacher_features(inputs.get(
-        input_pipeline.UNAUGMENTED_FEATURES, inputs['features']))
+    if not self.task_config.distillation.teacher_sees_augmented_features:
+      teacher_inputs.pop(input_pipeline.FEATURE_MASK, None)
     return objective_lib.TeacherOutputs(
         outputs=tf.nest.map_structure(
             tf.stop_gradient, self._teacher(teacher_inputs, training=False)),

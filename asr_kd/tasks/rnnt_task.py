@@ -28,9 +28,9 @@ _MIXED_PRECISION_DTYPES = {
     'bfloat16': 'bfloat16', 'mixed_bfloat16': 'bfloat16',
 }
 # The numeric inputs of a train step (XLA takes no strings); the last one
-# only in batches that have it (distillation).
+# only in batches that have it (SpecAugment in training).
 MODEL_INPUT_KEYS = ('features', 'feature_lengths', 'labels', 'label_lengths',
-                    input_pipeline.UNAUGMENTED_FEATURES)
+                    input_pipeline.FEATURE_MASK)
 
 
 def canonical_mixed_precision(dtype: Optional[str]) -> Optional[str]:
@@ -133,7 +133,7 @@ class RnntTask(base_task.Task):
         simple_joint_heads=self.task_config.loss.pruned_range > 0,
         name='rnnt')
     model.build_for_checkpoint()
-    stats_file = self.task_config.train_data.feature_stats_file
+    stats_file = self.task_config.model.feature_stats_file
     if stats_file:
       model.set_feature_stats(*features_lib.load_feature_stats(stats_file))
     return model
@@ -158,8 +158,8 @@ class RnntTask(base_task.Task):
     if params.is_training:
       params = params.replace(seed=task_config.train_data_seed(
           self.task_config.seed, params.seed))
-    dataset = input_pipeline.AsrInputPipeline(params, self.tokenizer)(
-        input_context)
+    dataset = input_pipeline.AsrInputPipeline(
+        params, self.tokenizer, self.task_config.model.features)(input_context)
     resume_step = self._resume_step
     if params.is_training and resume_step:
       # Each step takes one batch per replica; a pipeline feeds the
@@ -350,7 +350,7 @@ class RnntTask(base_task.Task):
           tf.shape(inputs['features'])[0], step_start_time)
       by_name['audio_seconds_per_second'].update_state(
           tf.cast(tf.reduce_sum(inputs['num_samples']), tf.float32) /
-          float(self.task_config.train_data.features.sample_rate),
+          float(self.task_config.model.features.sample_rate),
           step_start_time)
     return {self.loss: tf.where(finite, loss, 0.0)}
 
