@@ -21,6 +21,7 @@ from asr_kd.export import tflite_export
 from asr_kd.export import tflite_runtime
 from asr_kd.modeling import quantization_hints
 from asr_kd.modeling import rnnt_model
+from asr_kd.modeling import rnnt_stream
 from tests import testing_utils
 
 MAX_SYMBOLS = 2
@@ -319,11 +320,11 @@ class ExportTfliteTest(tf.test.TestCase):
   def test_flatten_round_trip(self):
     state = self.recognizer.initial_state()
     self.assertEqual(sorted(state), self.recognizer.state_names)
-    nested = streaming.unflatten_named(
+    nested = rnnt_stream.unflatten_named(
         {'a': [[1, 2]], 'b': {'c': 3}},
         {'a_0_0': 'x', 'a_0_1': 'y', 'b_c': 'z'})
     self.assertEqual(nested, {'a': [['x', 'y']], 'b': {'c': 'z'}})
-    self.assertEqual(streaming.flatten_named(nested),
+    self.assertEqual(rnnt_stream.flatten_named(nested),
                      {'a_0_0': 'x', 'a_0_1': 'y', 'b_c': 'z'})
 
 

@@ -4,7 +4,7 @@ The log-mel frontend cuts frames at fixed hops from the first sample, and a
 4x subsampling encoder groups those frames four at a time, so one utterance
 started a few milliseconds later is, to the encoder, a different input. The
 streaming recognizer meets exactly that: its frontend carries a zero tail
-(`export.streaming.tail_samples_for`, 20 ms) before the first sample. A model
+(`modeling.rnnt_stream.tail_samples_for`, 20 ms) before the first sample. A model
 trained on one framing only loses accuracy at any other (benchmarks/
 offset_sensitivity.py measured it, docs/results.md). Drawing the offset anew
 for every example teaches the model every framing phase of the frontend and

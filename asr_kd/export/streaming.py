@@ -1,92 +1,24 @@
 """The streaming recognizer exported to TFLite and SavedModel.
 
-`StreamingRecognizer` wraps, for batch 1: the log-mel frontend with a carried
-audio tail, feature normalization, `encoder.stream_step` and the streaming
-greedy decoder. Its two functions `initial_state` and `stream_step` take and
-return every state tensor explicitly (flat, named), so a TFLite interpreter
-on a phone only has to feed the outputs of one call into the next.
-
-Stream framing (exact, see docs/export.md):
-  * `log_mel` has no centering: frame j covers samples [j*h, j*h + w)
-    (h = 160 hop, w = 400 window). Each call frames `tail + chunk`, where
-    `tail` is the last `tail_samples` = ceil((w - h) / h) * h = 320 samples
-    of the previous call; with chunks of whole hops every call yields exactly
-    chunk_samples / h frames and leaves the same tail length.
-  * The initial tail is zeros, so the stream is the utterance preceded by
-    `tail_samples` of silence (20 ms, two whole frames); the recognizer's
-    output equals streaming recognition of that zero-prefixed waveform.
-  * The last chunk may be partial: the caller zero-pads it to
-    `chunk_samples` and passes `num_valid_samples`; frames reading padding
-    are masked in the encoder and the decoder.
+`StreamingRecognizer` wraps the model's own streaming API
+(`RnntModel.stream`, asr_kd/modeling/rnnt_stream.py: the frontend with a
+carried audio tail, `encoder.stream_step` and the streaming greedy decoder)
+in a tf.Module whose two functions `initial_state` and `stream_step` have
+flat, named signatures, so a TFLite interpreter on a phone only has to feed
+the outputs of one call into the next. Stream framing: docs/export.md.
 """
 
-import collections.abc
-import math
 from typing import Any, Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
-from asr_kd.configs import data_config
-from asr_kd.configs import rnnt_config
-from asr_kd.dataloaders import features as features_lib
-from asr_kd.decoding import greedy
-from asr_kd.decoding import streaming_greedy
-from asr_kd.modeling import quantization_hints
-
-AUDIO_TAIL = 'audio_tail'
-STATE_SEPARATOR = '_'
-DECODER_STATE = 'decoder'
-# Flat names of the greedy search's state (prediction network, last token).
-DECODER_STATE_PREFIX = DECODER_STATE + STATE_SEPARATOR
-
-
-def tail_samples_for(feature_config: data_config.FeatureConfig) -> int:
-  """Samples carried between calls: ceil((window - hop) / hop) hops."""
-  window = features_lib.frame_length_samples(feature_config)
-  hop = features_lib.frame_step_samples(feature_config)
-  return int(math.ceil((window - hop) / hop)) * hop
-
-
-def flatten_named(structure: Any, prefix: str = '') -> Dict[str, tf.Tensor]:
-  """Flattens nested dicts/lists of tensors into {'a_b_0': tensor}."""
-  if isinstance(structure, collections.abc.Mapping):
-    items = sorted(structure.items())
-  elif isinstance(structure, collections.abc.Sequence) and not isinstance(
-      structure, (str, bytes)):
-    items = list(enumerate(structure))
-  else:
-    return {prefix: structure}
-  flat = {}
-  for key, value in items:
-    name = f'{prefix}{STATE_SEPARATOR}{key}' if prefix else str(key)
-    flat.update(flatten_named(value, name))
-  return flat
-
-
-def unflatten_named(template: Any, flat: Dict[str, tf.Tensor],
-                    prefix: str = '') -> Any:
-  """Inverse of `flatten_named` for the structure of `template`.
-
-  Sequences come back as plain lists (a tf.Module wraps the template's
-  lists and dicts in trackable wrappers).
-  """
-  def child(key):
-    return f'{prefix}{STATE_SEPARATOR}{key}' if prefix else str(key)
-
-  if isinstance(template, collections.abc.Mapping):
-    return {key: unflatten_named(value, flat, child(key))
-            for key, value in template.items()}
-  if isinstance(template, collections.abc.Sequence) and not isinstance(
-      template, (str, bytes)):
-    return [unflatten_named(value, flat, child(index))
-            for index, value in enumerate(template)]
-  return flat[prefix]
 
 
 class StreamingRecognizer(tf.Module):
-  """Batch-1 streaming frontend + encoder + greedy decoder with flat state.
+  """Batch-1 streaming recognition with flat named state, for export.
 
   Attributes:
+    stream: the model's `RnntStream`.
     chunk_samples: int16 samples per `stream_step` call.
     tail_samples: samples carried between calls (the zero prefix).
     steps_per_call: encoder `stream_step`s per call.
@@ -94,15 +26,13 @@ class StreamingRecognizer(tf.Module):
     state_specs: {name: tf.TensorSpec} of the flat state, sorted by name.
   """
 
-  def __init__(self, model, chunk_ms: Optional[int] = None,
+  def __init__(self, model, chunk_ms: Optional[float] = None,
                max_symbols_per_frame: int = 3, name: str = 'streaming'):
     """Wraps a streaming RnntModel.
 
     Args:
-      model: an `RnntModel` with a causal encoder (built, weights loaded);
-        its frontend computes the features.
-      chunk_ms: audio per call; a multiple of the encoder chunk
-        (chunk_frames_in * frame_step_ms). Default: one encoder chunk.
+      model: an `RnntModel` with a causal encoder (built, weights loaded).
+      chunk_ms: audio per call (see `rnnt_stream.RnntStream`).
       max_symbols_per_frame: greedy decoding limit per encoder frame.
       name: tf.Module name.
 
@@ -114,117 +44,34 @@ class StreamingRecognizer(tf.Module):
       raise ValueError('The model\'s encoder is not causal (streaming); '
                        'only streaming models export to TFLite stream_step.')
     self._model = model
-    self._feature_config = model.frontend.config
-    self._encoder = model.encoder
-    self._max_symbols_per_frame = max_symbols_per_frame
-    self._decoder = streaming_greedy.StreamingGreedyDecoder(
-        model.prediction_network, model.joint_network,
-        max_symbols_per_frame=max_symbols_per_frame)
-    hop = features_lib.frame_step_samples(self._feature_config)
-    step_ms = self._encoder.chunk_frames_in * self._feature_config.frame_step_ms
-    chunk_ms = step_ms if chunk_ms is None else chunk_ms
-    if chunk_ms <= 0 or abs(chunk_ms / step_ms - round(chunk_ms / step_ms)
-                           ) > 1e-9:
-      raise ValueError(f'chunk_ms must be a positive multiple of the encoder '
-                       f'chunk ({step_ms:g} ms), got {chunk_ms}')
-    self.steps_per_call = int(round(chunk_ms / step_ms))
-    self.chunk_frames = self.steps_per_call * self._encoder.chunk_frames_in
-    self.chunk_samples = self.chunk_frames * hop
-    self.tail_samples = tail_samples_for(self._feature_config)
-    self.encoder_frames_per_call = (self.steps_per_call *
-                                    self._encoder.config.chunk_size)
-    self.max_tokens_per_call = (self.encoder_frames_per_call *
-                                max_symbols_per_frame)
-    self._state_template = self._initial_state_structure()
+    self.stream = model.stream(chunk_ms, max_symbols_per_frame)
+    self.chunk_samples = self.stream.chunk_samples
+    self.tail_samples = self.stream.tail_samples
+    self.steps_per_call = self.stream.steps_per_call
+    self.encoder_frames_per_call = self.stream.encoder_frames_per_call
+    self.max_tokens_per_call = self.stream.max_tokens_per_call
     self.state_specs = {
         name: tf.TensorSpec(value.shape, value.dtype, name=name)
-        for name, value in sorted(
-            flatten_named(self._state_template).items())}
+        for name, value in sorted(self.stream.initial_state().items())}
 
   @property
   def state_names(self) -> List[str]:
     return list(self.state_specs)
 
-  def _initial_state_structure(self) -> Dict[str, Any]:
-    return {
-        AUDIO_TAIL: tf.zeros([1, self.tail_samples], tf.int16),
-        'encoder': self._encoder.initial_state(1),
-        DECODER_STATE: self._decoder.initial_decoder_state(1),
-    }
-
   def initial_state(self) -> Dict[str, tf.Tensor]:
     """The flat state before any audio, {name: tensor}."""
-    return flatten_named(self._initial_state_structure())
+    return self.stream.initial_state()
 
   def stream_step(self, audio_chunk: tf.Tensor, num_valid_samples: tf.Tensor,
                   state: Dict[str, tf.Tensor],
                   unrolled_search: bool = False,
                   float_decoder: bool = False) -> Dict[str, tf.Tensor]:
-    """Consumes one chunk of audio.
-
-    Args:
-      audio_chunk: int16 [chunk_samples]; a last partial chunk zero-padded.
-      num_valid_samples: int32 scalar, real samples in `audio_chunk`.
-      state: flat state from `initial_state` or the previous call.
-      unrolled_search: decode with `unrolled_greedy_chunk` (no WHILE loop,
-        same tokens) instead of the decoder's `tf.while_loop`.
-      float_decoder: build the greedy search (prediction and joint
-        networks) under `KEEP_FLOAT_SCOPE`, so full_int8 keeps it float.
-
-    Returns:
-      {'tokens': int32 [max_tokens_per_call] (0-padded),
-       'num_tokens': int32 scalar,
-       'encoder_outputs': float32 [encoder_frames_per_call, D] (zeros past
-         the valid frames), and every state name: its new value}.
-    """
-    nested = unflatten_named(self._state_template, state)
-    # The tail stays int16 (raw samples, exact in every quantization mode)
-    # and the frontend stays float in full_int8 (quantization_hints).
-    samples = tf.concat([nested[AUDIO_TAIL], audio_chunk[tf.newaxis]], axis=1)
-    with quantization_hints.keep_float_scope():
-      frontend = self._model.frontend
-      normalized = frontend.normalize(frontend.log_mel(
-          features_lib.waveform_to_float(samples), mel_as_matmul=False))
-    valid_frames = tf.minimum(
-        features_lib.num_frames(
-            self.tail_samples + tf.cast(num_valid_samples, tf.int32),
-            self._feature_config), self.chunk_frames)
-    encoder_state = nested['encoder']
-    decoder_state = nested[DECODER_STATE]
-    frames_in = self._encoder.chunk_frames_in
-    tokens = tf.zeros([self.max_tokens_per_call], tf.int32)
-    num_tokens = tf.constant(0, tf.int32)
-    encoder_chunks = []
-    for step in range(self.steps_per_call):
-      step_lengths = tf.reshape(
-          tf.clip_by_value(valid_frames - step * frames_in, 0, frames_in), [1])
-      encoder_chunk, encoder_state = self._encoder.stream_step(
-          normalized[:, step * frames_in:(step + 1) * frames_in],
-          encoder_state, features_chunk_lengths=step_lengths)
-      encoder_lengths = self._encoder.output_lengths(step_lengths)
-      with quantization_hints.keep_float_scope(float_decoder):
-        if unrolled_search:
-          step_tokens, step_counts, decoder_state = unrolled_greedy_chunk(
-              encoder_chunk, decoder_state, encoder_lengths,
-              self._model.prediction_network, self._model.joint_network,
-              self._max_symbols_per_frame)
-        else:
-          step_tokens, step_counts, decoder_state = (
-              self._decoder.decode_chunk(encoder_chunk, decoder_state,
-                                         chunk_lengths=encoder_lengths))
-      tokens += _place_tokens(step_tokens[0], step_counts[0], num_tokens,
-                              self.max_tokens_per_call)
-      num_tokens += step_counts[0]
-      encoder_chunks.append(encoder_chunk[0])
-    new_state = flatten_named({
-        AUDIO_TAIL: samples[:, -self.tail_samples:],
-        'encoder': encoder_state,
-        DECODER_STATE: decoder_state,
-    })
-    outputs = {'tokens': tokens, 'num_tokens': num_tokens,
-               'encoder_outputs': tf.concat(encoder_chunks, axis=0)}
-    outputs.update(new_state)
-    return outputs
+    """`RnntStream.stream_step`'s outputs and new state in one dict (the
+    exported signature's outputs)."""
+    outputs, new_state = self.stream.stream_step(
+        audio_chunk, num_valid_samples, state,
+        unrolled_search=unrolled_search, float_decoder=float_decoder)
+    return {**outputs, **new_state}
 
   def signature_functions(self, int8_calibratable: bool = False,
                           float_decoder: bool = False) -> Tuple[Any, Any]:
@@ -235,7 +82,8 @@ class StreamingRecognizer(tf.Module):
         can run: `initial_state` gets an unused int32 scalar input `unused`
         (the calibrator cannot feed a signature without inputs) and
         `stream_step` uses the unrolled greedy search (the calibrator
-        segfaults on WHILE loops, see `unrolled_greedy_chunk`).
+        segfaults on WHILE loops, see
+        `StreamingGreedyDecoder._decode_chunk_unrolled`).
       float_decoder: passed to `stream_step`.
 
     Returns:
@@ -267,69 +115,6 @@ class StreamingRecognizer(tf.Module):
                               float_decoder=float_decoder)
 
     return initial_state, stream_step
-
-
-def _place_tokens(step_tokens: tf.Tensor, step_count: tf.Tensor,
-                  offset: tf.Tensor, buffer_size: int) -> tf.Tensor:
-  """Scatters step_tokens[:step_count] to [offset, offset + count) of a
-  zero buffer of `buffer_size` (fixed shapes, TFLite builtins only)."""
-  positions = tf.range(tf.shape(step_tokens)[0])
-  targets = tf.where(positions < step_count, positions + offset, buffer_size)
-  # A one-hot of an index >= buffer_size is all zeros: that token drops out.
-  placement = tf.one_hot(targets, buffer_size, dtype=tf.int32)
-  return tf.reduce_sum(placement * step_tokens[:, tf.newaxis], axis=0)
-
-
-def unrolled_greedy_chunk(encoder_chunk: tf.Tensor,
-                          decoder_state: Dict[str, Any],
-                          chunk_lengths: tf.Tensor, prediction_network,
-                          joint_network, max_symbols_per_frame: int
-                         ) -> Tuple[tf.Tensor, tf.Tensor, Dict[str, Any]]:
-  """`StreamingGreedyDecoder.decode_chunk` without a `tf.while_loop`.
-
-  Same arguments, results and tokens, for a static chunk length C: the frame
-  and symbol loops are Python loops, so the graph has C * K joint and
-  prediction steps (K = max_symbols_per_frame) and no WHILE op. A row that
-  emits blank (or a frame past `chunk_lengths`) turns inactive and its
-  remaining symbol steps leave the state unchanged, as the early exit of the
-  loop in `greedy.greedy_search_frames` does.
-
-  Why: TF 2.17's TFLite calibrator (full int8) reads the outputs of every
-  op after it runs; a WHILE whose body passes a loop variable through
-  unchanged (the captured encoder projections do) frees that output, and
-  the calibrator's min/max logging reads freed memory and segfaults
-  (github.com/tensorflow/tensorflow/issues/75140). The cost is the C * K
-  steps being always computed, instead of 1 + emitted tokens per frame.
-  """
-  encoder_projections = joint_network.project_encoder(encoder_chunk)
-  batch_size = tf.shape(encoder_chunk)[0]
-  num_frames = encoder_chunk.shape[1]
-  buffer_size = num_frames * max_symbols_per_frame
-  projections = decoder_state['prediction_projection']
-  prediction_state = decoder_state['prediction_state']
-  last_tokens = decoder_state['last_token']
-  tokens = tf.zeros([batch_size, buffer_size], tf.int32)
-  counts = tf.zeros([batch_size], tf.int32)
-  for frame in range(num_frames):
-    active = frame < tf.cast(chunk_lengths, tf.int32)
-    for _ in range(max_symbols_per_frame):
-      logits = joint_network.joint_from_projections(
-          encoder_projections[:, frame], projections)
-      best = tf.argmax(logits, axis=-1, output_type=tf.int32)
-      active = tf.logical_and(active,
-                              tf.not_equal(best, rnnt_config.BLANK_ID))
-      tokens += tf.one_hot(counts, buffer_size, dtype=tf.int32) * tf.where(
-          active, best, 0)[:, tf.newaxis]
-      counts += tf.cast(active, tf.int32)
-      step_outputs, step_state = prediction_network.step(best,
-                                                         prediction_state)
-      projections, prediction_state, last_tokens = greedy.select_rows(
-          active,
-          (joint_network.project_prediction(step_outputs), step_state, best),
-          (projections, prediction_state, last_tokens))
-  return tokens, counts, {'prediction_state': prediction_state,
-                          'prediction_projection': projections,
-                          'last_token': last_tokens}
 
 
 def from_loaded_model(loaded, chunk_ms: Optional[float] = None,

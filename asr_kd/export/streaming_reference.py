@@ -43,7 +43,7 @@ def streaming_greedy_reference(model, samples: np.ndarray,
     model: a streaming `RnntModel` (its frontend computes the features).
     samples: 1-D int16 waveform at 16 kHz.
     chunk_samples: audio samples per exported `stream_step` call.
-    tail_samples: the zero prefix / carried tail (streaming.tail_samples_for).
+    tail_samples: the zero prefix / carried tail (rnnt_stream.tail_samples_for).
     max_symbols_per_frame: greedy limit.
 
   Returns:

@@ -14,7 +14,8 @@ anything else: no Flex / SELECT_TF_OPS). Quantization modes:
     quantizes them too); ops without an int8 kernel keep float
     (TFLITE_BUILTINS listed after TFLITE_BUILTINS_INT8), and the signature
     inputs/outputs keep their types. Its `stream_step` decodes with the
-    unrolled greedy search (`streaming.unrolled_greedy_chunk`).
+    unrolled greedy search (`StreamingGreedyDecoder.decode_chunk` with
+    `unrolled=True`).
 """
 
 from typing import Iterable, Iterator, List, Optional, Tuple
@@ -29,6 +30,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 from asr_kd.dataloaders import tfrecord_schema
 from asr_kd.export import streaming
 from asr_kd.modeling import quantization_hints
+from asr_kd.modeling import rnnt_stream
 
 QUANTIZATIONS = ('none', 'float16', 'dynamic_int8', 'full_int8')
 VOCAB_SUFFIX = '.vocab.txt'
@@ -128,7 +130,7 @@ def convert(recognizer: streaming.StreamingRecognizer,
 
     converter.representative_dataset = representative_dataset
     return _quantize_full_int8(
-        converter, float_state_prefix=streaming.DECODER_STATE_PREFIX
+        converter, float_state_prefix=rnnt_stream.DECODER_STATE_PREFIX
         if float_decoder else None)
   return converter.convert()
 

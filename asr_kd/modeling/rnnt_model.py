@@ -12,6 +12,7 @@ from asr_kd.modeling import conformer
 from asr_kd.modeling import frontend as frontend_lib
 from asr_kd.modeling import joint_network as joint_lib
 from asr_kd.modeling import prediction_network as prediction_lib
+from asr_kd.modeling import rnnt_stream
 
 
 class RnntModel(tf_keras.Model):
@@ -135,6 +136,13 @@ class RnntModel(tf_keras.Model):
       outputs['prediction_outputs'] = self.prediction_network(
           inputs['labels'], inputs.get('label_lengths'), training=training)
     return outputs
+
+  def stream(self, chunk_ms: Optional[float] = None,
+             max_symbols_per_frame: int = 3) -> rnnt_stream.RnntStream:
+    """Streaming recognition with this model (a causal encoder): its
+    `initial_state()` and `stream_step(chunk, num_valid_samples, state) ->
+    (outputs, state)` (asr_kd/modeling/rnnt_stream.py)."""
+    return rnnt_stream.RnntStream(self, chunk_ms, max_symbols_per_frame)
 
   def joint_fn(self, encoder_outputs: tf.Tensor,
                prediction_outputs: tf.Tensor) -> tf.Tensor:
