@@ -9,6 +9,9 @@ Modes:
   fused: `*_kl_from_joint` with `--time_chunk_size`, both joints a small
     tanh MLP with `--joint_dim` hidden units; its time includes the joints'
     matmuls (forward, recompute, backward), so it has no read-pass ratio.
+  fused_kd: the fused mode's joints and KL plus the student's RNN-T loss:
+    `distillation_loss_from_joint` (total = RNN-T + 0.01 * KL), the loss of
+    a KD train step with `task.loss.fused`.
 
 Memory: growth of the peak bytes held by TensorFlow's CPU allocator during
 one step (inputs already allocated), as a ratio to one float32 logits
@@ -33,10 +36,11 @@ _FRAMES = flags.DEFINE_integer('frames', 200, 'T (student encoder frames).')
 _LABELS = flags.DEFINE_integer('labels', 50, 'U (the lattice has U+1 rows).')
 _VOCAB = flags.DEFINE_integer('vocab', 1024, 'V, blank included.')
 _KINDS = flags.DEFINE_list('kinds', ['full', 'three_class'], 'KL kinds.')
-_MODES = flags.DEFINE_list('modes', ['unfused', 'fused'], 'Modes to run.')
+_MODES = flags.DEFINE_list('modes', ['unfused', 'fused'],
+                           'Modes to run: unfused, fused, fused_kd.')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed runs after warm-up.')
 _TIME_CHUNK_SIZE = flags.DEFINE_integer('time_chunk_size', 20,
-                                        'Frames per chunk in fused mode.')
+                                        'Frames per chunk in fused modes.')
 _JIT_STEP = flags.DEFINE_bool(
     'jit_step', True, 'Compile the whole fwd+bwd step with XLA (else a plain '
     'tf.function around the XLA-compiled kernels).')
@@ -88,8 +92,8 @@ def _unfused_step(tf, distillation, kind, shape, lengths):
                                                           teacher_logits)
 
 
-def _fused_step(tf, distillation, kind, shape, lengths):
-  """Returns a jit-compiled fwd+bwd step of the chunked KL."""
+def _fused_step(tf, distillation, kind, shape, lengths, with_rnnt=False):
+  """Returns a jit-compiled fwd+bwd step of the chunked KL (+ RNN-T)."""
   batch_size, frames, rows, vocab = shape
   joint_dim = _JOINT_DIM.value
   logit_lengths, label_lengths = lengths
@@ -129,12 +133,15 @@ def _fused_step(tf, distillation, kind, shape, lengths):
       tape.watch([student_encoder_out, student_pred_out])
       models = (student_encoder_out, student_pred_out, student_joint,
                 teacher_encoder_out, teacher_pred_out, teacher_joint)
-      if kind == 'full':
-        kl = distillation.full_vocab_kl_from_joint(*models, **options)
+      if with_rnnt:
+        total = tf.reduce_sum(distillation.distillation_loss_from_joint(
+            *models, labels=labels, kind=kind, **options).total)
+      elif kind == 'full':
+        total = tf.reduce_sum(
+            distillation.full_vocab_kl_from_joint(*models, **options))
       else:
-        kl = distillation.three_class_kl_from_joint(*models, labels=labels,
-                                                    **options)
-      total = tf.reduce_sum(kl)
+        total = tf.reduce_sum(distillation.three_class_kl_from_joint(
+            *models, labels=labels, **options))
     return total, tape.gradient(
         total, [student_encoder_out, student_pred_out] + student_variables)
 
@@ -163,8 +170,11 @@ def _measure(tf, np, distillation, kind: str, mode: str) -> dict:
                          tf.int32),
              tf.constant(np.linspace(shape[2] - 1, (shape[2] - 1) // 2,
                                      batch_size), tf.int32))
-  make_step = _unfused_step if mode == 'unfused' else _fused_step
-  step, logits = make_step(tf, distillation, kind, shape, lengths)
+  if mode == 'unfused':
+    step, logits = _unfused_step(tf, distillation, kind, shape, lengths)
+  else:
+    step, logits = _fused_step(tf, distillation, kind, shape, lengths,
+                               with_rnnt=mode == 'fused_kd')
   arrays = [tensor.numpy() for tensor in logits]
   timed = [step]
   if arrays:
@@ -200,8 +210,8 @@ def main(argv):
     if kind not in ('full', 'three_class'):
       sys.exit(f'error: unknown kind {kind!r} (full, three_class).')
   for mode in _MODES.value:
-    if mode not in ('unfused', 'fused'):
-      sys.exit(f'error: unknown mode {mode!r} (unfused, fused).')
+    if mode not in ('unfused', 'fused', 'fused_kd'):
+      sys.exit(f'error: unknown mode {mode!r} (unfused, fused, fused_kd).')
   logits_mib = (_BATCH_SIZE.value * _FRAMES.value * (_LABELS.value + 1) *
                 _VOCAB.value * 4 / 2**20)
   print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, XLA CPU; '

@@ -11,7 +11,8 @@ teacher-to-student frame mapping.
 
 `distillation_loss` takes both models' full logits;
 `distillation_loss_from_joint` takes encoder and prediction network outputs and
-computes the logits chunk by chunk (no B*T*(U+1)*V tensor is kept).
+computes the student's logits chunk by chunk, once per chunk for both terms
+(`chunked_joint`; no B*T*(U+1)*V tensor is kept).
 
 The KL terms themselves live in `distillation_kl` (unfused),
 `distillation_fused` (chunked) and `distillation_frames` (frame-rate mapping);
@@ -22,6 +23,7 @@ from typing import Any, Mapping, NamedTuple, Optional
 
 import tensorflow as tf
 
+from asr_kd.losses import chunked_joint
 from asr_kd.losses import distillation_frames
 from asr_kd.losses import distillation_fused
 from asr_kd.losses import distillation_kl
@@ -163,9 +165,11 @@ def distillation_loss_from_joint(student_encoder_out: tf.Tensor,
                                 ) -> DistillationLoss:
   """`distillation_loss` from joint inputs, logits built chunk by chunk.
 
-  Both the RNN-T loss (`rnnt.rnnt_loss_from_joint`) and the KL
-  (`distillation_fused`) keep at most [B, time_chunk_size, U + 1, V] logits
-  per model alive.
+  The RNN-T loss and the KL are two terms of one `chunked_joint.fused_losses`
+  pass: the student's joint runs once per chunk in the forward and once in
+  the backward pass, whose single tape.gradient per chunk back-propagates
+  the sum of both logit gradients. At most [B, time_chunk_size, U + 1, V]
+  logits per model are alive.
 
   Args:
     student_encoder_out: [B, T, Ds] student encoder outputs.
@@ -176,31 +180,26 @@ def distillation_loss_from_joint(student_encoder_out: tf.Tensor,
     teacher_pred_out: [B, U + 1, Pt] teacher prediction network outputs.
     teacher_joint_fn: the teacher's joint, same contract.
     time_chunk_size: frames per joint evaluation (both losses).
-    (The other arguments are those of `distillation_loss`.)
+    (The other arguments are those of `distillation_loss`; `rnnt_options`
+    takes the keyword arguments of `rnnt.rnnt_loss_from_joint` but
+    time_chunk_size.)
 
   Returns:
     DistillationLoss of [B] tensors; gradients reach the student's encoder
     and prediction outputs and joint variables only.
   """
   _check_kind_and_alpha(kind, alpha)
-  kl_options = dict(
-      logit_lengths=logit_lengths,
-      label_lengths=label_lengths,
-      temperature=temperature,
-      scale_by_temperature_squared=scale_by_temperature_squared,
-      time_chunk_size=time_chunk_size,
-      teacher_lengths=teacher_lengths,
-      teacher_frame_ratio=teacher_frame_ratio,
-      teacher_right_shift=teacher_right_shift)
-  models = (student_encoder_out, student_pred_out, student_joint_fn,
-            teacher_encoder_out, teacher_pred_out, teacher_joint_fn)
-  if kind == 'full':
-    kl = distillation_fused.full_vocab_kl_from_joint(*models, **kl_options)
-  else:
-    kl = distillation_fused.three_class_kl_from_joint(
-        *models, labels=labels, blank=blank, **kl_options)
-  rnnt_nll = rnnt.rnnt_loss_from_joint(
-      student_encoder_out, student_pred_out, student_joint_fn, labels,
-      logit_lengths, label_lengths, blank=blank,
-      time_chunk_size=time_chunk_size, **(rnnt_options or {}))
+  student_encoder_out = tf.convert_to_tensor(student_encoder_out)
+  student_pred_out = tf.convert_to_tensor(student_pred_out)
+  rnnt_term = rnnt.ChunkedRnntTerm(
+      student_encoder_out, student_pred_out, labels, logit_lengths,
+      label_lengths, blank=blank, **(rnnt_options or {}))
+  kl_term = distillation_fused.ChunkedKlTerm(
+      kind, teacher_encoder_out, teacher_pred_out, teacher_joint_fn, labels,
+      logit_lengths, label_lengths, blank, temperature,
+      scale_by_temperature_squared, teacher_lengths, teacher_frame_ratio,
+      teacher_right_shift)
+  rnnt_nll, kl = chunked_joint.fused_losses(
+      student_encoder_out, student_pred_out, student_joint_fn,
+      [rnnt_term, kl_term], time_chunk_size)
   return DistillationLoss(total=rnnt_nll + alpha * kl, rnnt=rnnt_nll, kl=kl)

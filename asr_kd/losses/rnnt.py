@@ -5,7 +5,8 @@ nats as float32 [B]:
 
 * `rnnt_loss(logits, ...)` takes the full joint output [B, T, U+1, V].
 * `rnnt_loss_from_joint(encoder_out, predictor_out, joint_fn, ...)` computes
-  the joint chunk by chunk over T and never holds the full B*T*(U+1)*V logits.
+  the joint chunk by chunk over T (`chunked_joint`, with `ChunkedRnntTerm`)
+  and never holds the full B*T*(U+1)*V logits.
 
 Both reduce the vocabulary axis once (log-softmax normalizer + two gathers) to
 [B, T, U+1] blank and label log-probabilities, run the alpha/beta recursions
@@ -27,10 +28,9 @@ under `jit_compile=True` an example failing them gets a NaN loss instead
 checks outside the compiled step (e.g. in the tf.data pipeline).
 """
 
-from typing import Callable, Optional
-
 import tensorflow as tf
 
+from asr_kd.losses import chunked_joint
 from asr_kd.losses import rnnt_lattice
 
 lattice_mask = rnnt_lattice.lattice_mask
@@ -312,7 +312,85 @@ def rnnt_loss(logits,
   return loss_fn(logits)
 
 
-JointFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+JointFn = chunked_joint.JointFn
+
+
+class ChunkedRnntTerm(chunked_joint.Term):
+  """The RNN-T loss as a `chunked_joint` term.
+
+  Per chunk it keeps the float32 [B, Tc, U+1] normalizer, blank and label
+  log-probs; after the loop the lattice gives the loss and, in the backward
+  pass, the occupancies from which `logits_gradient` forms each chunk's
+  logit gradient.
+  """
+  num_frame_values = 3
+
+  def __init__(self, encoder_out, predictor_out, labels, logit_lengths,
+               label_lengths, blank=0, fastemit_lambda=0.0, clamp=None,
+               zero_infinity=False, validate=True):
+    """Checks the inputs; the arguments are those of `rnnt_loss_from_joint`.
+
+    Raises:
+      ValueError: on rank or width mismatches known at trace time.
+    """
+    labels = tf.convert_to_tensor(labels)
+    logit_lengths = tf.convert_to_tensor(logit_lengths)
+    label_lengths = tf.convert_to_tensor(label_lengths)
+    if encoder_out.shape.rank != 3 or predictor_out.shape.rank != 3:
+      raise ValueError('rnnt: encoder_out must be [B, T, D] and predictor_out '
+                       f'[B, U+1, D], got {encoder_out.shape} and '
+                       f'{predictor_out.shape}')
+    _check_static_shapes(labels, logit_lengths, label_lengths,
+                         predictor_out.shape[1])
+    self.labels = labels
+    self.logit_lengths = logit_lengths
+    self.label_lengths = label_lengths
+    self.max_t = tf.shape(encoder_out)[1]
+    self.blank = blank
+    self.fastemit_lambda = fastemit_lambda
+    self.clamp = clamp
+    self.zero_infinity = zero_infinity
+    self.validate = validate
+    self.lattice = None
+    self.log_normalizer = None
+
+  def _padded_labels(self, logits):
+    return tf.clip_by_value(pad_labels(self.labels, self.blank), 0,
+                            tf.shape(logits)[-1] - 1)
+
+  def reduce_chunk(self, chunk):
+    log_normalizer = log_softmax_normalizer(chunk.logits)
+    blank_log_probs, label_log_probs = blank_and_label_log_probs(
+        chunk.logits, self._padded_labels(chunk.logits), log_normalizer,
+        self.blank)
+    return (log_normalizer, blank_log_probs, label_log_probs), ()
+
+  def output(self, frame_values, example_totals, vocab_size):
+    del example_totals  # The RNN-T term has no per-example values.
+    self.log_normalizer, blank_log_probs, label_log_probs = frame_values
+    checks = _assertions(self.labels, self.logit_lengths, self.label_lengths,
+                         self.max_t, vocab_size, self.blank, self.validate)
+    with tf.control_dependencies(checks):
+      self.lattice = Lattice(blank_log_probs, label_log_probs, self.labels,
+                             self.logit_lengths, self.label_lengths,
+                             self.max_t, vocab_size, self.blank)
+    return self.lattice.reported_loss(self.zero_infinity)
+
+  def logits_gradient_fn(self, upstream, split):
+    blank_occ, label_occ = self.lattice.occupancies(self.fastemit_lambda)
+    log_normalizer, blank_occ, label_occ, keep = [
+        split(x) for x in (self.log_normalizer, blank_occ, label_occ,
+                           self.lattice.keep_mask(self.zero_infinity))]
+
+    def gradient(chunk):
+      index = chunk.index
+      grad = logits_gradient(chunk.logits, log_normalizer[index],
+                             self._padded_labels(chunk.logits),
+                             blank_occ[index], label_occ[index], keep[index],
+                             self.blank, self.clamp)
+      return grad * upstream[:, None, None, None]
+
+    return gradient
 
 
 def rnnt_loss_from_joint(encoder_out,
@@ -331,7 +409,8 @@ def rnnt_loss_from_joint(encoder_out,
 
   Equal (loss and gradients) to `rnnt_loss(joint_fn(encoder_out[:, :, None],
   predictor_out[:, None]), ...)`, but only [B, time_chunk_size, U+1, V]
-  logits exist at any time: the forward pass keeps the float32 [B, T, U+1]
+  logits exist at any time (`chunked_joint.fused_losses` with a
+  `ChunkedRnntTerm`): the forward pass keeps the float32 [B, T, U+1]
   normalizer, blank and label log-probs; the backward pass recomputes each
   chunk's logits under a GradientTape and back-propagates the chunk's logit
   gradient into encoder_out, predictor_out and the variables joint_fn reads.
@@ -356,161 +435,9 @@ def rnnt_loss_from_joint(encoder_out,
   """
   encoder_out = tf.convert_to_tensor(encoder_out)
   predictor_out = tf.convert_to_tensor(predictor_out)
-  labels = tf.convert_to_tensor(labels)
-  logit_lengths = tf.convert_to_tensor(logit_lengths)
-  label_lengths = tf.convert_to_tensor(label_lengths)
-  if encoder_out.shape.rank != 3 or predictor_out.shape.rank != 3:
-    raise ValueError('rnnt: encoder_out must be [B, T, D] and predictor_out '
-                     f'[B, U+1, D], got {encoder_out.shape} and '
-                     f'{predictor_out.shape}')
-  _check_static_shapes(labels, logit_lengths, label_lengths,
-                       predictor_out.shape[1])
-  if time_chunk_size < 1:
-    raise ValueError(f'rnnt: time_chunk_size must be >= 1, got '
-                     f'{time_chunk_size}')
-  chunked = _ChunkedJoint(encoder_out, predictor_out, joint_fn,
-                          time_chunk_size)
-  max_t = tf.shape(encoder_out)[1]
-
-  @tf.custom_gradient
-  def loss_fn(encoder_out, predictor_out):
-    # The vocabulary size is only known once joint_fn has run.
-    log_normalizer, blank_log_probs, label_log_probs, vocab_size = (
-        chunked.reduce_vocab(encoder_out, predictor_out, labels, blank))
-    checks = _assertions(labels, logit_lengths, label_lengths, max_t,
-                         vocab_size, blank, validate)
-    with tf.control_dependencies(checks):
-      lattice = Lattice(blank_log_probs, label_log_probs, labels,
-                        logit_lengths, label_lengths, max_t, vocab_size,
-                        blank)
-
-    def grad_fn(upstream, variables=None):
-      blank_occ, label_occ = lattice.occupancies(fastemit_lambda)
-      input_grads, variable_grads = chunked.backprop(
-          encoder_out, predictor_out, labels, blank, log_normalizer,
-          blank_occ, label_occ, lattice.keep_mask(zero_infinity), clamp,
-          tf.cast(upstream, tf.float32), variables or [])
-      # custom_gradient passes `variables` only when joint_fn read some.
-      if variables is None:
-        return input_grads
-      return input_grads, variable_grads
-
-    return lattice.reported_loss(zero_infinity), grad_fn
-
-  return loss_fn(encoder_out, predictor_out)
-
-
-class _ChunkedJoint:
-  """Runs joint_fn over chunks of frames inside tf.while_loops."""
-
-  def __init__(self, encoder_out, predictor_out, joint_fn, time_chunk_size):
-    self.joint_fn = joint_fn
-    self.chunk = time_chunk_size
-    self.max_t = tf.shape(encoder_out)[1]
-    self.num_chunks = (self.max_t + time_chunk_size - 1) // time_chunk_size
-    self.padded_t = self.num_chunks * time_chunk_size
-    self.batch = tf.shape(encoder_out)[0]
-    self.max_u_plus_1 = tf.shape(predictor_out)[1]
-    self.chunk_lattice_shape = tf.TensorShape(
-        [encoder_out.shape[0], time_chunk_size, predictor_out.shape[1]])
-    self.chunk_encoder_shape = tf.TensorShape(
-        [encoder_out.shape[0], time_chunk_size, encoder_out.shape[2]])
-
-  def _padded_encoder(self, encoder_out):
-    """[B, num_chunks * Tc, D]: zero frames past T, masked out later."""
-    return tf.pad(encoder_out, [[0, 0], [0, self.padded_t - self.max_t],
-                                [0, 0]])
-
-  def _chunk_logits(self, padded_encoder, predictor_out, index):
-    # tf.slice with a constant size: XLA compiles a dynamic-index, fixed-size
-    # slice, whereas a strided slice with dynamic bounds loses its size.
-    encoder_chunk = tf.slice(padded_encoder, [0, index * self.chunk, 0],
-                             [-1, self.chunk, -1])
-    return encoder_chunk, self.joint_fn(encoder_chunk[:, :, tf.newaxis, :],
-                                        predictor_out[:, tf.newaxis, :, :])
-
-  def _to_time_major(self, lattice):
-    """[B, T_pad, U+1] <-> chunks: returns [num_chunks, B, Tc, U+1]."""
-    return tf.transpose(
-        tf.reshape(lattice, [self.batch, self.num_chunks, self.chunk, -1]),
-        [1, 0, 2, 3])
-
-  def _from_chunks(self, stacked):
-    """[num_chunks, B, Tc, ...] -> [B, T, ...]."""
-    rank = stacked.shape.rank
-    merged = tf.transpose(stacked, [1, 0] + list(range(2, rank)))
-    shape = tf.concat([[self.batch, self.padded_t], tf.shape(stacked)[3:]], 0)
-    return tf.reshape(merged, shape)[:, :self.max_t]
-
-  def reduce_vocab(self, encoder_out, predictor_out, labels, blank):
-    """Chunked forward: the three [B, T, U+1] float32 tensors, and V."""
-    padded_encoder = self._padded_encoder(encoder_out)
-    _, first_logits = self._chunk_logits(padded_encoder, predictor_out, 0)
-    vocab_size = tf.shape(first_logits)[-1]
-    padded_labels = tf.clip_by_value(pad_labels(labels, blank), 0,
-                                     vocab_size - 1)
-
-    def body(index, arrays):
-      _, logits = self._chunk_logits(padded_encoder, predictor_out, index)
-      log_normalizer = log_softmax_normalizer(logits)
-      blank_lp, label_lp = blank_and_label_log_probs(
-          logits, padded_labels, log_normalizer, blank)
-      arrays = [a.write(index, x) for a, x in
-                zip(arrays, (log_normalizer, blank_lp, label_lp))]
-      return index + 1, arrays
-
-    arrays = [tf.TensorArray(tf.float32, size=self.num_chunks,
-                             element_shape=self.chunk_lattice_shape)
-              for _ in range(3)]
-    _, arrays = tf.while_loop(lambda index, _: index < self.num_chunks, body,
-                              (tf.constant(0), arrays),
-                              maximum_iterations=self.num_chunks)
-    log_normalizer, blank_lp, label_lp = [
-        self._from_chunks(a.stack()) for a in arrays]
-    return log_normalizer, blank_lp, label_lp, vocab_size
-
-  def backprop(self, encoder_out, predictor_out, labels, blank,
-               log_normalizer, blank_occ, label_occ, keep, clamp, upstream,
-               variables):
-    """Chunked backward; returns ([d_encoder, d_predictor], d_variables)."""
-    padded_encoder = self._padded_encoder(encoder_out)
-    time_pad = [[0, 0], [0, self.padded_t - self.max_t], [0, 0]]
-    per_chunk = [self._to_time_major(tf.pad(x, time_pad)) for x in
-                 (log_normalizer, blank_occ, label_occ)]
-    keep_chunks = self._to_time_major(tf.pad(keep, time_pad))
-
-    def body(index, encoder_grads, predictor_grad, variable_grads):
-      with tf.GradientTape() as tape:
-        tape.watch(padded_encoder)
-        tape.watch(predictor_out)
-        encoder_chunk, logits = self._chunk_logits(padded_encoder,
-                                                   predictor_out, index)
-        tape.watch(encoder_chunk)
-      vocab_size = tf.shape(logits)[-1]
-      padded_labels = tf.clip_by_value(pad_labels(labels, blank), 0,
-                                       vocab_size - 1)
-      chunk_normalizer, chunk_blank_occ, chunk_label_occ = [
-          x[index] for x in per_chunk]
-      grad = logits_gradient(logits, chunk_normalizer, padded_labels,
-                             chunk_blank_occ, chunk_label_occ,
-                             keep_chunks[index], blank, clamp)
-      grad = tf.cast(grad * upstream[:, None, None, None], logits.dtype)
-      chunk_grads = tape.gradient(
-          logits, [encoder_chunk, predictor_out] + list(variables),
-          output_gradients=grad,
-          unconnected_gradients=tf.UnconnectedGradients.ZERO)
-      return (index + 1, encoder_grads.write(index, chunk_grads[0]),
-              predictor_grad + chunk_grads[1],
-              [total + tf.convert_to_tensor(g)
-               for total, g in zip(variable_grads, chunk_grads[2:])])
-
-    _, encoder_grads, predictor_grad, variable_grads = tf.while_loop(
-        lambda index, *_: index < self.num_chunks, body,
-        (tf.constant(0),
-         tf.TensorArray(encoder_out.dtype, size=self.num_chunks,
-                        element_shape=self.chunk_encoder_shape),
-         tf.zeros_like(predictor_out),
-         [tf.zeros_like(v) for v in variables]),
-        maximum_iterations=self.num_chunks)
-    encoder_grad = self._from_chunks(encoder_grads.stack())
-    return [encoder_grad, predictor_grad], variable_grads
+  term = ChunkedRnntTerm(encoder_out, predictor_out, labels, logit_lengths,
+                         label_lengths, blank=blank,
+                         fastemit_lambda=fastemit_lambda, clamp=clamp,
+                         zero_infinity=zero_infinity, validate=validate)
+  return chunked_joint.fused_losses(encoder_out, predictor_out, joint_fn,
+                                    [term], time_chunk_size)[0]
