@@ -64,7 +64,7 @@ class PipelineStartOffsetTest(input_pipeline_test.ShardsTestCase):
         self.assertBetween(offset, 0, 640)
         offsets.append(offset)
         expected = features_lib.log_mel(start_offset.prepend_zeros(
-            features_lib.waveform_to_float(audio), offset), config.features)
+            features_lib.waveform_to_float(audio), offset))
         length = batch['feature_lengths'][row]
         self.assertEqual(length, len(expected))
         self.assertAllClose(batch['features'][row, :length], expected,

@@ -234,7 +234,9 @@ class Objective:
       loss = distillation_lib.distillation_loss(
           _full_logits(model.joint_fn, outputs),
           _full_logits(teacher.joint_fn, teacher.outputs), **common)
-    return loss.total, {RNNT_NAME: loss.rnnt, KL_NAME: loss.kl}
+    # Weighed here, with the other terms (loss.total is the same sum).
+    return loss.rnnt + kd.alpha * loss.kl, {RNNT_NAME: loss.rnnt,
+                                            KL_NAME: loss.kl}
 
   def _ctc_sparse_kernel(self) -> bool:
     """Whether the auxiliary CTC loss can use TF's C++ kernel.
