@@ -70,6 +70,11 @@ class FrontendTest(tf.test.TestCase):
     self.assertNotAllClose(plain['encoder_outputs'],
                            masked['encoder_outputs'])
 
+  def test_statistics_of_another_size_are_refused(self):
+    model = _model()
+    with self.assertRaisesRegex(ValueError, '80 mel bins'):
+      model.set_feature_stats(np.zeros(40), np.ones(40))
+
   def test_dither_aside_frontends_must_match(self):
     model = _model()
     other = _model()

@@ -40,8 +40,7 @@ class ServingModule(tf.Module):
     self.model = loaded.model
     self.tokenizer = loaded.tokenizer
     self._decoding_config = loaded.task_config.decoding
-    self._feature_config = self.model.frontend.config
-    self.sample_rate = int(self._feature_config.sample_rate)
+    self.sample_rate = int(self.model.frontend.config.sample_rate)
     self.tokenizer_asset = tf.saved_model.Asset(
         loaded.task_config.tokenizer_model_path)
     self.config_asset = tf.saved_model.Asset(loaded.params_path)

@@ -40,10 +40,7 @@ class StreamingRecognizer(tf.Module):
       ValueError: for a non-streaming model or a bad chunk_ms.
     """
     super().__init__(name=name)
-    if not model.encoder.is_streaming:
-      raise ValueError('The model\'s encoder is not causal (streaming); '
-                       'only streaming models export to TFLite stream_step.')
-    self._model = model
+    self._model = model  # Tracked, so a SavedModel holds its variables.
     self.stream = model.stream(chunk_ms, max_symbols_per_frame)
     self.chunk_samples = self.stream.chunk_samples
     self.tail_samples = self.stream.tail_samples

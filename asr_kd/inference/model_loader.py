@@ -27,8 +27,8 @@ from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
 
-# The experiments whose config classes read params.yaml.
 from asr_kd.configs import params_upgrade
+# The experiments whose config classes read params.yaml.
 from asr_kd.configs import registered_experiments  # pylint: disable=unused-import
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.inference import checkpoint_integrity

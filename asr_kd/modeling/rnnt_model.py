@@ -91,8 +91,16 @@ class RnntModel(tf_keras.Model):
     return self._config
 
   def set_feature_stats(self, mean: np.ndarray, stddev: np.ndarray):
-    self.feature_mean.assign(np.asarray(mean, np.float32))
-    self.feature_stddev.assign(np.asarray(stddev, np.float32))
+    """Sets the normalizer's statistics, one value per mel bin each."""
+    mean = np.asarray(mean, np.float32)
+    stddev = np.asarray(stddev, np.float32)
+    num_bins = self._config.features.num_mel_bins
+    if mean.shape != (num_bins,) or stddev.shape != (num_bins,):
+      raise ValueError(
+          f'feature statistics have {mean.shape} / {stddev.shape} values, the '
+          f'model\'s features {num_bins} mel bins (model.features).')
+    self.feature_mean.assign(mean)
+    self.feature_stddev.assign(stddev)
 
   def call(self, inputs: Dict[str, tf.Tensor],
            training: Optional[bool] = None) -> Dict[str, tf.Tensor]:

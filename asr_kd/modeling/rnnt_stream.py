@@ -110,7 +110,8 @@ class RnntStream:
     """
     if not model.encoder.is_streaming:
       raise ValueError('The model\'s encoder is not causal (streaming); '
-                       'only streaming models stream.')
+                       'only streaming models stream (and export to TFLite '
+                       'stream_step).')
     self._model = model
     self._feature_config = model.frontend.config
     self._encoder = model.encoder
