@@ -31,7 +31,7 @@ _RESULT = re.compile(r'^replicas=(\d+) audio_seconds_per_second=([\d.]+)$',
                      re.M)
 # train_throughput's flags that shape the measurement, passed to each child.
 _SHARED_FLAGS = ('steps', 'warmup_steps', 'batch_size', 'audio_seconds',
-                 'num_tokens', 'vocab_size', 'distinct_batches')
+                 'num_tokens', 'num_buckets', 'vocab_size', 'distinct_batches')
 
 
 def define_flags():
@@ -52,10 +52,7 @@ def measure(replicas: int) -> float:
   strategy = (devices.cpu_replica_strategy(replicas) if replicas > 1
               else tf.distribute.get_strategy())
   config = train_throughput.experiment_config(train_throughput.TEACHER)
-  frames = int(FLAGS.audio_seconds * train_throughput.FRAMES_PER_SECOND)
-  batches = [train_throughput.synthetic_batch(
-      FLAGS.batch_size, frames, FLAGS.num_tokens, FLAGS.vocab_size, seed)
-             for seed in range(FLAGS.distinct_batches)]
+  batches = train_throughput.synthetic_batches()
   with strategy.scope():
     task = train_throughput._NoTokenizerTask(config.task, FLAGS.vocab_size)  # pylint: disable=protected-access
     model = task.build_model()
@@ -79,14 +76,16 @@ def measure(replicas: int) -> float:
     return strategy.reduce(tf.distribute.ReduceOp.MEAN, logs[task.loss],
                            axis=None)
 
-  for index in range(max(1, FLAGS.warmup_steps)):  # Tracing and warm-up.
-    float(step(inputs[index % len(inputs)]))
+  for index in range(max(FLAGS.warmup_steps, FLAGS.num_buckets)):
+    float(step(inputs[index % len(inputs)]))  # Tracing and warm-up.
+  audio_seconds = 0.0
   start = time.perf_counter()
   for index in range(FLAGS.steps):
     loss = step(inputs[index % len(inputs)])
+    audio_seconds += train_throughput.batch_audio_seconds(
+        batches[index % len(batches)])
   float(loss)
-  elapsed = time.perf_counter() - start
-  return FLAGS.steps * FLAGS.batch_size * FLAGS.audio_seconds / elapsed
+  return audio_seconds / (time.perf_counter() - start)
 
 
 def main(_):

@@ -1,21 +1,27 @@
-r"""Training throughput (audio seconds per wall second) of the demo models.
+r"""Training throughput and XLA compilations of the demo models' train step.
 
-  python -m benchmarks.train_throughput [--steps=5] [--batch_size=16] \
-      [--teacher_variant='task.loss.fused=true' ...]
+  python -m benchmarks.train_throughput [--steps=8] [--batch_size=16] \
+      [--jit_compile=false,true] [--teacher_variant='task.loss.fused=true']
 
 Builds the `rnnt_demo_teacher` and `rnnt_demo_student_streaming` models
 from their presets and runs RnntTask.train_step on synthetic batches shaped
-like the demo data (log-mel frames of `--audio_seconds`, `--num_tokens`
-labels, vocab `--vocab_size`), timing `--steps` steps after
-`--warmup_steps` untimed ones. Each `--teacher_variant` (a
-`--params_override` string, e.g.
-'task.model.joint.joint_dim=256,task.loss.fused=true') is timed the same way
-and printed with its throughput relative to the teacher preset, all in one
-process so that the ratios share the machine's load.
+like the demo's bucketed data: `--distinct_batches` batches spread over
+`--num_buckets` length buckets, each bucket one static shape (as
+`AsrDataConfig.bucket_label_lengths` gives), with ragged lengths and random
+labels inside. Per row it prints the XLA programs compiled (counted from
+XLA's own dump, asr_kd/runtime/xla_compilations.py; in graph mode these
+are the loss kernels), the mean step time of `--steps` timed steps after
+the warm-up, and audio-seconds per second (real lengths, not padding).
+Rows: teacher and student for each `--jit_compile` value (graph mode or
+the whole step as one XLA program), then each `--teacher_variant` (a
+`--params_override` string). All rows run in one process, so their ratios
+share the machine's load.
 """
 
+import tempfile
 import time
 import types
+from typing import List, NamedTuple, Tuple
 
 from absl import app
 from absl import flags
@@ -30,6 +36,7 @@ from official.modeling import performance
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.configs import rnnt_config
+from asr_kd.runtime import xla_compilations
 from asr_kd.tasks import objective
 from asr_kd.tasks import rnnt_task
 
@@ -41,20 +48,28 @@ STUDENT = 'rnnt_demo_student_streaming'
 
 
 def define_flags():
-  flags.DEFINE_integer('steps', 5, 'Timed steps per configuration.')
-  flags.DEFINE_integer('warmup_steps', 2, 'Untimed steps first (the first '
-                       'one traces; later ones settle allocations).')
+  flags.DEFINE_integer('steps', 8, 'Timed steps per configuration.')
+  flags.DEFINE_integer('warmup_steps', 2, 'Untimed steps first, at least one '
+                       'per bucket (the first of a shape traces and '
+                       'compiles; later ones settle allocations).')
   flags.DEFINE_integer('batch_size', 16, 'Utterances per batch.')
-  flags.DEFINE_float('audio_seconds', 4.0, 'Audio per utterance.')
-  flags.DEFINE_integer('num_tokens', 50, 'Labels per utterance (the demo '
-                       'speaks about 12 characters per second).')
+  flags.DEFINE_float('audio_seconds', 4.0, 'Frame bound of the longest '
+                     'bucket, in seconds of audio.')
+  flags.DEFINE_integer('num_tokens', 50, 'Labels of an utterance as long as '
+                       'that bound (the demo speaks about 12 characters per '
+                       'second); shorter ones get proportionally fewer.')
+  flags.DEFINE_integer('num_buckets', 2, 'Length buckets: bucket i of n is '
+                       'bounded by (i + 1) / n of --audio_seconds and '
+                       '--num_tokens, and padded to those static sizes.')
   flags.DEFINE_integer('vocab_size', 29, 'Output vocabulary (blank too); '
                        '29 = the demo character tokenizer.')
-  flags.DEFINE_integer('distinct_batches', 4, 'Batches cycled through; they '
-                       'differ in label values, as real batches do.')
-  flags.DEFINE_list('jit_compile', ['false'], 'task.jit_compile values to '
-                    'time for the teacher (e.g. false,true); the first one '
-                    'applies to every other row.')
+  flags.DEFINE_integer('distinct_batches', 8, 'Batches cycled through, '
+                       'spread over the buckets; they differ in lengths and '
+                       'label values, as real batches do.')
+  flags.DEFINE_list('jit_compile', ['false', 'true'], 'task.jit_compile '
+                    'values to time the teacher and the student with '
+                    '(false: graph mode, true: the whole step in one XLA '
+                    'program); the first one applies to the variants.')
   flags.DEFINE_multi_string('teacher_variant', [], 'A params_override '
                             'string applied to the teacher preset; timed '
                             'and compared with the preset. Repeatable.')
@@ -78,22 +93,56 @@ class _NoTokenizerTask(rnnt_task.RnntTask):
     self._forward_backward_fn = None
 
 
+def bucket_shapes() -> List[Tuple[int, int]]:
+  """(frames, labels) bounds of each bucket, from the flags."""
+  frames = int(FLAGS.audio_seconds * FRAMES_PER_SECOND)
+  return [(frames * (index + 1) // FLAGS.num_buckets,
+           max(1, FLAGS.num_tokens * (index + 1) // FLAGS.num_buckets))
+          for index in range(FLAGS.num_buckets)]
+
+
 def synthetic_batch(batch_size: int, frames: int, num_tokens: int,
-                    vocab_size: int, seed: int = 0) -> dict:
-  """Random features and labels, all utterances full length (the model's
-  statistics are mean 0 and stddev 1 here, so the features reach the encoder
-  as they are)."""
+                    vocab_size: int, seed: int = 0,
+                    min_frames: int = 0) -> dict:
+  """Random features and labels padded to one bucket's static shape.
+
+  Utterance lengths are drawn in (min_frames, frames]; each has labels in
+  proportion, padded to `num_tokens`. The model's statistics are mean 0
+  and stddev 1 here, so the features reach the encoder as they are.
+  """
   rng = np.random.default_rng(seed)
+  feature_lengths = rng.integers(min_frames + 1, frames + 1, batch_size)
+  label_lengths = np.maximum(1, feature_lengths * num_tokens // frames)
+  labels = rng.integers(1, vocab_size, (batch_size, num_tokens))
+  labels[np.arange(num_tokens) >= label_lengths[:, None]] = 0
+  frame_indices = np.arange(frames)[None, :, None]
+  features = rng.standard_normal((batch_size, frames, 80)) * (
+      frame_indices < feature_lengths[:, None, None])
   return {
-      'features': tf.constant(rng.standard_normal(
-          (batch_size, frames, 80)).astype(np.float32)),
-      'feature_lengths': tf.fill([batch_size], frames),
-      'labels': tf.constant(rng.integers(
-          1, vocab_size, (batch_size, num_tokens)).astype(np.int32)),
-      'label_lengths': tf.fill([batch_size], num_tokens),
-      'num_samples': tf.fill([batch_size], frames * SAMPLE_RATE //
-                             FRAMES_PER_SECOND),
+      'features': tf.constant(features.astype(np.float32)),
+      'feature_lengths': tf.constant(feature_lengths.astype(np.int32)),
+      'labels': tf.constant(labels.astype(np.int32)),
+      'label_lengths': tf.constant(label_lengths.astype(np.int32)),
+      'num_samples': tf.constant((feature_lengths * SAMPLE_RATE //
+                                  FRAMES_PER_SECOND).astype(np.int32)),
   }
+
+
+def synthetic_batches() -> List[dict]:
+  """--distinct_batches batches, bucket by bucket in turn."""
+  shapes = bucket_shapes()
+  batches = []
+  for seed in range(max(FLAGS.distinct_batches, len(shapes))):
+    bucket = seed % len(shapes)
+    frames, num_tokens = shapes[bucket]
+    batches.append(synthetic_batch(
+        FLAGS.batch_size, frames, num_tokens, FLAGS.vocab_size, seed,
+        min_frames=shapes[bucket - 1][0] if bucket else 0))
+  return batches
+
+
+def batch_audio_seconds(batch: dict) -> float:
+  return float(tf.reduce_sum(batch['num_samples'])) / SAMPLE_RATE
 
 
 def experiment_config(experiment: str, override: str = '',
@@ -107,8 +156,15 @@ def experiment_config(experiment: str, override: str = '',
   return config
 
 
-def audio_seconds_per_second(config) -> float:
-  """Timed training throughput of one experiment config's model."""
+class Measurement(NamedTuple):
+  compilations: int  # XLA programs compiled in the row, warm-up included
+  timed_compilations: int  # of those, while the steps were timed
+  step_seconds: float  # mean wall time of a timed step
+  audio_seconds_per_second: float
+
+
+def measure(config, dump: xla_compilations.XlaDump) -> Measurement:
+  """Times one experiment config's train step on the synthetic batches."""
   # The dtype mapping of the train binary (asr_kd/bin/train.py).
   mixed_precision = rnnt_task.canonical_mixed_precision(
       config.runtime.mixed_precision_dtype) or 'float32'
@@ -118,37 +174,58 @@ def audio_seconds_per_second(config) -> float:
     model = task.build_model()
     optimizer = task.create_optimizer(config.trainer.optimizer_config,
                                       config.runtime)
-    frames = int(FLAGS.audio_seconds * FRAMES_PER_SECOND)
-    batches = [synthetic_batch(FLAGS.batch_size, frames, FLAGS.num_tokens,
-                               FLAGS.vocab_size, seed)
-               for seed in range(FLAGS.distinct_batches)]
-    step = tf.function(lambda b: task.train_step(b, model, optimizer))
-    for index in range(max(1, FLAGS.warmup_steps)):
+    batches = synthetic_batches()
+    # Unknown dimensions, as the input pipeline's batches have: one trace,
+    # and whatever XLA compiles, once per batch shape at best.
+    signature = {key: tf.TensorSpec([None] * value.shape.rank, value.dtype)
+                 for key, value in batches[0].items()}
+    step = tf.function(lambda b: task.train_step(b, model, optimizer),
+                       input_signature=[signature])
+    before = dump.count()
+    for index in range(max(FLAGS.warmup_steps, FLAGS.num_buckets)):
       float(step(batches[index % len(batches)])[task.loss])
+    warm = dump.count()
+    audio_seconds = 0.0
     start = time.perf_counter()
     for index in range(FLAGS.steps):
-      loss = step(batches[index % len(batches)])[task.loss]
+      batch = batches[index % len(batches)]
+      loss = step(batch)[task.loss]
+      audio_seconds += batch_audio_seconds(batch)
     float(loss)
     elapsed = time.perf_counter() - start
   finally:
     tf_keras.mixed_precision.set_global_policy('float32')
-  return FLAGS.steps * FLAGS.batch_size * FLAGS.audio_seconds / elapsed
+  return Measurement(dump.count() - before, dump.count() - warm,
+                     elapsed / FLAGS.steps, audio_seconds / elapsed)
 
 
 def main(_):
+  with tempfile.TemporaryDirectory(prefix='train_throughput_xla_') as dump:
+    print_rows(xla_compilations.start_dump(dump))
+
+
+def print_rows(dump: xla_compilations.XlaDump):
+  """Measures and prints every row (module docstring)."""
   jit_values = [value.lower() == 'true' for value in FLAGS.jit_compile]
-  rows = [(TEACHER, '', jit_values[0]), (STUDENT, '', jit_values[0])]
-  rows += [(TEACHER, '', jit) for jit in jit_values[1:]]
+  rows = [(experiment, '', jit) for jit in jit_values
+          for experiment in (TEACHER, STUDENT)]
   rows += [(TEACHER, variant, jit_values[0])
            for variant in FLAGS.teacher_variant]
+  print(f'{len(synthetic_batches())} distinct batches of '
+        f'{FLAGS.batch_size} in {FLAGS.num_buckets} buckets '
+        f'(frames, labels): {bucket_shapes()}',
+        flush=True)
   teacher = None
   for experiment, override, jit in rows:
-    throughput = audio_seconds_per_second(
-        experiment_config(experiment, override, jit))
-    if experiment == TEACHER and not override and jit == jit_values[0]:
-      teacher = throughput
-    print(f'{experiment:28s} jit_compile={jit!s:5s} {throughput:8.2f} '
-          f'audio-s/s  {throughput / teacher:5.2f}x teacher preset  '
+    result = measure(experiment_config(experiment, override, jit), dump)
+    if teacher is None:
+      teacher = result.audio_seconds_per_second
+    print(f'{experiment:28s} jit_compile={jit!s:5s} '
+          f'{result.compilations:3d} compilations '
+          f'({result.timed_compilations} timed) '
+          f'{result.step_seconds * 1000:8.1f} ms/step '
+          f'{result.audio_seconds_per_second:8.2f} audio-s/s  '
+          f'{result.audio_seconds_per_second / teacher:5.2f}x first row  '
           f'{override or "(preset)"}', flush=True)
 
 

@@ -1,8 +1,9 @@
 """The throughput benchmarks run on the current presets (tiny shapes).
 
-Their figures are not checked here (docs/benchmarks.md records them); the
-test catches a benchmark that no longer builds or trains the preset's model,
-e.g. one without the auxiliary heads that the preset's loss options need.
+Their timings are not checked here (docs/benchmarks.md records them); the
+tests catch a benchmark that no longer builds or trains the preset's model,
+e.g. one without the auxiliary heads that the preset's loss options need,
+and a train step that XLA compiles more than once per batch shape.
 """
 
 import os
@@ -14,11 +15,11 @@ import numpy as np
 import tensorflow as tf
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_TINY = ['--steps=1', '--warmup_steps=1', '--batch_size=2',
+_TINY = ['--steps=2', '--warmup_steps=1', '--batch_size=2',
          '--audio_seconds=0.5', '--num_tokens=3', '--distinct_batches=1']
-_ROW = re.compile(r'^(\S+)\s+jit_compile=\w+\s+([\d.]+) audio-s/s\s+'
-                  r'[\d.]+x teacher preset\s+(.*)$', re.M)
-
+_ROW = re.compile(r'^(\S+)\s+jit_compile=(\w+)\s+(\d+) compilations '
+                  r'\((\d+) timed\)\s+[\d.]+ ms/step\s+([\d.]+) audio-s/s',
+                  re.M)
 
 def _run(module, *args):
   result = subprocess.run([sys.executable, '-m', module, *_TINY, *args],
@@ -31,16 +32,19 @@ def _run(module, *args):
 
 class BenchmarksTest(tf.test.TestCase):
 
-  def test_train_throughput_times_the_presets_and_a_variant(self):
-    output = _run('benchmarks.train_throughput',
-                  '--teacher_variant=task.loss.intermediate_ctc_weight=0.3')
+  def test_whole_step_xla_compiles_once_per_bucket(self):
+    # Four batches in two buckets, differing in label values and lengths:
+    # XLA's dump must hold one program per bucket and nothing compiled
+    # while the steps were timed.
+    output = _run('benchmarks.train_throughput', '--jit_compile=true',
+                  '--num_buckets=2', '--distinct_batches=4', '--steps=4')
     rows = _ROW.findall(output)
-    self.assertEqual([(name, variant) for name, _, variant in rows],
-                     [('rnnt_demo_teacher', '(preset)'),
-                      ('rnnt_demo_student_streaming', '(preset)'),
-                      ('rnnt_demo_teacher',
-                       'task.loss.intermediate_ctc_weight=0.3')])
-    for _, throughput, _ in rows:
+    self.assertEqual(
+        [(name, jit) for name, jit, *_ in rows],
+        [('rnnt_demo_teacher', 'True'),
+         ('rnnt_demo_student_streaming', 'True')])
+    for _, _, compilations, timed, throughput in rows:
+      self.assertEqual((int(compilations), int(timed)), (2, 0))
       self.assertGreater(float(throughput), 0.0)
 
   def test_cpu_replicas_measures_two_replicas(self):

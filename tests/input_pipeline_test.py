@@ -132,6 +132,51 @@ class InputPipelineTest(ShardsTestCase):
           self.tokenizer.detokenize(batch['labels']), batch['transcript'])
     self.assertGreater(len(seen_frames), 1)
 
+  def test_static_label_lengths_give_one_shape_per_bucket(self):
+    label_lengths = [6, 12, 20]
+    config = self._config(is_training=False, drop_remainder=False,
+                          bucket_label_lengths=label_lengths)
+    seen = []
+    for batch in input_pipeline.AsrInputPipeline(config, self.tokenizer)():
+      bucket = _BOUNDARIES.index(batch['features'].shape[1])
+      self.assertEqual(batch['labels'].shape[1], label_lengths[bucket])
+      for row, utterance_id in enumerate(batch['utterance_id'].numpy()):
+        # The first bucket that fits both the frames and the labels.
+        frames = int(batch['feature_lengths'][row])
+        labels = int(batch['label_lengths'][row])
+        self.assertEqual(bucket, max(
+            sum(frames > bound for bound in _BOUNDARIES),
+            sum(labels > bound for bound in label_lengths)))
+        seen.append((utterance_id.decode(), labels))
+    self.assertGreater(max(labels for _, labels in seen), label_lengths[0])
+    # Only what fits no bucket is dropped.
+    expected = {utterance_id for utterance_id in self._usable_ids()
+                if len(self.tokenizer.tokenize(normalization.normalize_text(
+                    self.records[utterance_id][1]))) <= label_lengths[-1]}
+    self.assertCountEqual([utterance_id for utterance_id, _ in seen],
+                          expected)
+    self.assertLess(len(expected), len(self._usable_ids()))
+
+  def test_static_shapes_fill_label_lengths_and_drop_remainders(self):
+    static = data_config.with_static_shapes(
+        self._config(drop_remainder=False, repeat=False))
+    self.assertTrue(static.drop_remainder)
+    self.assertEqual(static.bucket_label_lengths, [64] * len(_BOUNDARIES))
+    shapes = set()
+    for batch in input_pipeline.AsrInputPipeline(static, self.tokenizer)():
+      shapes.add((batch['features'].shape[:2], batch['labels'].shape))
+    self.assertEqual({batch_shape[0][0] for batch_shape in shapes}, {4})
+    self.assertEqual({labels_shape[1] for _, labels_shape in shapes}, {64})
+    kept = data_config.with_static_shapes(
+        self._config(bucket_label_lengths=[8, 16, 32]))
+    self.assertEqual(kept.bucket_label_lengths, [8, 16, 32])
+
+  def test_bad_static_label_lengths_are_refused(self):
+    for lengths in ([8, 16], [16, 8, 32], [8, 16, 65], [0, 8, 16]):
+      with self.assertRaisesRegex(ValueError, 'bucket_label_lengths'):
+        input_pipeline.AsrInputPipeline(
+            self._config(bucket_label_lengths=lengths), self.tokenizer)
+
   def test_eval_features_and_labels_match_the_records(self):
     config = self._config(is_training=False, drop_remainder=False)
     pipeline = input_pipeline.AsrInputPipeline(config, self.tokenizer)

@@ -3,6 +3,7 @@
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
+import tf_keras
 
 from asr_kd.configs import rnnt_config
 from asr_kd.modeling import prediction_network
@@ -128,6 +129,30 @@ class PredictionNetworkTest(tf.test.TestCase, parameterized.TestCase):
   def test_unknown_type_is_rejected(self):
     with self.assertRaisesRegex(ValueError, 'Unknown prediction network'):
       prediction_network.PredictionNetwork(_config('gru'))
+
+  def test_checkpoints_of_fused_lstm_layers_restore(self):
+    # Checkpoints written when the layers were tf_keras.layers.LSTM (same
+    # cell weights and object paths) restore into today's RNN(LSTMCell).
+    config = _config('lstm', dropout_rate=0.0)
+    network = prediction_network.PredictionNetwork(config)
+    labels = np.array([[1, 2, 3, 4], [5, 6, 1, 0]], np.int32)
+    embedded = network._embedding(np.concatenate(
+        [np.zeros([2, 1], np.int32), labels], axis=1))
+    fused_layers = [tf_keras.layers.LSTM(config.lstm_units,
+                                         return_sequences=True)
+                    for _ in range(config.num_layers)]
+    expected = embedded
+    for layer in fused_layers:
+      expected = layer(expected)
+    network(labels)  # Builds the layers, so that restoring is immediate.
+    directory = self.get_temp_dir()
+    for index, layer in enumerate(fused_layers):
+      path = tf.train.Checkpoint(layer=layer).write(f'{directory}/{index}')
+      tf.train.Checkpoint(layer=network._lstm_layers[index]).read(
+          path).assert_consumed()
+    outputs = network(labels)
+    projection = network._projection
+    self.assertAllClose(outputs, projection(expected), atol=1e-6)
 
   def test_get_config_round_trip(self):
     network = prediction_network.PredictionNetwork(_config('stateless'))

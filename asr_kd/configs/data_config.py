@@ -106,6 +106,14 @@ class AsrDataConfig(cfg.DataConfig):
     max_label_length: utterances with more label ids are dropped.
     label_length_multiple: labels are padded to the batch maximum rounded up
       to this multiple (at least one multiple); 0 pads to max_label_length.
+    bucket_label_lengths: static label shapes, one per bucket (increasing,
+      at most max_label_length): labels are padded to their bucket's length,
+      so each bucket is one batch shape (what a whole-step XLA program or a
+      TPU needs; overrides label_length_multiple). An utterance goes to the
+      first bucket that fits both its frames and its labels; one with more
+      labels than the last bucket's length is dropped. Empty: per-batch
+      padding by label_length_multiple. Training with task.jit_compile
+      fills it with max_label_length for every bucket when empty.
     label_source: 'transcript', 'pseudo_label' (teacher hypothesis) or 'none'
       (unlabeled audio, labels are all padding).
     min_pseudo_label_confidence: with label_source='pseudo_label', records
@@ -132,6 +140,7 @@ class AsrDataConfig(cfg.DataConfig):
   bucket_batch_sizes: List[int] = dataclasses.field(default_factory=list)
   max_label_length: int = 256
   label_length_multiple: int = 16
+  bucket_label_lengths: List[int] = dataclasses.field(default_factory=list)
   label_source: str = 'transcript'
   min_pseudo_label_confidence: float = 0.0
   tokenizer_model_path: str = ''
@@ -142,3 +151,16 @@ class AsrDataConfig(cfg.DataConfig):
       default_factory=SpeedPerturbationConfig)
   start_offset: StartOffsetConfig = dataclasses.field(
       default_factory=StartOffsetConfig)
+
+
+def with_static_shapes(config: AsrDataConfig) -> AsrDataConfig:
+  """`config` with one batch shape per bucket (whole-step XLA, TPUs).
+
+  Full batches only (drop_remainder), and labels padded to the bucket's
+  bucket_label_lengths entry: max_label_length for every bucket unless the
+  config already sets them.
+  """
+  label_lengths = (list(config.bucket_label_lengths) or
+                   [config.max_label_length] * len(config.bucket_boundaries))
+  return config.replace(drop_remainder=True,
+                        bucket_label_lengths=label_lengths)

@@ -196,6 +196,10 @@ def rnnt_librispeech_conformer_l() -> cfg.ExperimentConfig:
         drop_remainder=is_training,
         bucket_boundaries=[400, 800, 1200, 1700],
         max_label_length=320,
+        # One static shape per bucket on the TPU: about 20 labels per
+        # second of the bucket's bound, well above read speech in word
+        # pieces; a longer transcript moves up a bucket.
+        bucket_label_lengths=[80, 160, 240, 320] if is_training else [],
         spec_augment=data_config.SpecAugmentConfig(enabled=is_training))
   task = task_config.RnntTaskConfig(
       tokenizer_model_path='librispeech/tokenizer/spm.model',

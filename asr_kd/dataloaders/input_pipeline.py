@@ -16,7 +16,8 @@ Each batch is a dict:
   'feature_lengths' int32 [B]
   'feature_mask' bool [B, T, F]  SpecAugment's masked cells (training with
                                  spec_augment.enabled only)
-  'labels' int32 [B, U]          0-padded; U a multiple of
+  'labels' int32 [B, U]          0-padded; U the bucket's entry of
+                                 bucket_label_lengths, else a multiple of
                                  label_length_multiple (or max_label_length)
   'label_lengths' int32 [B]
   'utterance_id' string [B]
@@ -125,6 +126,15 @@ class AsrInputPipeline:
     if config.max_label_length <= 0 or config.label_length_multiple < 0:
       raise ValueError('max_label_length must be > 0 and '
                        'label_length_multiple >= 0.')
+    label_lengths = list(config.bucket_label_lengths)
+    if label_lengths and (
+        len(label_lengths) != len(boundaries) or
+        label_lengths != sorted(label_lengths) or label_lengths[0] < 1 or
+        label_lengths[-1] > config.max_label_length):
+      raise ValueError(
+          'bucket_label_lengths needs one increasing length >= 1 per '
+          f'boundary, none over max_label_length ({config.max_label_length}); '
+          f'got {label_lengths} for {len(boundaries)} buckets.')
     speed = config.speed_perturbation
     if speed.enabled and not 0 < speed.min_factor <= speed.max_factor:
       raise ValueError('speed_perturbation needs 0 < min_factor <= '
@@ -232,6 +242,8 @@ class AsrInputPipeline:
     """Drops records the model cannot use; counts and logs length drops."""
     config = self._config
     max_frames = config.bucket_boundaries[-1]
+    max_labels = (config.bucket_label_lengths[-1]
+                  if config.bucket_label_lengths else config.max_label_length)
     if self._needs_labels:
       # Unlabeled records (empty text) carry no target.
       dataset = dataset.filter(lambda e: tf.strings.length(e['transcript']) > 0)
@@ -242,13 +254,13 @@ class AsrInputPipeline:
     def count_drops(dropped, example):
       unusable = ((example['num_frames'] < 1) |
                   (example['num_frames'] > max_frames) |
-                  (tf.size(example['labels']) > config.max_label_length))
+                  (tf.size(example['labels']) > max_labels))
       dropped += tf.cast(unusable, tf.int64)
       if unusable:
         tf.print('asr_kd input pipeline: dropped', example['utterance_id'],
                  'frames', example['num_frames'], 'labels',
                  tf.size(example['labels']), '(limits: 1 ..', max_frames,
-                 'frames, <=', config.max_label_length, 'labels); dropped',
+                 'frames, <=', max_labels, 'labels); dropped',
                  dropped, 'so far', output_stream=sys.stderr)
       return dropped, (example, unusable)
 
@@ -315,15 +327,25 @@ class AsrInputPipeline:
                               tf.int64)
     num_bins = self._feature_config.num_mel_bins
 
+    label_bounds = tf.constant(config.bucket_label_lengths or [0], tf.int64)
+
     def bucket_of(example):
-      # Bucket i holds boundaries[i - 1] < frames <= boundaries[i].
+      # Bucket i holds boundaries[i - 1] < frames <= boundaries[i]; with
+      # static label lengths, the first bucket that also fits the labels.
       frames = tf.cast(example['feature_lengths'], tf.int64)
-      return tf.reduce_sum(tf.cast(frames > boundaries, tf.int64))
+      bucket = tf.reduce_sum(tf.cast(frames > boundaries, tf.int64))
+      if config.bucket_label_lengths:
+        labels = tf.cast(example['label_lengths'], tf.int64)
+        bucket = tf.maximum(
+            bucket, tf.reduce_sum(tf.cast(labels > label_bounds, tf.int64)))
+      return bucket
 
     def batch_bucket(bucket, examples):
+      labels_shape = ([label_bounds[bucket]] if config.bucket_label_lengths
+                      else [None])
       padded_shapes = {
           'features': tf.stack([boundaries[bucket], num_bins]),
-          'feature_lengths': [], 'labels': [None], 'label_lengths': [],
+          'feature_lengths': [], 'labels': labels_shape, 'label_lengths': [],
           'utterance_id': [], 'transcript': [], 'num_samples': [],
       }
       if self._masks_features():
@@ -334,6 +356,8 @@ class AsrInputPipeline:
     dataset = dataset.group_by_window(
         key_func=bucket_of, reduce_func=batch_bucket,
         window_size_func=lambda bucket: batch_sizes[bucket])
+    if config.bucket_label_lengths:
+      return dataset
     return dataset.map(self._pad_labels, num_parallel_calls=tf.data.AUTOTUNE,
                        deterministic=config.deterministic)
 

@@ -44,10 +44,16 @@ class PredictionNetwork(tf_keras.layers.Layer):
     self._context_dense = None
     self._projection = None
     if config.type == 'lstm':
+      # RNN(LSTMCell), not tf_keras.layers.LSTM: under XLA the gradient
+      # through LSTM's fused implementation is compiled again for every
+      # new label batch (values, not shapes), which makes a whole-step XLA
+      # program recompile each step. The cell's weights and checkpoint
+      # paths are LSTM's, so checkpoints of either layer restore into both.
       self._lstm_layers = [
-          tf_keras.layers.LSTM(
-              config.lstm_units, return_sequences=True, return_state=True,
-              name=f'lstm_{i}') for i in range(config.num_layers)
+          tf_keras.layers.RNN(
+              tf_keras.layers.LSTMCell(config.lstm_units, name='lstm_cell'),
+              return_sequences=True, return_state=True, name=f'lstm_{i}')
+          for i in range(config.num_layers)
       ]
       if config.projection_dim:
         self._projection = tf_keras.layers.Dense(

@@ -9,6 +9,7 @@ import tf_keras
 from official.core import base_task
 from official.core import task_factory
 
+from asr_kd.configs import data_config
 from asr_kd.configs import task_config
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.dataloaders import input_pipeline
@@ -158,6 +159,8 @@ class RnntTask(base_task.Task):
     if params.is_training:
       params = params.replace(seed=task_config.train_data_seed(
           self.task_config.seed, params.seed))
+      if self.task_config.jit_compile:
+        params = data_config.with_static_shapes(params)
     dataset = input_pipeline.AsrInputPipeline(
         params, self.tokenizer, self.task_config.model.features)(input_context)
     resume_step = self._resume_step
