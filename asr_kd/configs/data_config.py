@@ -113,7 +113,7 @@ class AsrDataConfig(cfg.DataConfig):
       first bucket that fits both its frames and its labels; one with more
       labels than the last bucket's length is dropped. Empty: per-batch
       padding by label_length_multiple. Training with task.jit_compile
-      fills it with max_label_length for every bucket when empty.
+      fills it when empty (`with_static_shapes`).
     label_source: 'transcript', 'pseudo_label' (teacher hypothesis) or 'none'
       (unlabeled audio, labels are all padding).
     min_pseudo_label_confidence: with label_source='pseudo_label', records
@@ -156,11 +156,20 @@ class AsrDataConfig(cfg.DataConfig):
 def with_static_shapes(config: AsrDataConfig) -> AsrDataConfig:
   """`config` with one batch shape per bucket (whole-step XLA, TPUs).
 
-  Full batches only (drop_remainder), and labels padded to the bucket's
-  bucket_label_lengths entry: max_label_length for every bucket unless the
-  config already sets them.
+  Full batches only (drop_remainder), and labels padded to a static length
+  per bucket: bucket_label_lengths if the config sets them, else the label
+  rate of max_label_length over the last bucket's frames, applied to each
+  bucket's frame bound (rounded up to label_length_multiple). A transcript
+  faster than that rate moves up a bucket rather than being dropped.
   """
-  label_lengths = (list(config.bucket_label_lengths) or
-                   [config.max_label_length] * len(config.bucket_boundaries))
+  if config.bucket_label_lengths:
+    return config.replace(drop_remainder=True)
+  boundaries = list(config.bucket_boundaries)
+  multiple = max(1, config.label_length_multiple)
+  label_lengths = []
+  for bound in boundaries:
+    length = -(-config.max_label_length * bound // boundaries[-1])
+    length = -(-length // multiple) * multiple
+    label_lengths.append(min(length, config.max_label_length))
   return config.replace(drop_remainder=True,
                         bucket_label_lengths=label_lengths)

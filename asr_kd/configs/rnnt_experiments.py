@@ -196,10 +196,6 @@ def rnnt_librispeech_conformer_l() -> cfg.ExperimentConfig:
         drop_remainder=is_training,
         bucket_boundaries=[400, 800, 1200, 1700],
         max_label_length=320,
-        # One static shape per bucket on the TPU: about 20 labels per
-        # second of the bucket's bound, well above read speech in word
-        # pieces; a longer transcript moves up a bucket.
-        bucket_label_lengths=[80, 160, 240, 320] if is_training else [],
         spec_augment=data_config.SpecAugmentConfig(enabled=is_training))
   task = task_config.RnntTaskConfig(
       tokenizer_model_path='librispeech/tokenizer/spm.model',
@@ -208,7 +204,11 @@ def rnnt_librispeech_conformer_l() -> cfg.ExperimentConfig:
           encoder=conformer_config.conformer_l(),
           prediction=_prediction(lstm_units=640, embedding_dim=640),
           joint=rnnt_config.JointNetworkConfig(joint_dim=640)),
-      train_data=librispeech('librispeech/tfrecords/train-*', True),
+      # One static shape per bucket on the TPU: labels padded to 80, 160,
+      # 240 and 320 (about 19 per second of the bucket's bound, well above
+      # read speech in word pieces).
+      train_data=data_config.with_static_shapes(
+          librispeech('librispeech/tfrecords/train-*', True)),
       validation_data=librispeech('librispeech/tfrecords/dev-clean-*', False))
   config = _experiment(task, train_steps=200000,
                        optimizer=optimizer_recipes.adam_inverse_sqrt(
