@@ -1,9 +1,12 @@
 """Tests for the SavedModel export (asr_kd/export/saved_model_export.py)."""
 
 import os
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
+from scipy import signal as scipy_signal
 import tensorflow as tf
 import tf_keras
 import tensorflow_text  # pylint: disable=unused-import  (SentencePiece ops)
@@ -16,9 +19,11 @@ from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.decoding import decoder as decoder_lib
 from asr_kd.inference import model_loader
+from asr_kd.export import encoded_audio
 from asr_kd.export import saved_model_export
 from asr_kd.export import streaming_reference
 from asr_kd.export import tflite_export
+from tests import encoded_audio_test
 from tests import testing_utils
 
 
@@ -89,8 +94,8 @@ class ExportSavedModelTest(tf.test.TestCase):
   def test_signatures_and_assets(self):
     self.assertCountEqual(
         self.exported.signatures,
-        ['serving_default', 'transcribe', 'transcribe_int16', 'encode',
-         'initial_state', 'stream_step'])
+        ['serving_default', 'transcribe', 'transcribe_int16',
+         'transcribe_encoded', 'encode', 'initial_state', 'stream_step'])
     self.assertCountEqual(os.listdir(os.path.join(self.export_dir, 'assets')),
                           ['params.yaml', 'spm.model'])
 
@@ -115,6 +120,64 @@ class ExportSavedModelTest(tf.test.TestCase):
                         outputs['encoder_lengths'])
     self.assertAllClose(encoded['encoder_outputs'],
                         outputs['encoder_outputs'], atol=1e-5, rtol=0)
+
+  def test_transcribe_encoded_equals_transcribe_on_decoded_samples(self):
+    waveforms = [self.int16_batch[row, :length]
+                 for row, length in enumerate(self.lengths)]
+    # 16 kHz mono WAV: the very samples transcribe_int16 gets.
+    wav_files = [encoded_audio_test.encode(waveform / 32768, 16000, 'wav')
+                 for waveform in waveforms]
+    from_files = self.exported.signatures['transcribe_encoded'](
+        audio=tf.constant(wav_files))
+    from_samples = self.exported.signatures['transcribe_int16'](
+        waveform=tf.constant(self.int16_batch),
+        waveform_lengths=tf.constant(self.lengths),
+        sample_rate=tf.constant(16000))
+    self.assertAllEqual(from_files['text'], from_samples['text'])
+    self.assertAllEqual(from_files['token_lengths'],
+                        from_samples['token_lengths'])
+    # Other formats, rates and channel counts: the same as `transcribe` on
+    # the samples the graph decoded.
+    resampled = [scipy_signal.resample_poly(waveform / 32768, 441, 160)
+                 for waveform in waveforms]
+    files = [
+        encoded_audio_test.encode(np.stack([resampled[0], 0.5 * resampled[0]],
+                                           axis=1), 44100, 'flac'),
+        encoded_audio_test.encode(resampled[1], 44100, 'ogg'),
+        encoded_audio_test.encode(waveforms[2] / 32768, 16000, 'flac'),
+    ]
+    decoded = [encoded_audio.decode_to_mono(tf.constant(data), 16000).numpy()
+               for data in files]
+    lengths = np.asarray([len(samples) for samples in decoded], np.int32)
+    batch = np.zeros([len(decoded), lengths.max()], np.float32)
+    for row, samples in enumerate(decoded):
+      batch[row, :len(samples)] = samples
+    expected = self.exported.signatures['transcribe'](
+        waveform=tf.constant(batch), waveform_lengths=tf.constant(lengths),
+        sample_rate=tf.constant(16000))
+    result = self.exported.signatures['transcribe_encoded'](
+        audio=tf.constant(files))
+    self.assertAllEqual(result['text'], expected['text'])
+    self.assertAllEqual(result['tokens'], expected['tokens'])
+    self.assertGreater(int(tf.reduce_sum(result['token_lengths'])), 0)
+
+  def test_saved_model_cli_runs_transcribe_encoded(self):
+    # The documented command (docs/export.md): the stock CLI plus our ops.
+    files = np.array([encoded_audio_test.encode(
+        self.int16_batch[0, :self.lengths[0]] / 32768, 16000, 'flac')],
+                     dtype=object)
+    inputs = os.path.join(self.dir, 'files.npy')
+    np.save(inputs, files, allow_pickle=True)
+    result = subprocess.run(
+        [sys.executable, '-m', 'asr_kd.bin.saved_model_cli', 'run',
+         f'--dir={self.export_dir}', '--tag_set=serve',
+         '--signature_def=transcribe_encoded', f'--inputs=audio={inputs}'],
+        capture_output=True, text=True, timeout=300, check=False)
+    self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+    expected = self.exported.signatures['transcribe_encoded'](
+        audio=tf.constant(list(files)))['text'][0].numpy()
+    self.assertIn(f'Result for output key text:\n[{expected!r}]',
+                  result.stdout)
 
   def test_stream_step_signature_equals_streaming_reference(self):
     samples = self.int16_batch[0, :self.lengths[0]]

@@ -5,6 +5,10 @@ Signatures:
     waveform_lengths int32 [B], sample_rate int32 scalar -> text string [B],
     tokens int32 [B, L] (0-padded), token_lengths int32 [B].
   transcribe_int16: the same for int16 PCM waveforms.
+  transcribe_encoded: audio string [B], each the bytes of a WAV (16-bit
+    PCM), FLAC or Ogg/Vorbis file of any sample rate and channel count ->
+    the same outputs; decoded, downmixed and resampled in the graph
+    (encoded_audio.py).
   encode: float32 waveform, lengths, sample_rate -> encoder_outputs
     [B, T', D], encoder_lengths [B].
   initial_state / stream_step (streaming models only): the batch-1 streaming
@@ -20,8 +24,9 @@ import tensorflow as tf
 
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.decoding import decoder as decoder_lib
-from asr_kd.inference import model_loader
+from asr_kd.export import encoded_audio
 from asr_kd.export import streaming
+from asr_kd.inference import model_loader
 
 
 class ServingModule(tf.Module):
@@ -96,6 +101,17 @@ class ServingModule(tf.Module):
         tf.RaggedTensor.from_tensor(tokens, lengths=token_lengths))
     return {'text': text, 'tokens': tokens, 'token_lengths': token_lengths}
 
+  def transcribe_encoded(self, audio: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """Encoded audio files string [B] -> `transcribe`'s outputs."""
+    audio = tf.ensure_shape(audio, [None])
+    waveforms = tf.map_fn(
+        lambda encoded: encoded_audio.decode_to_mono(encoded,
+                                                     self.sample_rate),
+        audio, fn_output_signature=tf.RaggedTensorSpec([None], tf.float32))
+    return self.transcribe(waveforms.to_tensor(),
+                           tf.cast(waveforms.row_lengths(), tf.int32),
+                           tf.constant(self.sample_rate))
+
   def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
     """The concrete functions to save, keyed by signature name."""
     # Unknown ranks in the signature, so that a wrong rank reaches the
@@ -116,6 +132,11 @@ class ServingModule(tf.Module):
       return self.transcribe(features_lib.waveform_to_float(waveform),
                              waveform_lengths, sample_rate)
 
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.string,
+                                                name='audio')])
+    def transcribe_encoded(audio):
+      return self.transcribe_encoded(audio)
+
     @tf.function(input_signature=float_specs)
     def encode(waveform, waveform_lengths, sample_rate):
       return self.encode(waveform, waveform_lengths, sample_rate)
@@ -124,6 +145,7 @@ class ServingModule(tf.Module):
         'serving_default': transcribe.get_concrete_function(),
         'transcribe': transcribe.get_concrete_function(),
         'transcribe_int16': transcribe_int16.get_concrete_function(),
+        'transcribe_encoded': transcribe_encoded.get_concrete_function(),
         'encode': encode.get_concrete_function(),
     }
     if self.streaming is not None:
