@@ -90,11 +90,11 @@ class RnntTaskConfig(cfg.TaskConfig):
     nonfinite_policy: 'skip' drops a step whose loss or gradients are not
       finite (weights and optimizer slots untouched); 'stop' ends the run
       with an error at the first such step.
-    jit_compile: XLA-compile the forward and backward pass as one program.
-      Off by default: on CPU, TF 2.17's XLA recompiles that program for
-      every batch whose label values differ (measured: 4.8 s per step
-      instead of 0.27 s for the demo teacher, docs/benchmarks.md), while
-      graph mode runs the same step without recompiling.
+    jit_compile: XLA-compile the forward and backward pass as one program,
+      once per batch shape: training data then gets static shapes
+      (`data_config.with_static_shapes`). Off by default: on CPU the
+      compiled demo steps are 2-3x slower than graph mode
+      (docs/benchmarks.md, "Whole-step XLA").
     seed: the run's seed. It seeds weight initialization and dropout and,
       unless train_data.seed is set, the training data's order, dither and
       SpecAugment masks too (`train_data_seed`): one seed per run varies all
