@@ -148,21 +148,9 @@ def _fused_step(tf, distillation, kind, shape, lengths, with_rnnt=False):
   return lambda: step(student_encoder_out, student_pred_out), ()
 
 
-def _peak_growth_bytes(tf, step) -> int:
-  """Peak minus starting bytes held by TF's CPU allocator during one step.
-
-  XLA's CPU executables allocate their temporaries and outputs from that
-  allocator; it keeps freed blocks, so process RSS says nothing about one
-  step (the method of benchmarks/rnnt_loss.py).
-  """
-  tf.config.experimental.reset_memory_stats('CPU:0')
-  before = tf.config.experimental.get_memory_info('CPU:0')['current']
-  step()
-  return tf.config.experimental.get_memory_info('CPU:0')['peak'] - before
-
-
 def _measure(tf, np, distillation, kind: str, mode: str) -> dict:
   """Times one (kind, mode) and measures its peak memory growth."""
+  from benchmarks import peak_memory  # pylint: disable=g-import-not-at-top
   shape = (_BATCH_SIZE.value, _FRAMES.value, _LABELS.value + 1, _VOCAB.value)
   # Ragged lengths, as in a real batch: the longest example fills the tensor.
   batch_size = shape[0]
@@ -182,7 +170,7 @@ def _measure(tf, np, distillation, kind: str, mode: str) -> dict:
   seconds = _median_seconds(timed, _REPEATS.value)
   result = dict(kind=kind, mode=mode, step_seconds=seconds[0],
                 logits_bytes=int(np.prod(shape)) * 4,
-                peak_growth_bytes=_peak_growth_bytes(tf, step))
+                peak_growth_bytes=peak_memory.peak_growth_bytes(step)[0])
   if arrays:
     result.update(read_pass_seconds=seconds[1],
                   ratio_to_read_pass=seconds[0] / seconds[1])

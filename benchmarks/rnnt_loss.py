@@ -26,6 +26,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from asr_kd.losses import rnnt  # pylint: disable=g-import-not-at-top
+from benchmarks import peak_memory  # pylint: disable=g-import-not-at-top
 from asr_kd.losses import rnnt_pruned  # pylint: disable=g-import-not-at-top
 
 _STANDARD = flags.DEFINE_list(
@@ -46,20 +47,6 @@ _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed runs (median).')
 _JIT_COMPILE = flags.DEFINE_boolean(
     'jit_compile', True, 'XLA-compile each step (false: graph mode, as the '
     'demo teacher trains on CPU).')
-
-
-def peak_growth_bytes(step):
-  """Runs step() once; returns peak minus starting bytes held by TF on CPU.
-
-  TensorFlow's CPU allocator (which XLA's CPU executables also allocate
-  their temporaries and outputs from) keeps freed blocks, so process RSS
-  says nothing about one step; its own counters do.
-  """
-  tf.config.experimental.reset_memory_stats('CPU:0')
-  before = tf.config.experimental.get_memory_info('CPU:0')['current']
-  result = step()
-  return tf.config.experimental.get_memory_info('CPU:0')['peak'] - before, (
-      result)
 
 
 def median_seconds(step, repeats):
@@ -113,7 +100,7 @@ def bench_standard(shape, repeats, rng):
 
   step()  # Compiles.
   seconds = median_seconds(step, repeats)
-  peak, _ = peak_growth_bytes(step)
+  peak, _ = peak_memory.peak_growth_bytes(step)
   return dict(seconds=seconds, read_pass=read_pass, peak=peak,
               logits_bytes=logits_bytes)
 
@@ -167,7 +154,7 @@ class _TanhJoint:
 
     step()
     seconds = median_seconds(step, repeats)
-    peak, _ = peak_growth_bytes(step)
+    peak, _ = peak_memory.peak_growth_bytes(step)
     return dict(seconds=seconds, read_pass=read_pass, peak=peak,
                 logits_bytes=self.logits_bytes)
 

@@ -70,6 +70,10 @@ def define_flags():
                     'values to time the teacher and the student with '
                     '(false: graph mode, true: the whole step in one XLA '
                     'program); the first one applies to the variants.')
+  flags.DEFINE_string('every_row_override', '', 'A params_override string '
+                      'applied to every row first (e.g. '
+                      'task.model.encoder.num_layers=1 for a quick check '
+                      'of the code path).')
   flags.DEFINE_multi_string('teacher_variant', [], 'A params_override '
                             'string applied to the teacher preset; timed '
                             'and compared with the preset. Repeatable.')
@@ -147,11 +151,13 @@ def batch_audio_seconds(batch: dict) -> float:
 
 def experiment_config(experiment: str, override: str = '',
                       jit_compile: bool = False):
-  """A registered experiment's preset with `override` applied."""
+  """A registered experiment's preset with the overrides applied:
+  --every_row_override, then `override`."""
   config = exp_factory.get_exp_config(experiment)
-  if override:
-    config = hyperparams.override_params_dict(config, override,
-                                              is_strict=True)
+  for params in (FLAGS.every_row_override, override):
+    if params:
+      config = hyperparams.override_params_dict(config, params,
+                                                is_strict=True)
   config.task.jit_compile = jit_compile
   return config
 

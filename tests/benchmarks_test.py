@@ -1,4 +1,4 @@
-"""The throughput benchmarks run on the current presets (tiny shapes).
+"""The benchmarks run on the current presets (tiny shapes).
 
 Their timings are not checked here (docs/benchmarks.md records them); the
 tests catch a benchmark that no longer builds or trains the preset's model,
@@ -32,17 +32,30 @@ def _run(module, *args):
 
 class BenchmarksTest(tf.test.TestCase):
 
-  def test_whole_step_xla_compiles_once_per_bucket(self):
-    # Four batches in two buckets, differing in label values and lengths:
-    # XLA's dump must hold one program per bucket and nothing compiled
-    # while the steps were timed.
-    output = _run('benchmarks.train_throughput', '--jit_compile=true',
-                  '--num_buckets=2', '--distinct_batches=4', '--steps=4')
+  def test_device_check_runs_every_stage_and_compiles_once_per_bucket(self):
+    # benchmarks/device_check.sh --tiny, as CI runs it. Its train step
+    # stage cycles four batches in two buckets, which differ in label
+    # values and lengths: XLA's dump must hold one program per bucket and
+    # row, and nothing compiled while the steps were timed.
+    result = subprocess.run(
+        ['bash', 'benchmarks/device_check.sh', '--tiny'], cwd=_REPO_ROOT,
+        capture_output=True, text=True, timeout=900, check=False,
+        env=dict(os.environ, PYTHON=sys.executable))
+    self.assertEqual(result.returncode, 0, result.stdout[-3000:])
+    output = result.stdout
+    self.assertLen(re.findall(r'^== ', output, re.M), 4)
+    self.assertRegex(output, r'device: .+ \| TensorFlow')
+    self.assertRegex(output, r'standard B,T,U,V=.* x read pass')
+    self.assertRegex(output, r'fused/\d+ +B,T,U,V=.* x read pass')
+    self.assertRegex(output, r'full +unfused .*x')
+    self.assertRegex(output, r'three_class +fused_kd ')
     rows = _ROW.findall(output)
     self.assertEqual(
         [(name, jit) for name, jit, *_ in rows],
         [('rnnt_demo_teacher', 'True'),
-         ('rnnt_demo_student_streaming', 'True')])
+         ('rnnt_demo_student_streaming', 'True'),
+         ('rnnt_demo_teacher', 'True')])
+    self.assertIn('runtime.mixed_precision_dtype=mixed_bfloat16', output)
     for _, _, compilations, timed, throughput in rows:
       self.assertEqual((int(compilations), int(timed)), (2, 0))
       self.assertGreater(float(throughput), 0.0)
