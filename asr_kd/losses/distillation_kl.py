@@ -358,14 +358,15 @@ def kl_with_analytic_gradient(kernel: KlKernel, student_logits: tf.Tensor,
   Args:
     kernel: the KL term.
     student_logits: [B, T, U + 1, V].
-    teacher_scores: [B, T, U + 1, V] teacher logits or log-probs (as the
-      kernel expects); treated as a constant.
+    teacher_scores: [B, T, U + 1, V] teacher logits or log-probs, or
+      another structure of tensors (as the kernel expects); treated as a
+      constant.
     node_mask: [B, T, U + 1] bool.
 
   Returns:
     [B] KL per example, differentiable w.r.t. `student_logits` only.
   """
-  teacher_scores = tf.stop_gradient(teacher_scores)
+  teacher_scores = tf.nest.map_structure(tf.stop_gradient, teacher_scores)
 
   @tf.custom_gradient
   def kl_of_student(logits):
