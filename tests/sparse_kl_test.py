@@ -4,6 +4,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
+from asr_kd.losses import chunked_joint
 from asr_kd.losses import distillation_kl
 from asr_kd.losses import sparse_kl
 
@@ -142,6 +143,37 @@ class SparseKlTest(tf.test.TestCase, parameterized.TestCase):
     gradient = tape.gradient(kl, logits).numpy()
     self.assertTrue(np.all(np.isfinite(kl)))
     self.assertTrue(np.all(np.isfinite(gradient)))
+
+  def test_chunked_term_equals_the_kl_on_full_logits(self):
+    rng = np.random.default_rng(11)
+    b, t, u, v, dim, k = 2, 7, 3, 9, 5, 3
+    encoder_out = tf.constant(rng.normal(size=(b, t, dim)), tf.float32)
+    pred_out = tf.constant(rng.normal(size=(b, u + 1, dim)), tf.float32)
+    weights = tf.Variable(rng.normal(size=(dim, v)), dtype=tf.float32)
+
+    def joint_fn(encoder, pred):
+      return tf.tanh(encoder + pred) @ weights
+
+    stored = sparse_kl.top_k_targets(tf.constant(_log_softmax(
+        rng.normal(size=(b, 5, u + 1, v)) * 3), tf.float32), k)
+    target_frames = tf.constant([5, 4])
+    logit_lengths, label_lengths = tf.constant([7, 6]), tf.constant([3, 2])
+    with tf.GradientTape(persistent=True) as tape:
+      tape.watch([encoder_out, pred_out])
+      reference = sparse_kl.top_k_kl(
+          joint_fn(encoder_out[:, :, None], pred_out[:, None]),
+          sparse_kl.map_stored_targets(stored, target_frames, tf.range(t),
+                                       1),
+          logit_lengths, label_lengths, temperature=1.5)
+      term = sparse_kl.ChunkedTopKTerm(
+          stored, target_frames, logit_lengths, label_lengths,
+          temperature=1.5, right_shift=1)
+      chunked = chunked_joint.fused_losses(encoder_out, pred_out, joint_fn,
+                                           [term], time_chunk_size=3)[0]
+    self.assertAllClose(chunked, reference, atol=1e-5)
+    for source in (encoder_out, pred_out, weights):
+      self.assertAllClose(tape.gradient(chunked, source),
+                          tape.gradient(reference, source), atol=1e-5)
 
   def test_map_stored_targets_shifts_and_clips_frames(self):
     rng = np.random.default_rng(2)

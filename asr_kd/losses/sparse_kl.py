@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from asr_kd.losses import chunked_joint
 from asr_kd.losses import distillation_kl
 
 
@@ -192,3 +193,55 @@ def map_stored_targets(targets: TopKTargets, target_frames: tf.Tensor,
   indices = tf.minimum(tf.maximum(frames[None, :] - right_shift, 0), last)
   return TopKTargets(*[tf.gather(part, indices, batch_dims=1)
                        for part in targets])
+
+
+class ChunkedTopKTerm(chunked_joint.Term):
+  """The top-k KL as a `chunked_joint` term: the stored targets are mapped
+  to each chunk's student frames, in the forward and the backward pass."""
+  num_example_values = 1
+
+  def __init__(self, targets: TopKTargets, target_frames, logit_lengths,
+               label_lengths, temperature=1.0,
+               scale_by_temperature_squared=True, right_shift=0):
+    """Binds the targets.
+
+    Args:
+      targets: TopKTargets [B, M, U + 1, k], the stored frames.
+      target_frames: [B] int, stored frames per example.
+      (The others are those of `top_k_kl` and `map_stored_targets`.)
+    """
+    self.kernel = sparse_kernel(temperature, distillation_kl.scale_for(
+        temperature, scale_by_temperature_squared))
+    self.targets = tf.nest.map_structure(tf.stop_gradient, targets)
+    self.target_frames = target_frames
+    self.logit_lengths = tf.cast(logit_lengths, tf.int32)
+    self.label_lengths = label_lengths
+    self.right_shift = right_shift
+
+  def _targets_and_mask(self, chunk):
+    frames = chunk.start + tf.range(chunk.size)
+    targets = map_stored_targets(self.targets, self.target_frames, frames,
+                                 self.right_shift)
+    node_mask = distillation_kl.lattice_node_mask(
+        tf.clip_by_value(self.logit_lengths - chunk.start, 0, chunk.size),
+        self.label_lengths, chunk.size, tf.shape(chunk.logits)[2])
+    return targets, node_mask
+
+  def reduce_chunk(self, chunk):
+    kl, _ = self.kernel.forward(chunk.logits, *self._targets_and_mask(chunk))
+    return (), (kl,)
+
+  def output(self, frame_values, example_totals, vocab_size):
+    del frame_values, vocab_size
+    return example_totals[0]
+
+  def logits_gradient_fn(self, upstream, split):
+    del split  # The targets are gathered per chunk.
+
+    def gradient(chunk):
+      targets, node_mask = self._targets_and_mask(chunk)
+      _, residuals = self.kernel.forward(chunk.logits, targets, node_mask)
+      return self.kernel.backward(chunk.logits, targets, node_mask,
+                                  residuals, upstream)
+
+    return gradient
