@@ -16,11 +16,11 @@ from official.core import train_lib
 from official.core import train_utils
 
 from asr_kd import registry_imports  # pylint: disable=unused-import
-from asr_kd.bin import pseudo_label as pseudo_label_bin
 from asr_kd.configs import rnnt_config
 from asr_kd.dataloaders import tfrecord_schema
 from asr_kd.inference import model_loader
 from asr_kd.inference import recognizer as recognizer_lib
+from asr_kd.pseudo_labeling import command as pseudo_label_bin
 from asr_kd.pseudo_labeling import confidence
 from asr_kd.pseudo_labeling import pipeline
 from asr_kd.pseudo_labeling import teacher as teacher_lib
@@ -201,11 +201,73 @@ class PseudoLabelPipelineTest(tf.test.TestCase):
         parsed[1][tfrecord_schema.PSEUDO_SOURCE_MODEL].numpy().decode(),
         teacher.source_model)
 
-  def _run_binary(self, args):
+  def _run_binary(self, args, binary='pseudo_label'):
     flag_values = flags.FlagValues()
-    pseudo_label_bin.define_flags(flag_values)
-    argv = pseudo_label_bin.parse_flags(['pseudo_label'] + args, flag_values)
+    pseudo_label_bin.define_flags(flag_values, binary=binary)
+    argv = pseudo_label_bin.parse_flags([binary] + args, flag_values)
     pseudo_label_bin.main(argv, flag_values)
+
+  def test_teacher_targets_binary_stores_the_teachers_top_k(self):
+    output_dir = os.path.join(self.root, 'targets')
+    with contextlib.redirect_stdout(io.StringIO()):
+      self._run_binary([f'--model_dir={self.model_dir}',
+                        f'--input={self.corpus["tfrecords"]}',
+                        f'--output_dir={output_dir}', '--temperature=2',
+                        f'--beam_size={_BEAM_SIZE}', '--batch_size=4',
+                        *_IN_MEMORY], binary='teacher_targets')
+    records = _read_records(os.path.join(output_dir, 'pseudo-*'))
+    self.assertLen(records, 12)
+    loaded = model_loader.load_model(self.model_dir)
+    for utterance_id, record in records.items():
+      # Labeled records keep their transcript as the label.
+      label = record[tfrecord_schema.PSEUDO_HYPOTHESIS].decode()
+      self.assertEqual(label, record[tfrecord_schema.TRANSCRIPT].decode())
+      tokens = loaded.tokenizer.tokenize(label).numpy()
+      audio = record['audio'].astype(np.float32)[None] / 32768.0
+      outputs = loaded.model(
+          {'waveforms': audio, 'num_samples': [audio.shape[1]],
+           'labels': tokens[None], 'label_lengths': [len(tokens)]},
+          training=False)
+      logits = loaded.model.joint_fn(
+          outputs['encoder_outputs'][:, :, None],
+          outputs['prediction_outputs'][:, None])[0].numpy()
+      log_probs = logits / 2.0
+      log_probs -= np.log(np.exp(log_probs - log_probs.max(-1, keepdims=True))
+                          .sum(-1, keepdims=True)) + log_probs.max(
+                              -1, keepdims=True)
+      num_frames = int(outputs['encoder_lengths'][0])
+      self.assertAllEqual(record[tfrecord_schema.TARGETS_SHAPE],
+                          [num_frames, len(tokens) + 1, 8], utterance_id)
+      ids = record[tfrecord_schema.TARGETS_TOP_IDS].astype(np.int64)
+      stored = record[tfrecord_schema.TARGETS_TOP_LOG_PROBS].astype(
+          np.float64)
+      expected = np.take_along_axis(log_probs[:num_frames], ids, axis=-1)
+      self.assertAllClose(stored, expected, atol=5e-3, rtol=2e-3)
+      # The k largest: nothing outside them beats the smallest kept.
+      others = log_probs[:num_frames].copy()
+      np.put_along_axis(others, ids, -np.inf, axis=-1)
+      self.assertTrue(np.all(others.max(-1) <= expected.min(-1) + 1e-5))
+      rest = np.log(np.exp(others).sum(-1))
+      self.assertAllClose(
+          record[tfrecord_schema.TARGETS_REST_LOG_PROB].astype(np.float64),
+          rest, atol=5e-3, rtol=2e-3)
+      self.assertAllClose(record[tfrecord_schema.TARGETS_TEMPERATURE], 2.0)
+      self.assertEqual(record[tfrecord_schema.TARGETS_FRAME_RATIO], 1)
+
+  def test_lattice_targets_average_frame_groups(self):
+    teacher = teacher_lib.Teacher.from_model_dir(self.model_dir,
+                                                 beam_size=_BEAM_SIZE)
+    waveforms = [_noise(8, 9000), _noise(9, 5000)]
+    single, pairs = [teacher.lattice_targets(waveforms, ['ab c', 'd'], 4, 1.0,
+                                             frame_ratio=ratio)
+                     for ratio in (1, 2)]
+    for one, two in zip(single, pairs):
+      frames = one['top_log_probs'].shape[0]
+      self.assertEqual(two['top_log_probs'].shape[0], (frames + 1) // 2)
+      self.assertEqual(two['top_log_probs'].shape[1:],
+                       one['top_log_probs'].shape[1:])
+    with self.assertRaisesRegex(ValueError, 'top_k must be in'):
+      teacher.lattice_targets(waveforms, ['a', 'b'], 100000, 1.0)
 
   def test_binary_user_errors_exit_with_one_line(self):
     output_dir = os.path.join(self.root, 'unused')

@@ -14,96 +14,10 @@ define are Beam pipeline options (e.g. --runner=DataflowRunner ...); the
 default is the DirectRunner with one worker process per CPU.
 """
 
-import json
-import logging as std_logging
-import sys
-from typing import List
-
 from absl import app
-from absl import flags
-import tensorflow as tf
 
-from asr_kd.corpus_io import beam_pipeline
-from asr_kd.inference import model_loader
-from asr_kd.pseudo_labeling import pipeline
-
-DECODERS = ('beam',)
-
-
-def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
-  """Defines the binary's flags (only when run as one)."""
-  # The teacher: --model_dir, --checkpoint, --experiment.
-  model_loader.define_model_flags(flag_values)
-  flags.DEFINE_string('input', None, 'Comma-separated TFRecord globs in the '
-                      'corpus schema.', flag_values=flag_values)
-  flags.DEFINE_string('output_dir', None, 'Folder for shards, rejects and '
-                      'summary.', flag_values=flag_values)
-  flags.DEFINE_string('output_prefix', 'pseudo', 'Shard file name prefix.',
-                      flag_values=flag_values)
-  flags.DEFINE_integer('num_shards', 1, 'Number of output shards.',
-                       lower_bound=1, flag_values=flag_values)
-  flags.DEFINE_enum('compression', 'none', ['none', 'gzip'],
-                    'Output TFRecord compression.', flag_values=flag_values)
-  flags.DEFINE_enum('decoder', 'beam', list(DECODERS),
-                    'Decoder; beam search gives the confidence (posterior of '
-                    'the hypothesis within the final beam).',
-                    flag_values=flag_values)
-  flags.DEFINE_integer('beam_size', 8, 'Beam width (>= 2 for a useful '
-                       'confidence).', lower_bound=1, flag_values=flag_values)
-  flags.DEFINE_integer('batch_size', 8, 'Most utterances decoded together.',
-                       lower_bound=1, flag_values=flag_values)
-  flags.DEFINE_bool('keep_transcripts', False, 'Records that have a '
-                    'transcript take it as their label (confidence 1, source '
-                    '"transcript") instead of being decoded.',
-                    flag_values=flag_values)
-  flags.DEFINE_bool('strict', False, 'Exit non-zero if any input was '
-                    'rejected (outputs are still written).',
-                    flag_values=flag_values)
-
-
-def _fail(message: str) -> None:
-  print(f'pseudo_label: error: {message}', file=sys.stderr)
-  sys.exit(1)
-
-
-def main(argv: List[str],
-         flag_values: flags.FlagValues = flags.FLAGS) -> None:
-  """Runs the pipeline; argv[1:] are Beam pipeline flags."""
-  std_logging.getLogger('apache_beam').setLevel(std_logging.WARNING)
-  for name in ('model_dir', 'input', 'output_dir'):
-    if not flag_values[name].value:
-      _fail(f'--{name} is required')
-  try:
-    summary = pipeline.run_pseudo_labeling(
-        flag_values.model_dir, flag_values.input, flag_values.output_dir,
-        output_prefix=flag_values.output_prefix,
-        num_shards=flag_values.num_shards,
-        compression=flag_values.compression,
-        beam_size=flag_values.beam_size, batch_size=flag_values.batch_size,
-        checkpoint=flag_values.checkpoint,
-        keep_transcripts=flag_values.keep_transcripts,
-        experiment=flag_values.experiment, beam_args=argv[1:])
-  except model_loader.ModelLoadError as error:
-    _fail(str(error))
-  except ValueError as error:  # --input matches nothing.
-    _fail(str(error))
-  except (tf.errors.OpError, OSError) as error:
-    _fail(f'cannot write to --output_dir={flag_values.output_dir!r}: '
-          f'{error}')
-  print(json.dumps(summary, indent=2))
-  if not summary['reconciled']:
-    _fail('counts do not reconcile (inputs != written + rejected); this is a '
-          'bug in the pseudo-labeling pipeline')
-  if flag_values.strict and summary['rejected']:
-    _fail(f'--strict: {summary["rejected"]} of {summary["inputs"]} inputs '
-          f'rejected; see {summary["rejects_file"]}')
-
-
-def parse_flags(argv: List[str],
-                flag_values: flags.FlagValues = flags.FLAGS) -> List[str]:
-  return beam_pipeline.parse_known_flags(argv, flag_values, 'pseudo_label')
-
+from asr_kd.pseudo_labeling import command
 
 if __name__ == '__main__':
-  define_flags()
-  app.run(main, flags_parser=parse_flags)
+  command.define_flags(binary='pseudo_label')
+  app.run(command.main, flags_parser=command.parse_flags)

@@ -21,6 +21,14 @@ TRANSCRIPT = 'transcript'  # Empty for unlabeled audio.
 PSEUDO_HYPOTHESIS = 'pseudo_label/hypothesis'
 PSEUDO_CONFIDENCE = 'pseudo_label/confidence'
 PSEUDO_SOURCE_MODEL = 'pseudo_label/source_model'
+# Stored teacher targets (asr_kd.bin.teacher_targets): the teacher's top-k
+# tempered distributions on the lattice of the pseudo-label field's text.
+TARGETS_SHAPE = 'teacher_targets/shape'  # [M frames, U + 1 rows, k]
+TARGETS_TOP_LOG_PROBS = 'teacher_targets/top_log_probs'  # float16 bytes
+TARGETS_TOP_IDS = 'teacher_targets/top_ids'  # int16 bytes
+TARGETS_REST_LOG_PROB = 'teacher_targets/rest_log_prob'  # float16 bytes
+TARGETS_TEMPERATURE = 'teacher_targets/temperature'
+TARGETS_FRAME_RATIO = 'teacher_targets/frame_ratio'
 
 # Files whose names end in this suffix hold GZIP-compressed records.
 GZIP_SUFFIX = '.gz'
@@ -44,6 +52,17 @@ FEATURE_SPEC = {
                                              default_value=0.0),
     PSEUDO_SOURCE_MODEL: tf.io.FixedLenFeature([], tf.string,
                                                default_value=''),
+    TARGETS_SHAPE: tf.io.FixedLenFeature([3], tf.int64,
+                                         default_value=[0, 0, 0]),
+    TARGETS_TOP_LOG_PROBS: tf.io.FixedLenFeature([], tf.string,
+                                                 default_value=''),
+    TARGETS_TOP_IDS: tf.io.FixedLenFeature([], tf.string, default_value=''),
+    TARGETS_REST_LOG_PROB: tf.io.FixedLenFeature([], tf.string,
+                                                 default_value=''),
+    TARGETS_TEMPERATURE: tf.io.FixedLenFeature([], tf.float32,
+                                               default_value=0.0),
+    TARGETS_FRAME_RATIO: tf.io.FixedLenFeature([], tf.int64,
+                                               default_value=0),
 }
 
 
@@ -63,7 +82,8 @@ def make_example(utterance_id: str,
                  samples: np.ndarray,
                  transcript: str = '',
                  speaker: str = '',
-                 pseudo_label: Optional[Mapping[str, object]] = None
+                 pseudo_label: Optional[Mapping[str, object]] = None,
+                 teacher_targets: Optional[Mapping[str, object]] = None
                 ) -> tf.train.Example:
   """Builds one record from 16 kHz mono int16 samples.
 
@@ -74,6 +94,9 @@ def make_example(utterance_id: str,
     speaker: speaker id, '' when unknown.
     pseudo_label: optional dict with keys 'hypothesis', 'confidence' and
       'source_model' from a teacher.
+    teacher_targets: optional dict with keys 'top_log_probs' [M, U + 1, k]
+      and 'top_ids' (same shape), 'rest_log_prob' [M, U + 1],
+      'temperature' and 'frame_ratio' (stored as float16, int16, float16).
   """
   samples = np.asarray(samples)
   if samples.dtype != np.int16 or samples.ndim != 1:
@@ -93,7 +116,34 @@ def make_example(utterance_id: str,
     feature[PSEUDO_CONFIDENCE] = _float(float(pseudo_label['confidence']))
     feature[PSEUDO_SOURCE_MODEL] = _bytes(
         str(pseudo_label['source_model']).encode('utf-8'))
+  if teacher_targets is not None:
+    feature.update(_targets_features(teacher_targets))
   return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def _targets_features(targets: Mapping[str, object]) -> dict:
+  top_log_probs = np.asarray(targets['top_log_probs'])
+  top_ids = np.asarray(targets['top_ids'])
+  rest_log_prob = np.asarray(targets['rest_log_prob'])
+  if (top_log_probs.ndim != 3 or top_ids.shape != top_log_probs.shape or
+      rest_log_prob.shape != top_log_probs.shape[:2]):
+    raise ValueError(
+        'teacher targets need top_log_probs and top_ids of one [M, U + 1, '
+        'k] shape and rest_log_prob [M, U + 1]; got '
+        f'{top_log_probs.shape}, {top_ids.shape}, {rest_log_prob.shape}')
+  if top_ids.size and (top_ids.min() < 0 or top_ids.max() > 32767):
+    raise ValueError('teacher target ids must fit int16 (vocabularies of '
+                     'at most 32768 entries).')
+  return {
+      TARGETS_SHAPE: tf.train.Feature(int64_list=tf.train.Int64List(
+          value=list(top_log_probs.shape))),
+      TARGETS_TOP_LOG_PROBS: _bytes(
+          top_log_probs.astype('<f2').tobytes()),
+      TARGETS_TOP_IDS: _bytes(top_ids.astype('<i2').tobytes()),
+      TARGETS_REST_LOG_PROB: _bytes(rest_log_prob.astype('<f2').tobytes()),
+      TARGETS_TEMPERATURE: _float(float(targets['temperature'])),
+      TARGETS_FRAME_RATIO: _int64(int(targets['frame_ratio'])),
+  }
 
 
 def parse_example(serialized: tf.Tensor) -> dict:
@@ -101,4 +151,13 @@ def parse_example(serialized: tf.Tensor) -> dict:
   parsed = tf.io.parse_single_example(serialized, FEATURE_SPEC)
   parsed['audio'] = tf.io.decode_raw(parsed.pop(AUDIO_PCM), tf.int16,
                                      little_endian=True)
+  # Stored teacher targets ([0, 0, 0]-shaped when the record has none).
+  shape = tf.cast(parsed[TARGETS_SHAPE], tf.int32)
+  for key, dtype, target_shape in (
+      (TARGETS_TOP_LOG_PROBS, tf.float16, shape),
+      (TARGETS_TOP_IDS, tf.int16, shape),
+      (TARGETS_REST_LOG_PROB, tf.float16, shape[:2])):
+    parsed[key] = tf.reshape(
+        tf.io.decode_raw(parsed[key], dtype, little_endian=True),
+        target_shape)
   return parsed

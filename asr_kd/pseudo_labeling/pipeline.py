@@ -18,7 +18,7 @@ import json
 import math
 import sys
 import time
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, NamedTuple, Optional
 
 from absl import logging
 import apache_beam as beam
@@ -107,6 +107,13 @@ class ParseRecordFn(beam.DoFn):
     }
 
 
+class TargetOptions(NamedTuple):
+  """What stored teacher targets to write with the labels."""
+  top_k: int  # Ids kept per lattice node.
+  temperature: float  # Of the tempered log-probs.
+  frame_ratio: int  # Teacher frames averaged into each stored frame.
+
+
 class LabelBatchFn(beam.DoFn):
   """Labels a batch of parsed utterances with the teacher.
 
@@ -116,9 +123,11 @@ class LabelBatchFn(beam.DoFn):
 
   def __init__(self, model_dir: str, checkpoint: Optional[str],
                beam_size: int, keep_transcripts: bool,
-               experiment: Optional[str] = None):
+               experiment: Optional[str] = None,
+               targets: Optional[TargetOptions] = None):
     super().__init__()
     self._experiment = experiment
+    self._targets = targets
     self._model_dir = model_dir
     self._checkpoint = checkpoint
     self._beam_size = beam_size
@@ -145,6 +154,14 @@ class LabelBatchFn(beam.DoFn):
     for index, label in zip(to_decode, decoded):
       labels[index] = label
     decoded_set = set(to_decode)
+    targets = [None] * len(utterances)
+    if self._targets is not None:
+      # On the lattice of each record's label: its transcript, or the
+      # hypothesis just decoded.
+      targets = self._teacher.lattice_targets(
+          [utterance['samples'] for utterance in utterances],
+          [label.hypothesis for label in labels], self._targets.top_k,
+          self._targets.temperature, self._targets.frame_ratio)
     for index, (utterance, label) in enumerate(zip(utterances, labels)):
       source = (self._teacher.source_model if index in decoded_set
                 else TRANSCRIPT_SOURCE)
@@ -153,7 +170,8 @@ class LabelBatchFn(beam.DoFn):
           transcript=utterance['transcript'], speaker=utterance['speaker'],
           pseudo_label={'hypothesis': label.hypothesis,
                         'confidence': label.confidence,
-                        'source_model': source})
+                        'source_model': source},
+          teacher_targets=targets[index])
       yield (utterance['utterance_id'], example.SerializeToString(),
              int(utterance['samples'].shape[0]), label.confidence)
     beam.metrics.Metrics.counter(_METRICS_NAMESPACE, 'decoded').inc(
@@ -178,7 +196,8 @@ def build_pipeline(pipeline: beam.Pipeline, files: List[str],
                    feature_config, beam_size: int = 8, batch_size: int = 8,
                    num_shards: int = 1, compression: str = 'none',
                    keep_transcripts: bool = False,
-                   experiment: Optional[str] = None) -> None:
+                   experiment: Optional[str] = None,
+                   targets: Optional[TargetOptions] = None) -> None:
   """Adds the pseudo-labeling transforms to `pipeline`.
 
   Args:
@@ -196,6 +215,8 @@ def build_pipeline(pipeline: beam.Pipeline, files: List[str],
       (confidence 1, source 'transcript') instead of being decoded.
     experiment: registered experiment whose config class holds the
       teacher's params.yaml.
+    targets: also write the teacher's top-k targets on each record's
+      label lattice (`Teacher.lattice_targets`); None: labels only.
   """
   read = (
       pipeline
@@ -213,7 +234,8 @@ def build_pipeline(pipeline: beam.Pipeline, files: List[str],
       | 'Batch' >> beam.BatchElements(min_batch_size=1,
                                       max_batch_size=batch_size)
       | 'LabelBatch' >> beam.ParDo(LabelBatchFn(
-          model_dir, checkpoint, beam_size, keep_transcripts, experiment)))
+          model_dir, checkpoint, beam_size, keep_transcripts, experiment,
+          targets)))
   written = (
       labeled
       | 'DropConfidence' >> beam.Map(lambda record: record[:3])
@@ -296,7 +318,8 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
                         checkpoint: Optional[str] = None,
                         keep_transcripts: bool = False,
                         experiment: Optional[str] = None,
-                        beam_args: Optional[List[str]] = None) -> dict:
+                        beam_args: Optional[List[str]] = None,
+                        targets: Optional[TargetOptions] = None) -> dict:
   """Labels every record of `input_path` and commits the output.
 
   Shards, rejects and summary are written under a staging folder and moved
@@ -318,6 +341,7 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
     keep_transcripts: see `build_pipeline`.
     experiment: see `build_pipeline`.
     beam_args: Beam pipeline flags (see beam_pipeline.make_pipeline_options).
+    targets: see `build_pipeline`.
 
   Returns:
     The summary dict (see `summarize`) plus run information.
@@ -326,6 +350,11 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
     model_loader.ModelLoadError: unusable teacher.
     ValueError: `input_path` matches no file.
   """
+  if targets is not None and (targets.top_k < 1 or
+                              targets.temperature <= 0 or
+                              targets.frame_ratio < 1):
+    raise ValueError(f'teacher targets need top_k >= 1, temperature > 0 '
+                     f'and frame_ratio >= 1; got {targets}.')
   start_time = time.time()
   config = model_loader.load_experiment_config(model_dir, experiment)
   checkpoint = model_loader.find_checkpoint(model_dir, checkpoint)
@@ -340,7 +369,8 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
       options=beam_pipeline.make_pipeline_options(beam_args or []))
   build_pipeline(pipeline, files, output.staged, model_dir, checkpoint,
                  config.task.model.features, beam_size, batch_size,
-                 num_shards, compression, keep_transcripts, experiment)
+                 num_shards, compression, keep_transcripts, experiment,
+                 targets)
   result = pipeline.run()
   result.wait_until_finish()
   summary = summarize(output.staged)
@@ -349,6 +379,7 @@ def run_pseudo_labeling(model_dir: str, input_path: str, output_dir: str,
       'source_model': source_model,
       'beam_size': beam_size,
       'keep_transcripts': keep_transcripts,
+      'teacher_targets': targets._asdict() if targets else None,
       'num_shards': num_shards,
       'compression': compression,
       'counters': _counters(result),

@@ -18,6 +18,9 @@ from asr_kd.configs import rnnt_config
 from asr_kd.decoding import beam_search
 from asr_kd.inference import model_loader
 from asr_kd.inference import recognizer
+from asr_kd.losses import distillation_frames
+from asr_kd.losses import distillation_kl
+from asr_kd.losses import sparse_kl
 from asr_kd.pseudo_labeling import confidence as confidence_lib
 
 
@@ -112,6 +115,74 @@ class Teacher:
         tf.RaggedTensor.from_tensor(tokens, lengths=lengths))
     return texts, confidence_lib.beam_posterior(beam.scores, chosen)
 
+  def _padded_batch(self, waveforms: Sequence[np.ndarray]):
+    """(float32 [B, N] zero-padded waveforms, [B] lengths)."""
+    float_waveforms = [recognizer.to_float_waveform(w) for w in waveforms]
+    lengths = [w.shape[0] for w in float_waveforms]
+    # The Recognizer's padding grid keeps the set of traced shapes small.
+    padded = np.zeros([len(float_waveforms), recognizer.padded_length(
+        max(lengths), self._feature_config)], np.float32)
+    for row, waveform in enumerate(float_waveforms):
+      padded[row, :waveform.shape[0]] = waveform
+    return padded, lengths
+
+  def _targets_graph(self, waveforms: tf.Tensor, num_samples: tf.Tensor,
+                     labels: tf.Tensor, label_lengths: tf.Tensor, top_k: int,
+                     temperature: float, frame_ratio: int):
+    """Top-k targets [B, M, U + 1, k] and their frame counts [B]."""
+    outputs = self._model({'waveforms': waveforms, 'num_samples': num_samples,
+                           'labels': labels, 'label_lengths': label_lengths},
+                          training=False)
+    logits = self._model.joint_fn(
+        outputs['encoder_outputs'][:, :, tf.newaxis],
+        outputs['prediction_outputs'][:, tf.newaxis])
+    log_probs, frames = (
+        distillation_frames.map_teacher_log_probs_to_student_frames(
+            distillation_kl.tempered_log_probs(logits, temperature),
+            outputs['encoder_lengths'], frame_ratio))
+    return sparse_kl.top_k_targets(log_probs, top_k), frames
+
+  def lattice_targets(self, waveforms: Sequence[np.ndarray],
+                      texts: Sequence[str], top_k: int, temperature: float,
+                      frame_ratio: int = 1) -> List[dict]:
+    """The teacher's top-k distributions on the lattices of `texts`.
+
+    Args:
+      waveforms: 1-D int16 or float [-1, 1) arrays at 16 kHz, unaugmented.
+      texts: the target sequence of each (a transcript or a hypothesis).
+      top_k: ids kept per lattice node (<= the vocabulary size).
+      temperature: tau of the tempered log-probs.
+      frame_ratio: teacher frames per stored frame (the student's
+        subsampling / the teacher's); their probabilities are averaged.
+
+    Returns:
+      Per utterance, `tfrecord_schema.make_example`'s teacher_targets dict:
+      top_log_probs and top_ids [M, U + 1, k], rest_log_prob [M, U + 1].
+    """
+    if not 1 <= top_k <= self._tokenizer.vocab_size:
+      raise ValueError(f'top_k must be in [1, {self._tokenizer.vocab_size}] '
+                       f'(the vocabulary), got {top_k}.')
+    if not waveforms:
+      return []
+    padded, lengths = self._padded_batch(waveforms)
+    tokens = self._tokenizer.tokenize(tf.constant(list(texts)))
+    label_lengths = tokens.row_lengths().numpy()
+    targets, frames = self._targets_graph(
+        tf.constant(padded), tf.constant(lengths, tf.int32),
+        tokens.to_tensor(), tf.constant(label_lengths, tf.int32), top_k,
+        temperature, frame_ratio)
+    results = []
+    for row, (num_frames, num_labels) in enumerate(
+        zip(frames.numpy(), label_lengths)):
+      rows = slice(0, int(num_labels) + 1)
+      results.append({
+          'top_log_probs': targets.log_probs[row, :num_frames, rows].numpy(),
+          'top_ids': targets.ids[row, :num_frames, rows].numpy(),
+          'rest_log_prob':
+              targets.rest_log_prob[row, :num_frames, rows].numpy(),
+          'temperature': temperature, 'frame_ratio': frame_ratio})
+    return results
+
   def label_batch(self, waveforms: Sequence[np.ndarray]) -> List[PseudoLabel]:
     """Decodes utterances as one padded batch.
 
@@ -123,13 +194,7 @@ class Teacher:
     """
     if not waveforms:
       return []
-    float_waveforms = [recognizer.to_float_waveform(w) for w in waveforms]
-    lengths = [w.shape[0] for w in float_waveforms]
-    # The Recognizer's padding grid keeps the set of traced shapes small.
-    padded = np.zeros([len(float_waveforms), recognizer.padded_length(
-        max(lengths), self._feature_config)], np.float32)
-    for row, waveform in enumerate(float_waveforms):
-      padded[row, :waveform.shape[0]] = waveform
+    padded, lengths = self._padded_batch(waveforms)
     texts, confidences = self._label_padded(tf.constant(padded),
                                             tf.constant(lengths, tf.int32))
     return [PseudoLabel(text.decode('utf-8'), float(confidence))
