@@ -308,6 +308,83 @@ class InputPipelineTest(ShardsTestCase):
             (self.records[seen[-1]][1].lower() + ' echo').strip())
     self.assertCountEqual(seen, self._usable_ids(min_confidence=0.5))
 
+  def _write_target_records(self, with_targets=True):
+    """Pseudo-labeled records with random stored targets; {id: targets}."""
+    rng = np.random.default_rng(5)
+    path = os.path.join(self.data_dir, f'targets-{with_targets}.tfrecord')
+    stored = {}
+    with tf.io.TFRecordWriter(path) as writer:
+      for index in range(6):
+        text = ' '.join(rng.choice(_WORDS, rng.integers(1, 4)))
+        rows = len(self.tokenizer.tokenize(text)) + 1
+        frames = int(rng.integers(3, 9))
+        targets = {
+            'top_log_probs': rng.normal(size=(frames, rows, 3)),
+            'top_ids': rng.integers(0, 30, size=(frames, rows, 3)),
+            'rest_log_prob': rng.normal(size=(frames, rows)),
+            'temperature': 2.0, 'frame_ratio': 1}
+        samples = (rng.standard_normal(400 + 160 * 60) * 3000).astype(
+            np.int16)
+        writer.write(tfrecord_schema.make_example(
+            f't{index}', samples, pseudo_label={
+                'hypothesis': text, 'confidence': 1.0, 'source_model': 'x'},
+            teacher_targets=targets if with_targets else None
+        ).SerializeToString())
+        stored[f't{index}'] = targets
+    return path, stored
+
+  def test_stored_teacher_targets_ride_along_with_their_labels(self):
+    path, stored = self._write_target_records()
+    for static in ([], [8, 16, 24]):
+      config = self._config(
+          input_path=path, is_training=False, drop_remainder=False,
+          label_source='pseudo_label', teacher_targets=True,
+          teacher_targets_temperature=2.0, bucket_label_lengths=static)
+      seen = 0
+      for batch in input_pipeline.AsrInputPipeline(config, self.tokenizer)():
+        batch = {key: value.numpy() for key, value in batch.items()}
+        width = batch['labels'].shape[1]
+        self.assertEqual(batch[input_pipeline.TARGET_IDS].shape[2],
+                         width + 1)
+        for row, utterance_id in enumerate(batch['utterance_id']):
+          targets = stored[utterance_id.decode()]
+          frames, rows, _ = targets['top_log_probs'].shape
+          self.assertEqual(batch[input_pipeline.TARGET_FRAMES][row], frames)
+          self.assertEqual(batch['label_lengths'][row] + 1, rows)
+          self.assertAllClose(
+              batch[input_pipeline.TARGET_LOG_PROBS][row, :frames, :rows],
+              targets['top_log_probs'], atol=5e-3, rtol=1e-3)
+          self.assertAllEqual(
+              batch[input_pipeline.TARGET_IDS][row, :frames, :rows],
+              targets['top_ids'])
+          self.assertAllClose(
+              batch[input_pipeline.TARGET_REST_LOG_PROB][row, :frames, :rows],
+              targets['rest_log_prob'], atol=5e-3, rtol=1e-3)
+          seen += 1
+      self.assertEqual(seen, 6)
+
+  def test_stored_teacher_targets_refuse_what_does_not_match(self):
+    path, _ = self._write_target_records(with_targets=False)
+    config = self._config(input_path=path, is_training=False,
+                          drop_remainder=False, label_source='pseudo_label',
+                          teacher_targets=True)
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                'without stored teacher targets'):
+      list(input_pipeline.AsrInputPipeline(config, self.tokenizer)())
+    path, _ = self._write_target_records()
+    config.override({'input_path': path, 'teacher_targets_temperature': 1.0})
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                'another temperature'):
+      list(input_pipeline.AsrInputPipeline(config, self.tokenizer)())
+    with self.assertRaisesRegex(ValueError, 'label_source'):
+      input_pipeline.AsrInputPipeline(
+          self._config(teacher_targets=True), self.tokenizer)
+    with self.assertRaisesRegex(ValueError, 'speed_perturbation'):
+      input_pipeline.AsrInputPipeline(
+          self._config(teacher_targets=True, label_source='pseudo_label',
+                       speed_perturbation={'enabled': True}),
+          self.tokenizer)
+
   def test_bad_input_path_raises_clear_error(self):
     config = self._config(input_path='/nonexistent/dir/*.tfrecord')
     with self.assertRaisesRegex(ValueError, 'No files match'):

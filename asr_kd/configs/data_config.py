@@ -118,6 +118,14 @@ class AsrDataConfig(cfg.DataConfig):
       (unlabeled audio, labels are all padding).
     min_pseudo_label_confidence: with label_source='pseudo_label', records
       whose confidence is lower are dropped.
+    teacher_targets: batches carry the records' stored teacher targets
+      (asr_kd.bin.teacher_targets; docs/distillation.md): needs
+      label_source 'pseudo_label', whose text they were computed on, and
+      no speed perturbation or start offset (they were computed on the
+      audio as stored). Set by a distillation task with
+      distillation.targets 'stored'.
+    teacher_targets_temperature: with teacher_targets, a record stored at
+      another temperature is an error (0: not checked).
     tokenizer_model_path: SentencePiece model, used when the pipeline is built
       without a Tokenizer object.
     repeat: repeat the data forever (default: when is_training).
@@ -143,6 +151,8 @@ class AsrDataConfig(cfg.DataConfig):
   bucket_label_lengths: List[int] = dataclasses.field(default_factory=list)
   label_source: str = 'transcript'
   min_pseudo_label_confidence: float = 0.0
+  teacher_targets: bool = False
+  teacher_targets_temperature: float = 0.0
   tokenizer_model_path: str = ''
   repeat: Optional[bool] = None
   spec_augment: SpecAugmentConfig = dataclasses.field(

@@ -23,6 +23,12 @@ Each batch is a dict:
   'utterance_id' string [B]
   'transcript' string [B]        normalized text the labels encode
   'num_samples' int32 [B]
+With config.teacher_targets, also the stored teacher targets
+(docs/distillation.md), 0-padded:
+  'teacher_top_log_probs' float16 [B, M, U + 1, k]
+  'teacher_top_ids' int32 [B, M, U + 1, k]
+  'teacher_rest_log_prob' float16 [B, M, U + 1]
+  'teacher_target_frames' int32 [B]  stored frames (student frame rate)
 """
 
 import random
@@ -43,6 +49,13 @@ from asr_kd.text import normalization
 LABEL_SOURCES = ('transcript', 'pseudo_label', 'none')
 # Batch key of SpecAugment's mask.
 FEATURE_MASK = 'feature_mask'
+# Batch keys of stored teacher targets (AsrDataConfig.teacher_targets).
+TARGET_LOG_PROBS = 'teacher_top_log_probs'
+TARGET_IDS = 'teacher_top_ids'
+TARGET_REST_LOG_PROB = 'teacher_rest_log_prob'
+TARGET_FRAMES = 'teacher_target_frames'
+TARGET_KEYS = (TARGET_LOG_PROBS, TARGET_IDS, TARGET_REST_LOG_PROB,
+               TARGET_FRAMES)
 
 
 def expand_input_path(input_path: str) -> List[str]:
@@ -144,6 +157,15 @@ class AsrInputPipeline:
     if offset.enabled and offset.max_offset_samples < 1:
       raise ValueError('start_offset needs max_offset_samples >= 1, got '
                        f'{offset.max_offset_samples}.')
+    if config.teacher_targets and config.label_source != 'pseudo_label':
+      raise ValueError('teacher_targets were computed on the pseudo-label '
+                       'field\'s text: they need label_source='
+                       f'\'pseudo_label\', got {config.label_source!r}.')
+    if config.teacher_targets and config.is_training and (
+        speed.enabled or offset.enabled):
+      raise ValueError('teacher_targets were computed on the audio as '
+                       'stored: disable speed_perturbation and start_offset '
+                       '(they change the frames).')
     self._config = config
     self._feature_config = (feature_config or
                             data_config_lib.FeatureConfig())
@@ -236,7 +258,34 @@ class AsrInputPipeline:
             tf.int32),
         'labels': labels,
         'confidence': parsed[tfrecord_schema.PSEUDO_CONFIDENCE],
+        **(self._stored_targets(parsed, labels)
+           if self._config.teacher_targets else {}),
     }
+
+  def _stored_targets(self, parsed: dict, labels: tf.Tensor) -> dict:
+    """The record's teacher targets, checked against its labels."""
+    shape = parsed[tfrecord_schema.TARGETS_SHAPE]
+    checks = [tf.debugging.assert_equal(
+        shape[1], tf.cast(tf.size(labels) + 1, tf.int64),
+        message='record without stored teacher targets for its '
+        'pseudo-label (run asr_kd.bin.teacher_targets), or with targets for '
+        'another tokenizer')]
+    expected_temperature = self._config.teacher_targets_temperature
+    if expected_temperature:
+      checks.append(tf.debugging.assert_near(
+          parsed[tfrecord_schema.TARGETS_TEMPERATURE],
+          tf.constant(expected_temperature, tf.float32),
+          message='stored teacher targets of another temperature than '
+          'distillation.temperature'))
+    with tf.control_dependencies(checks):
+      return {
+          TARGET_LOG_PROBS: tf.identity(
+              parsed[tfrecord_schema.TARGETS_TOP_LOG_PROBS]),
+          TARGET_IDS: tf.cast(parsed[tfrecord_schema.TARGETS_TOP_IDS],
+                              tf.int32),
+          TARGET_REST_LOG_PROB: parsed[tfrecord_schema.TARGETS_REST_LOG_PROB],
+          TARGET_FRAMES: tf.cast(shape[0], tf.int32),
+      }
 
   def _drop_unusable(self, dataset: tf.data.Dataset) -> tf.data.Dataset:
     """Drops records the model cannot use; counts and logs length drops."""
@@ -304,6 +353,7 @@ class AsrInputPipeline:
         'utterance_id': example['utterance_id'],
         'transcript': example['transcript'],
         'num_samples': tf.shape(waveform)[0],
+        **{key: example[key] for key in TARGET_KEYS if key in example},
     }
 
   def _masks_features(self) -> bool:
@@ -350,6 +400,17 @@ class AsrInputPipeline:
       }
       if self._masks_features():
         padded_shapes[FEATURE_MASK] = padded_shapes['features']
+      if config.teacher_targets:
+        # Frames to the batch's longest (-1); rows (labels + 1) as the
+        # labels.
+        rows = (label_bounds[bucket] + 1 if config.bucket_label_lengths
+                else tf.constant(-1, tf.int64))
+        unknown = tf.constant(-1, tf.int64)
+        padded_shapes.update({
+            TARGET_LOG_PROBS: tf.stack([unknown, rows, unknown]),
+            TARGET_IDS: tf.stack([unknown, rows, unknown]),
+            TARGET_REST_LOG_PROB: tf.stack([unknown, rows]),
+            TARGET_FRAMES: []})
       return examples.padded_batch(batch_sizes[bucket], padded_shapes,
                                    drop_remainder=config.drop_remainder)
 
@@ -372,7 +433,15 @@ class AsrInputPipeline:
     else:
       target = config.max_label_length
     labels = batch['labels']
-    batch['labels'] = tf.pad(labels, [[0, 0], [0, target - tf.shape(labels)[1]]])
+    extra_rows = target - tf.shape(labels)[1]
+    batch['labels'] = tf.pad(labels, [[0, 0], [0, extra_rows]])
+    for key in (TARGET_LOG_PROBS, TARGET_IDS, TARGET_REST_LOG_PROB):
+      if key in batch:
+        # Lattice rows follow the labels: U + 1 of them.
+        padding = [[0, 0], [0, 0],
+                   [0, target + 1 - tf.shape(batch[key])[2]]]
+        batch[key] = tf.pad(batch[key], padding + [[0, 0]] * (
+            batch[key].shape.rank - 3))
     return batch
 
 
