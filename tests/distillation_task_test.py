@@ -22,6 +22,7 @@ from asr_kd.dataloaders import input_pipeline
 from asr_kd.dataloaders import tokenizer as tokenizer_lib
 from asr_kd.losses import rnnt as rnnt_lib
 from asr_kd.modeling import rnnt_model
+from asr_kd.pseudo_labeling import pipeline
 from asr_kd.tasks import distillation_task
 from asr_kd.tasks import rnnt_task
 from tests import testing_utils
@@ -211,6 +212,50 @@ class DistillationTaskTest(tf.test.TestCase):
                             expected_rnnt, rtol=1e-5)
         self.assertAllClose(total, expected_rnnt + alpha * expected_kl,
                             rtol=1e-5)
+
+  def test_stored_targets_of_every_id_match_online_distillation(self):
+    # Targets of the whole vocabulary (k = V) stored by the teacher_targets
+    # pipeline: the KL from the batch equals the online teacher's, up to
+    # their float16 storage, and training needs no teacher.
+    online = self._experiment(
+        'full', distillation={'temperature': 2.0, 'alpha': 0.5,
+                              'teacher_right_shift': 1})
+    online_task, model, _, _ = self._build(online)
+    targets_dir = os.path.join(self.work_dir, 'stored_targets')
+    pipeline.run_pseudo_labeling(
+        self.teacher_dir, self.corpus['tfrecords'], targets_dir,
+        keep_transcripts=True, beam_size=2, batch_size=4,
+        beam_args=['--direct_running_mode=in_memory',
+                   '--direct_num_workers=1'],
+        targets=pipeline.TargetOptions(
+            top_k=online_task.tokenizer.vocab_size, temperature=2.0,
+            frame_ratio=online_task.teacher_frame_ratio))
+    data = {'input_path': os.path.join(targets_dir, 'pseudo-*'),
+            'label_source': 'pseudo_label'}
+    online.task.override({'train_data': data}, is_strict=True)
+    stored = self._experiment(
+        'full', teacher_model_dir='', train_data=data,
+        distillation={'temperature': 2.0, 'alpha': 0.5, 'targets': 'stored',
+                      'teacher_right_shift': 1})
+    for fused in (True, False):
+      with self.subTest(fused=fused):
+        online.task.loss.fused = stored.task.loss.fused = fused
+        online_task = distillation_task.DistillationTask(online.task)
+        online_task.build_model()
+        stored_task, _, optimizer, metrics = self._build(stored)
+        self.assertIsNone(stored_task.teacher)
+        batch = self._batch(stored_task, stored)
+        self.assertIn(input_pipeline.TARGET_LOG_PROBS, batch)
+        outputs = model(batch, training=False)
+        _, from_batch = stored_task.per_example_losses(model, batch, outputs)
+        _, from_teacher = online_task.per_example_losses(
+            model, self._batch(online_task, online), outputs)
+        self.assertAllClose(from_batch['kl_per_utterance'],
+                            from_teacher['kl_per_utterance'], rtol=2e-2)
+        self.assertAllClose(from_batch['rnnt_loss_per_utterance'],
+                            from_teacher['rnnt_loss_per_utterance'])
+        logs = stored_task.train_step(batch, model, optimizer, metrics)
+        self.assertTrue(np.isfinite(float(logs[stored_task.loss])))
 
   def test_three_class_with_right_shift_and_none_train(self):
     for kind, shift in (('three_class', 2), ('none', 0)):

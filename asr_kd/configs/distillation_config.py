@@ -8,6 +8,7 @@ from official.modeling.hyperparams import base_config
 from asr_kd.configs import task_config
 
 KINDS = ('full', 'three_class', 'none')
+TARGET_SOURCES = ('online', 'stored')
 
 
 @dataclasses.dataclass
@@ -31,6 +32,11 @@ class SoftTargetConfig(base_config.Config):
     teacher_right_shift: delay, in student frames, applied to the
       teacher's distributions so they line up with a streaming student that
       emits later than a full-context teacher (0 = none).
+    targets: 'online' (the teacher runs in every step) or 'stored' (the
+      training records' top-k teacher targets, written by
+      asr_kd.bin.teacher_targets at this temperature; kind 'full' only,
+      no teacher is loaded; docs/distillation.md, "Stored teacher
+      targets").
     teacher_sees_augmented_features: give the teacher the student's
       SpecAugmented features instead of the same features before
       SpecAugment (the default: the teacher's targets stay those of the
@@ -41,6 +47,7 @@ class SoftTargetConfig(base_config.Config):
   temperature: float = 1.0
   scale_by_temperature_squared: bool = True
   teacher_right_shift: int = 0
+  targets: str = 'online'
   teacher_sees_augmented_features: bool = False
 
 
@@ -51,7 +58,7 @@ class DistillationTaskConfig(task_config.RnntTaskConfig):
   Attributes:
     teacher_model_dir: a folder written by `python -m asr_kd.bin.train`
       (params.yaml + checkpoints); required unless distillation.kind is
-      'none'. The teacher must use the student's tokenizer.
+      'none' or distillation.targets 'stored'. The teacher must use the student's tokenizer.
     teacher_checkpoint: a checkpoint prefix to restore instead of the latest
       one in teacher_model_dir.
     distillation: the soft-target loss. The teacher frames per student frame
@@ -83,6 +90,19 @@ class DistillationTaskConfig(task_config.RnntTaskConfig):
     if kd.teacher_right_shift < 0:
       raise ValueError(f'task.distillation.teacher_right_shift must be >= 0, '
                        f'got {kd.teacher_right_shift}.')
+    if kd.targets not in TARGET_SOURCES:
+      raise ValueError(f'task.distillation.targets must be one of '
+                       f'{TARGET_SOURCES}, got {kd.targets!r}.')
+    if kd.targets == 'stored':
+      if kd.kind != 'full':
+        raise ValueError('stored teacher targets hold top-k distributions '
+                         'for the full-vocabulary KL: they need '
+                         f'distillation.kind=\'full\', got {kd.kind!r}.')
+      if kd.teacher_sees_augmented_features:
+        raise ValueError('stored teacher targets were computed on the '
+                         'unaugmented audio; teacher_sees_augmented_features '
+                         'needs targets=\'online\'.')
+      return
     if kd.kind != 'none' and not self.teacher_model_dir:
       raise ValueError(
           f'task.teacher_model_dir is required for distillation.kind='

@@ -28,6 +28,7 @@ from asr_kd.losses import distillation_frames
 from asr_kd.losses import distillation_fused
 from asr_kd.losses import distillation_kl
 from asr_kd.losses import rnnt
+from asr_kd.losses import sparse_kl
 
 full_vocab_kl = distillation_kl.full_vocab_kl
 three_class_kl = distillation_kl.three_class_kl
@@ -202,4 +203,62 @@ def distillation_loss_from_joint(student_encoder_out: tf.Tensor,
   rnnt_nll, kl = chunked_joint.fused_losses(
       student_encoder_out, student_pred_out, student_joint_fn,
       [rnnt_term, kl_term], time_chunk_size)
+  return DistillationLoss(total=rnnt_nll + alpha * kl, rnnt=rnnt_nll, kl=kl)
+
+
+def stored_target_loss(student_encoder_out: tf.Tensor,
+                       student_pred_out: tf.Tensor,
+                       student_joint_fn: distillation_fused.JointFn,
+                       targets: sparse_kl.TopKTargets,
+                       target_frames: tf.Tensor,
+                       labels: tf.Tensor,
+                       logit_lengths: tf.Tensor,
+                       label_lengths: tf.Tensor,
+                       alpha: float = 0.01,
+                       temperature: float = 1.0,
+                       scale_by_temperature_squared: bool = True,
+                       blank: int = 0,
+                       teacher_right_shift: int = 0,
+                       time_chunk_size: Optional[int] = None,
+                       rnnt_options: Optional[Mapping[str, Any]] = None
+                      ) -> DistillationLoss:
+  """The student's RNN-T loss plus alpha times the KL to stored targets.
+
+  Args:
+    student_encoder_out, student_pred_out, student_joint_fn: as in
+      `distillation_loss_from_joint`.
+    targets: TopKTargets [B, M, U + 1, k] at the student's frame rate
+      (asr_kd.bin.teacher_targets), tempered at `temperature`.
+    target_frames: [B] int, stored frames M_b per example.
+    time_chunk_size: frames per joint evaluation: both terms in one
+      `chunked_joint` pass; None: on the full logits.
+    (The others are those of `distillation_loss`.)
+
+  Returns:
+    DistillationLoss of [B] tensors.
+  """
+  _check_kind_and_alpha('full', alpha)
+  distillation_frames.check_frame_mapping(1, teacher_right_shift)
+  kl_options = dict(temperature=temperature,
+                    scale_by_temperature_squared=scale_by_temperature_squared)
+  if time_chunk_size is None:
+    logits = student_joint_fn(student_encoder_out[:, :, tf.newaxis],
+                              student_pred_out[:, tf.newaxis])
+    mapped = sparse_kl.map_stored_targets(
+        targets, target_frames, tf.range(tf.shape(logits)[1]),
+        teacher_right_shift)
+    kl = sparse_kl.top_k_kl(logits, mapped, logit_lengths, label_lengths,
+                            **kl_options)
+    rnnt_nll = rnnt.rnnt_loss(logits, labels, logit_lengths, label_lengths,
+                              blank=blank, **(rnnt_options or {}))
+  else:
+    rnnt_term = rnnt.ChunkedRnntTerm(
+        student_encoder_out, student_pred_out, labels, logit_lengths,
+        label_lengths, blank=blank, **(rnnt_options or {}))
+    kl_term = sparse_kl.ChunkedTopKTerm(
+        targets, target_frames, logit_lengths, label_lengths,
+        right_shift=teacher_right_shift, **kl_options)
+    rnnt_nll, kl = chunked_joint.fused_losses(
+        student_encoder_out, student_pred_out, student_joint_fn,
+        [rnnt_term, kl_term], time_chunk_size)
   return DistillationLoss(total=rnnt_nll + alpha * kl, rnnt=rnnt_nll, kl=kl)

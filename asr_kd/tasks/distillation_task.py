@@ -94,7 +94,7 @@ class DistillationTask(rnnt_task.RnntTask):
     """The student; also restores the teacher once (kept on the task)."""
     student = super().build_model()
     config = self.task_config
-    if config.distillation.kind == 'none' or self._teacher is not None:
+    if not self.objective.uses_teacher or self._teacher is not None:
       return student
     teacher = load_teacher(config.teacher_model_dir,
                            config.teacher_checkpoint, self.tokenizer)

@@ -7,7 +7,8 @@
 where the transducer term is the RNN-T negative log-likelihood (full lattice,
 fused or not), the pruned RNN-T loss plus simple_loss_weight times its simple
 joint's loss (`loss.pruned_range`), or, with soft targets, the RNN-T loss plus
-alpha times the KL to the teacher (docs/distillation.md). Both tasks call
+alpha times the KL to the teacher, online or stored in the batch
+(docs/distillation.md). Both tasks call
 it: `RnntTask` without soft targets, `DistillationTask` with its teacher's
 outputs for the batch.
 """
@@ -18,11 +19,13 @@ import tensorflow as tf
 
 from asr_kd.configs import distillation_config
 from asr_kd.configs import task_config
+from asr_kd.dataloaders import input_pipeline
 from asr_kd.losses import ctc as ctc_lib
 from asr_kd.losses import distillation as distillation_lib
 from asr_kd.losses import prediction_lm as prediction_lm_lib
 from asr_kd.losses import rnnt as rnnt_lib
 from asr_kd.losses import rnnt_pruned
+from asr_kd.losses import sparse_kl
 
 RNNT_NAME = 'rnnt_loss_per_utterance'
 KL_NAME = 'kl_per_utterance'
@@ -68,7 +71,15 @@ class Objective:
   def uses_teacher(self) -> bool:
     """Whether the transducer term needs `TeacherOutputs`."""
     return (self._soft_targets is not None and
-            self._soft_targets.kind != 'none')
+            self._soft_targets.kind != 'none' and
+            self._soft_targets.targets == 'online')
+
+  @property
+  def uses_stored_targets(self) -> bool:
+    """Whether the batches must carry stored teacher targets."""
+    return (self._soft_targets is not None and
+            self._soft_targets.kind != 'none' and
+            self._soft_targets.targets == 'stored')
 
   def transducer_names(self) -> Tuple[str, ...]:
     """The names `transducer_terms` reports."""
@@ -125,7 +136,9 @@ class Objective:
     Returns:
       (loss [B], {name: [B]}).
     """
-    if self.uses_teacher:
+    if self.uses_stored_targets:
+      total, reported = self._stored_target_terms(model, inputs, outputs)
+    elif self.uses_teacher:
       if teacher is None:
         raise ValueError('the soft-target objective needs the teacher\'s '
                          'outputs for the batch.')
@@ -235,6 +248,26 @@ class Objective:
           _full_logits(model.joint_fn, outputs),
           _full_logits(teacher.joint_fn, teacher.outputs), **common)
     # Weighed here, with the other terms (loss.total is the same sum).
+    return loss.rnnt + kd.alpha * loss.kl, {RNNT_NAME: loss.rnnt,
+                                            KL_NAME: loss.kl}
+
+  def _stored_target_terms(self, model, inputs, outputs):
+    kd = self._soft_targets
+    loss = distillation_lib.stored_target_loss(
+        outputs['encoder_outputs'], outputs['prediction_outputs'],
+        model.joint_fn,
+        sparse_kl.TopKTargets(inputs[input_pipeline.TARGET_LOG_PROBS],
+                              inputs[input_pipeline.TARGET_IDS],
+                              inputs[input_pipeline.TARGET_REST_LOG_PROB]),
+        inputs[input_pipeline.TARGET_FRAMES], inputs['labels'],
+        outputs['encoder_lengths'], inputs['label_lengths'],
+        alpha=kd.alpha, temperature=kd.temperature,
+        scale_by_temperature_squared=kd.scale_by_temperature_squared,
+        blank=self._blank, teacher_right_shift=kd.teacher_right_shift,
+        time_chunk_size=(self._loss.time_chunk_size if self._loss.fused
+                         else None),
+        rnnt_options=dict(fastemit_lambda=self._loss.fastemit_lambda,
+                          zero_infinity=self._loss.zero_infinity))
     return loss.rnnt + kd.alpha * loss.kl, {RNNT_NAME: loss.rnnt,
                                             KL_NAME: loss.kl}
 

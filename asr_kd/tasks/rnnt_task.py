@@ -28,10 +28,10 @@ _MIXED_PRECISION_DTYPES = {
     'float16': 'float16', 'mixed_float16': 'float16',
     'bfloat16': 'bfloat16', 'mixed_bfloat16': 'bfloat16',
 }
-# The numeric inputs of a train step (XLA takes no strings); the last one
-# only in batches that have it (SpecAugment in training).
+# The numeric inputs of a train step (XLA takes no strings); the mask and
+# the stored teacher targets only in batches that have them.
 MODEL_INPUT_KEYS = ('features', 'feature_lengths', 'labels', 'label_lengths',
-                    input_pipeline.FEATURE_MASK)
+                    input_pipeline.FEATURE_MASK) + input_pipeline.TARGET_KEYS
 
 
 def canonical_mixed_precision(dtype: Optional[str]) -> Optional[str]:
@@ -161,6 +161,10 @@ class RnntTask(base_task.Task):
           self.task_config.seed, params.seed))
       if self.task_config.jit_compile:
         params = data_config.with_static_shapes(params)
+      if self.objective.uses_stored_targets:
+        params = params.replace(
+            teacher_targets=True, teacher_targets_temperature=(
+                self.task_config.distillation.temperature))
     dataset = input_pipeline.AsrInputPipeline(
         params, self.tokenizer, self.task_config.model.features)(input_context)
     resume_step = self._resume_step
