@@ -12,6 +12,15 @@ Modes:
   fused_kd: the fused mode's joints and KL plus the student's RNN-T loss:
     `distillation_loss_from_joint` (total = RNN-T + 0.01 * KL), the loss of
     a KD train step with `task.loss.fused`.
+  rnnt: the student's fused RNN-T loss alone (the step without
+    distillation).
+  stored_kd: the RNN-T loss plus the KL to stored top-`--top_k` targets
+    (`stored_target_loss`, the loss of a KD step with
+    `distillation.targets: stored`); the targets are the teacher joint's,
+    float16 as the input pipeline gives them. The kind is not used.
+The fused modes' times are also given relative to the rnnt mode's when it
+runs. A header line gives the stored targets' bytes per utterance (as the
+TFRecord schema stores them, serialized) against dense float32 targets.
 
 Memory: growth of the peak bytes held by TensorFlow's CPU allocator during
 one step (inputs already allocated), as a ratio to one float32 logits
@@ -31,13 +40,18 @@ from absl import flags
 
 import asr_kd  # pylint: disable=unused-import  (sets TF_USE_LEGACY_KERAS)
 
+MODES = ('unfused', 'fused', 'fused_kd', 'rnnt', 'stored_kd')
+
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 8, 'B.')
 _FRAMES = flags.DEFINE_integer('frames', 200, 'T (student encoder frames).')
 _LABELS = flags.DEFINE_integer('labels', 50, 'U (the lattice has U+1 rows).')
 _VOCAB = flags.DEFINE_integer('vocab', 1024, 'V, blank included.')
 _KINDS = flags.DEFINE_list('kinds', ['full', 'three_class'], 'KL kinds.')
 _MODES = flags.DEFINE_list('modes', ['unfused', 'fused'],
-                           'Modes to run: unfused, fused, fused_kd.')
+                           'Modes to run: unfused, fused, fused_kd, rnnt, '
+                           'stored_kd.')
+_TOP_K = flags.DEFINE_integer('top_k', 8, 'Ids per node of stored targets '
+                              '(stored_kd mode and the storage line).')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed runs after warm-up.')
 _TIME_CHUNK_SIZE = flags.DEFINE_integer('time_chunk_size', 20,
                                         'Frames per chunk in fused modes.')
@@ -92,8 +106,8 @@ def _unfused_step(tf, distillation, kind, shape, lengths):
                                                           teacher_logits)
 
 
-def _fused_step(tf, distillation, kind, shape, lengths, with_rnnt=False):
-  """Returns a jit-compiled fwd+bwd step of the chunked KL (+ RNN-T)."""
+def _fused_step(tf, distillation, kind, shape, lengths, mode):
+  """Returns a jit-compiled fwd+bwd step of a fused mode's loss."""
   batch_size, frames, rows, vocab = shape
   joint_dim = _JOINT_DIM.value
   logit_lengths, label_lengths = lengths
@@ -127,13 +141,33 @@ def _fused_step(tf, distillation, kind, shape, lengths, with_rnnt=False):
   options = dict(logit_lengths=logit_lengths, label_lengths=label_lengths,
                  time_chunk_size=_TIME_CHUNK_SIZE.value)
 
+  # pylint: disable=g-import-not-at-top
+  from asr_kd.losses import rnnt as rnnt_lib
+  from asr_kd.losses import sparse_kl
+  # pylint: enable=g-import-not-at-top
+  if mode == 'stored_kd':
+    stored = sparse_kl.top_k_targets(tf.nn.log_softmax(teacher_joint(
+        teacher_encoder_out[:, :, None], teacher_pred_out[:, None])),
+                                     _TOP_K.value)
+    stored = sparse_kl.TopKTargets(tf.cast(stored.log_probs, tf.float16),
+                                   stored.ids,
+                                   tf.cast(stored.rest_log_prob, tf.float16))
+
   @tf.function(jit_compile=_JIT_STEP.value)
   def step(student_encoder_out, student_pred_out):
     with tf.GradientTape() as tape:
       tape.watch([student_encoder_out, student_pred_out])
       models = (student_encoder_out, student_pred_out, student_joint,
                 teacher_encoder_out, teacher_pred_out, teacher_joint)
-      if with_rnnt:
+      if mode == 'rnnt':
+        total = tf.reduce_sum(rnnt_lib.rnnt_loss_from_joint(
+            student_encoder_out, student_pred_out, student_joint, labels,
+            **options))
+      elif mode == 'stored_kd':
+        total = tf.reduce_sum(distillation.stored_target_loss(
+            student_encoder_out, student_pred_out, student_joint, stored,
+            options['logit_lengths'], labels, **options).total)
+      elif mode == 'fused_kd':
         total = tf.reduce_sum(distillation.distillation_loss_from_joint(
             *models, labels=labels, kind=kind, **options).total)
       elif kind == 'full':
@@ -161,8 +195,7 @@ def _measure(tf, np, distillation, kind: str, mode: str) -> dict:
   if mode == 'unfused':
     step, logits = _unfused_step(tf, distillation, kind, shape, lengths)
   else:
-    step, logits = _fused_step(tf, distillation, kind, shape, lengths,
-                               with_rnnt=mode == 'fused_kd')
+    step, logits = _fused_step(tf, distillation, kind, shape, lengths, mode)
   arrays = [tensor.numpy() for tensor in logits]
   timed = [step]
   if arrays:
@@ -198,8 +231,8 @@ def main(argv):
     if kind not in ('full', 'three_class'):
       sys.exit(f'error: unknown kind {kind!r} (full, three_class).')
   for mode in _MODES.value:
-    if mode not in ('unfused', 'fused', 'fused_kd'):
-      sys.exit(f'error: unknown mode {mode!r} (unfused, fused, fused_kd).')
+    if mode not in MODES:
+      sys.exit(f'error: unknown mode {mode!r} ({", ".join(MODES)}).')
   logits_mib = (_BATCH_SIZE.value * _FRAMES.value * (_LABELS.value + 1) *
                 _VOCAB.value * 4 / 2**20)
   print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, XLA CPU; '
@@ -208,12 +241,43 @@ def main(argv):
         f'median of {_REPEATS.value}; jit_step={_JIT_STEP.value}; fused: '
         f'time_chunk_size={_TIME_CHUNK_SIZE.value}, '
         f'joint_dim={_JOINT_DIM.value}')
-  print(f"{'kind':12s} {'mode':8s} {'fwd+bwd ms':>10s} {'read ms':>8s} "
+  print(f"{'kind':12s} {'mode':9s} {'fwd+bwd ms':>10s} {'read ms':>8s} "
         f"{'ratio':>7s} {'peak+ MiB':>10s} {'/logits':>8s}")
+  print(_storage_line(tf, np))
+  rnnt_seconds = None
   for mode in _MODES.value:
-    for kind in _KINDS.value:
-      print(_format(_measure(tf, np, distillation, kind, mode)), flush=True)
+    # The rnnt and stored_kd modes have no KL kind: one row each.
+    for kind in (_KINDS.value[:1] if mode in ('rnnt', 'stored_kd')
+                 else _KINDS.value):
+      result = _measure(tf, np, distillation, kind, mode)
+      if mode == 'rnnt':
+        rnnt_seconds = result['step_seconds']
+      relative = (f'  {result["step_seconds"] / rnnt_seconds:5.2f}x rnnt'
+                  if rnnt_seconds and mode != 'unfused' else '')
+      print(_format(result) + relative, flush=True)
   return 0
+
+
+def _storage_line(tf, np) -> str:
+  """Bytes per utterance of stored top-k targets against dense float32."""
+  from asr_kd.dataloaders import tfrecord_schema  # pylint: disable=g-import-not-at-top
+  del tf
+  frames, rows, k = _FRAMES.value, _LABELS.value + 1, _TOP_K.value
+  rng = np.random.default_rng(0)
+  targets = {'top_log_probs': rng.normal(size=(frames, rows, k)),
+             'top_ids': rng.integers(0, _VOCAB.value, size=(frames, rows, k)),
+             'rest_log_prob': rng.normal(size=(frames, rows)),
+             'temperature': 1.0, 'frame_ratio': 1}
+  audio = np.zeros([160], np.int16)
+  with_targets = tfrecord_schema.make_example(
+      'u', audio, teacher_targets=targets).ByteSize()
+  without = tfrecord_schema.make_example('u', audio).ByteSize()
+  stored = with_targets - without
+  dense = frames * rows * _VOCAB.value * 4
+  return (f'stored targets, k={k}: {stored / 1024:.1f} KiB per utterance of '
+          f'T={frames}, U={_LABELS.value} (serialized) against '
+          f'{dense / 1024:.1f} KiB dense float32 at V={_VOCAB.value}: '
+          f'{dense / stored:.0f}x smaller')
 
 
 if __name__ == '__main__':
