@@ -52,8 +52,10 @@ import tensorflow as tf
 gpus = tf.config.list_physical_devices('GPU')
 names = [tf.config.experimental.get_device_details(g).get('device_name', g.name) for g in gpus]
 print('device:', ', '.join(names) if names else 'CPU only', '| TensorFlow', tf.__version__)"
-stage "RNN-T loss, forward + backward (standard and fused)" \
+stage "RNN-T loss, forward + backward (standard and fused), ragged lengths" \
   "$PY" -m benchmarks.rnnt_loss "${RNNT_FLAGS[@]}"
+stage "RNN-T loss, every length full" \
+  "$PY" -m benchmarks.rnnt_loss "${RNNT_FLAGS[@]}" --layout=full --fused=
 stage "soft-target KL and KD step (unfused KL, fused RNN-T + KL)" \
   "$PY" -m benchmarks.distillation_loss "${KD_FLAGS[@]}" --modes=unfused,fused_kd
 stage "whole-step XLA train step: float32 rows, then the teacher in mixed_bfloat16" \

@@ -44,6 +44,10 @@ _PRUNED = flags.DEFINE_list(
 _PRUNE_RANGE = flags.DEFINE_integer('prune_range', 4,
                                     'Label positions per frame (pruned).')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed runs (median).')
+_LAYOUT = flags.DEFINE_enum(
+    'layout', 'ragged', ['ragged', 'full'], 'Lengths: ragged (as in a real '
+    'batch: one example at full size, the others between half and full) '
+    'or every example at full size (the most work for the same tensors).')
 _JIT_COMPILE = flags.DEFINE_boolean(
     'jit_compile', True, 'XLA-compile each step (false: graph mode, as the '
     'demo teacher trains on CPU).')
@@ -69,10 +73,13 @@ def parse_shape(text):
 
 
 def random_lengths(rng, batch, frames, labels):
-  """Ragged lengths with the first example at full size."""
+  """Lengths of --layout: ragged (the first example at full size, the
+  others from half to full) or all full."""
   logit_lengths = rng.integers(frames // 2, frames + 1, size=batch)
   label_lengths = rng.integers(labels // 2, labels + 1, size=batch)
   logit_lengths[0], label_lengths[0] = frames, labels
+  if _LAYOUT.value == 'full':
+    logit_lengths[:], label_lengths[:] = frames, labels
   token_ids = rng.integers(1, 1 << 30, size=(batch, labels))
   return logit_lengths.astype(np.int32), label_lengths.astype(np.int32), (
       token_ids)
@@ -213,7 +220,8 @@ def main(argv):
   rng = np.random.default_rng(0)
   mode = 'XLA CPU' if _JIT_COMPILE.value else 'graph mode'
   print(f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, {mode}, '
-        f'median of {_REPEATS.value} runs', flush=True)
+        f'median of {_REPEATS.value} runs, {_LAYOUT.value} lengths',
+        flush=True)
   for text in _STANDARD.value:
     shape = parse_shape(text)
     report('standard', shape, bench_standard(shape, _REPEATS.value, rng))

@@ -43,7 +43,8 @@ class BenchmarksTest(tf.test.TestCase):
         env=dict(os.environ, PYTHON=sys.executable))
     self.assertEqual(result.returncode, 0, result.stdout[-3000:])
     output = result.stdout
-    self.assertLen(re.findall(r'^== ', output, re.M), 4)
+    self.assertLen(re.findall(r'^== ', output, re.M), 5)
+    self.assertIn('full lengths', output)
     self.assertRegex(output, r'device: .+ \| TensorFlow')
     self.assertRegex(output, r'standard B,T,U,V=.* x read pass')
     self.assertRegex(output, r'fused/\d+ +B,T,U,V=.* x read pass')

@@ -236,7 +236,8 @@ class DistillationTaskTest(tf.test.TestCase):
     stored = self._experiment(
         'full', teacher_model_dir='', train_data=data,
         distillation={'temperature': 2.0, 'alpha': 0.5, 'targets': 'stored',
-                      'teacher_right_shift': 1})
+                      'teacher_right_shift': 1,
+                      'top_k': online_task.tokenizer.vocab_size})
     for fused in (True, False):
       with self.subTest(fused=fused):
         online.task.loss.fused = stored.task.loss.fused = fused

@@ -339,7 +339,8 @@ class InputPipelineTest(ShardsTestCase):
       config = self._config(
           input_path=path, is_training=False, drop_remainder=False,
           label_source='pseudo_label', teacher_targets=True,
-          teacher_targets_temperature=2.0, bucket_label_lengths=static)
+          teacher_targets_temperature=2.0, teacher_targets_top_k=3,
+          bucket_label_lengths=static)
       seen = 0
       for batch in input_pipeline.AsrInputPipeline(config, self.tokenizer)():
         batch = {key: value.numpy() for key, value in batch.items()}
@@ -367,12 +368,17 @@ class InputPipelineTest(ShardsTestCase):
     path, _ = self._write_target_records(with_targets=False)
     config = self._config(input_path=path, is_training=False,
                           drop_remainder=False, label_source='pseudo_label',
-                          teacher_targets=True)
+                          teacher_targets=True, teacher_targets_top_k=3)
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
                                 'without stored teacher targets'):
       list(input_pipeline.AsrInputPipeline(config, self.tokenizer)())
     path, _ = self._write_target_records()
-    config.override({'input_path': path, 'teacher_targets_temperature': 1.0})
+    config.override({'input_path': path, 'teacher_targets_top_k': 4})
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                'another top_k'):
+      list(input_pipeline.AsrInputPipeline(config, self.tokenizer)())
+    config.override({'teacher_targets_top_k': 3,
+                     'teacher_targets_temperature': 1.0})
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
                                 'another temperature'):
       list(input_pipeline.AsrInputPipeline(config, self.tokenizer)())

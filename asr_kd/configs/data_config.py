@@ -126,6 +126,9 @@ class AsrDataConfig(cfg.DataConfig):
       distillation.targets 'stored'.
     teacher_targets_temperature: with teacher_targets, a record stored at
       another temperature is an error (0: not checked).
+    teacher_targets_top_k: with teacher_targets, the ids per node every
+      record must hold; it is the batches' static last dimension (the loss
+      needs it static).
     tokenizer_model_path: SentencePiece model, used when the pipeline is built
       without a Tokenizer object.
     repeat: repeat the data forever (default: when is_training).
@@ -153,6 +156,7 @@ class AsrDataConfig(cfg.DataConfig):
   min_pseudo_label_confidence: float = 0.0
   teacher_targets: bool = False
   teacher_targets_temperature: float = 0.0
+  teacher_targets_top_k: int = 8
   tokenizer_model_path: str = ''
   repeat: Optional[bool] = None
   spec_augment: SpecAugmentConfig = dataclasses.field(

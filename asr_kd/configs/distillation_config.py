@@ -37,6 +37,8 @@ class SoftTargetConfig(base_config.Config):
       asr_kd.bin.teacher_targets at this temperature; kind 'full' only,
       no teacher is loaded; docs/distillation.md, "Stored teacher
       targets").
+    top_k: with targets 'stored', the ids per node the records hold
+      (`asr_kd.bin.teacher_targets --top_k`), checked on every record.
     teacher_sees_augmented_features: give the teacher the student's
       SpecAugmented features instead of the same features before
       SpecAugment (the default: the teacher's targets stay those of the
@@ -48,6 +50,7 @@ class SoftTargetConfig(base_config.Config):
   scale_by_temperature_squared: bool = True
   teacher_right_shift: int = 0
   targets: str = 'online'
+  top_k: int = 8
   teacher_sees_augmented_features: bool = False
 
 

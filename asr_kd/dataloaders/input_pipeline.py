@@ -270,6 +270,10 @@ class AsrInputPipeline:
         message='record without stored teacher targets for its '
         'pseudo-label (run asr_kd.bin.teacher_targets), or with targets for '
         'another tokenizer')]
+    checks.append(tf.debugging.assert_equal(
+        shape[2], tf.constant(self._config.teacher_targets_top_k, tf.int64),
+        message='stored teacher targets with another top_k than '
+        'teacher_targets_top_k (distillation.top_k)'))
     expected_temperature = self._config.teacher_targets_temperature
     if expected_temperature:
       checks.append(tf.debugging.assert_near(
@@ -277,12 +281,14 @@ class AsrInputPipeline:
           tf.constant(expected_temperature, tf.float32),
           message='stored teacher targets of another temperature than '
           'distillation.temperature'))
+    k = self._config.teacher_targets_top_k
     with tf.control_dependencies(checks):
       return {
-          TARGET_LOG_PROBS: tf.identity(
-              parsed[tfrecord_schema.TARGETS_TOP_LOG_PROBS]),
-          TARGET_IDS: tf.cast(parsed[tfrecord_schema.TARGETS_TOP_IDS],
-                              tf.int32),
+          TARGET_LOG_PROBS: tf.ensure_shape(
+              parsed[tfrecord_schema.TARGETS_TOP_LOG_PROBS], [None, None, k]),
+          TARGET_IDS: tf.ensure_shape(tf.cast(
+              parsed[tfrecord_schema.TARGETS_TOP_IDS], tf.int32),
+                                      [None, None, k]),
           TARGET_REST_LOG_PROB: parsed[tfrecord_schema.TARGETS_REST_LOG_PROB],
           TARGET_FRAMES: tf.cast(shape[0], tf.int32),
       }
@@ -406,9 +412,10 @@ class AsrInputPipeline:
         rows = (label_bounds[bucket] + 1 if config.bucket_label_lengths
                 else tf.constant(-1, tf.int64))
         unknown = tf.constant(-1, tf.int64)
+        top_k = tf.constant(config.teacher_targets_top_k, tf.int64)
         padded_shapes.update({
-            TARGET_LOG_PROBS: tf.stack([unknown, rows, unknown]),
-            TARGET_IDS: tf.stack([unknown, rows, unknown]),
+            TARGET_LOG_PROBS: tf.stack([unknown, rows, top_k]),
+            TARGET_IDS: tf.stack([unknown, rows, top_k]),
             TARGET_REST_LOG_PROB: tf.stack([unknown, rows]),
             TARGET_FRAMES: []})
       return examples.padded_batch(batch_sizes[bucket], padded_shapes,

@@ -32,11 +32,30 @@ class TopKTargets(NamedTuple):
   rest_log_prob: tf.Tensor  # float [...], log of the mass of all other ids.
 
 
+def _spread_over_vocab(values: tf.Tensor, ids: tf.Tensor,
+                       vocab_size) -> tf.Tensor:
+  """[..., V] with values [..., k] at ids [..., k] (distinct), 0 elsewhere.
+
+  A chain of k elementwise selects, which XLA fuses into one pass over the
+  vocabulary; k must be static.
+  """
+  ids = tf.cast(ids, tf.int32)
+  num_ids = ids.shape[-1]
+  if num_ids is None:
+    raise ValueError('stored teacher targets need a static k (ids of shape '
+                     f'[..., k]), got {ids.shape}.')
+  vocab_ids = tf.range(vocab_size, dtype=tf.int32)
+  spread = tf.zeros_like(values[..., :1]) * tf.cast(vocab_ids, values.dtype)
+  for rank in range(num_ids):
+    spread = tf.where(vocab_ids == ids[..., rank:rank + 1],
+                      values[..., rank:rank + 1], spread)
+  return spread
+
+
 def _outside_top_k(vocab_size, ids: tf.Tensor) -> tf.Tensor:
   """[..., V] bool: True for the ids that are not among `ids` [..., k]."""
-  vocab_ids = tf.range(vocab_size, dtype=tf.int32)
-  return tf.logical_not(tf.reduce_any(
-      vocab_ids == tf.cast(ids, tf.int32)[..., None], axis=-2))
+  return _spread_over_vocab(tf.ones(tf.shape(ids), tf.int32), ids,
+                            vocab_size) == 0
 
 
 def _log_sum_outside(scores: tf.Tensor, outside: tf.Tensor) -> tf.Tensor:
@@ -118,17 +137,17 @@ def sparse_backward(student_logits, targets, node_mask, residuals, upstream,
   """
   student_lse, student_rest_lse = residuals
   scores = tf.cast(student_logits, tf.float32) / temperature
-  vocab_ids = tf.range(tf.shape(scores)[-1], dtype=tf.int32)
+  vocab_size = tf.shape(scores)[-1]
   top_log_probs, rest_log_prob = _normalized(targets)
-  is_top = vocab_ids == tf.cast(targets.ids, tf.int32)[..., None]
-  top_target = tf.reduce_sum(
-      tf.where(is_top, tf.exp(top_log_probs)[..., None], 0.0), axis=-2)
+  top_target = _spread_over_vocab(tf.exp(top_log_probs), targets.ids,
+                                  vocab_size)
+  outside = _outside_top_k(vocab_size, targets.ids)
   # The teacher's rest mass in the student's proportions; exp(.) <= 1.
   rest_target = tf.exp(rest_log_prob[..., None] + scores -
                        student_rest_lse[..., None])
-  target = tf.where(tf.reduce_any(is_top, axis=-2), top_target,
+  target = tf.where(outside,
                     tf.where(rest_log_prob[..., None] > float('-inf'),
-                             rest_target, 0.0))
+                             rest_target, 0.0), top_target)
   student_probs = tf.exp(scores - student_lse[..., None])
   weights = tf.cast(node_mask, tf.float32) * (scale / temperature)
   weights = weights * tf.cast(upstream, tf.float32)[:, None, None]
@@ -197,7 +216,10 @@ def map_stored_targets(targets: TopKTargets, target_frames: tf.Tensor,
 
 class ChunkedTopKTerm(chunked_joint.Term):
   """The top-k KL as a `chunked_joint` term: the stored targets are mapped
-  to each chunk's student frames, in the forward and the backward pass."""
+  to each chunk's student frames, in the forward and the backward pass; the
+  forward pass keeps the student's two normalizers per node for the
+  backward one."""
+  num_frame_values = 2
   num_example_values = 1
 
   def __init__(self, targets: TopKTargets, target_frames, logit_lengths,
@@ -206,7 +228,7 @@ class ChunkedTopKTerm(chunked_joint.Term):
     """Binds the targets.
 
     Args:
-      targets: TopKTargets [B, M, U + 1, k], the stored frames.
+      targets: TopKTargets [B, M, U + 1, k] (k static), the stored frames.
       target_frames: [B] int, stored frames per example.
       (The others are those of `top_k_kl` and `map_stored_targets`.)
     """
@@ -217,6 +239,7 @@ class ChunkedTopKTerm(chunked_joint.Term):
     self.logit_lengths = tf.cast(logit_lengths, tf.int32)
     self.label_lengths = label_lengths
     self.right_shift = right_shift
+    self.residuals = None
 
   def _targets_and_mask(self, chunk):
     frames = chunk.start + tf.range(chunk.size)
@@ -228,19 +251,21 @@ class ChunkedTopKTerm(chunked_joint.Term):
     return targets, node_mask
 
   def reduce_chunk(self, chunk):
-    kl, _ = self.kernel.forward(chunk.logits, *self._targets_and_mask(chunk))
-    return (), (kl,)
+    kl, residuals = self.kernel.forward(chunk.logits,
+                                        *self._targets_and_mask(chunk))
+    return residuals, (kl,)
 
   def output(self, frame_values, example_totals, vocab_size):
-    del frame_values, vocab_size
+    del vocab_size
+    self.residuals = frame_values
     return example_totals[0]
 
   def logits_gradient_fn(self, upstream, split):
-    del split  # The targets are gathered per chunk.
+    chunked_residuals = [split(values) for values in self.residuals]
 
     def gradient(chunk):
       targets, node_mask = self._targets_and_mask(chunk)
-      _, residuals = self.kernel.forward(chunk.logits, targets, node_mask)
+      residuals = tuple(values[chunk.index] for values in chunked_residuals)
       return self.kernel.backward(chunk.logits, targets, node_mask,
                                   residuals, upstream)
 

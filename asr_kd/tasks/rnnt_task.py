@@ -162,9 +162,11 @@ class RnntTask(base_task.Task):
       if self.task_config.jit_compile:
         params = data_config.with_static_shapes(params)
       if self.objective.uses_stored_targets:
+        soft_targets = self.task_config.distillation
         params = params.replace(
-            teacher_targets=True, teacher_targets_temperature=(
-                self.task_config.distillation.temperature))
+            teacher_targets=True,
+            teacher_targets_temperature=soft_targets.temperature,
+            teacher_targets_top_k=soft_targets.top_k)
     dataset = input_pipeline.AsrInputPipeline(
         params, self.tokenizer, self.task_config.model.features)(input_context)
     resume_step = self._resume_step
