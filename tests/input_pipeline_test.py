@@ -364,6 +364,26 @@ class InputPipelineTest(ShardsTestCase):
           seen += 1
       self.assertEqual(seen, 6)
 
+  def test_stored_teacher_targets_carry_the_start_offset(self):
+    path, stored = self._write_target_records()
+    config = self._config(
+        input_path=path, label_source='pseudo_label', teacher_targets=True,
+        teacher_targets_top_k=3, shuffle_buffer_size=0, repeat=False,
+        drop_remainder=False,
+        start_offset={'enabled': True, 'max_offset_samples': 640})
+    offsets = []
+    for batch in input_pipeline.AsrInputPipeline(config, self.tokenizer)():
+      for row, utterance_id in enumerate(batch['utterance_id'].numpy()):
+        offset = int(batch[input_pipeline.TARGET_START_OFFSET][row])
+        # The zeros put before the recorded audio.
+        self.assertEqual(int(batch['num_samples'][row]) - offset,
+                         400 + 160 * 60)
+        self.assertBetween(offset, 0, 640)
+        offsets.append(offset)
+        self.assertIn(utterance_id.decode(), stored)
+    self.assertLen(offsets, 6)
+    self.assertGreater(len(set(offsets)), 1)
+
   def test_stored_teacher_targets_refuse_what_does_not_match(self):
     path, _ = self._write_target_records(with_targets=False)
     config = self._config(input_path=path, is_training=False,

@@ -188,6 +188,11 @@ class SparseKlTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllEqual(mapped.ids[row], ids[row, sources])
       self.assertAllEqual(mapped.log_probs[row], log_probs[row, sources])
       self.assertAllEqual(mapped.rest_log_prob[row], rest[row, sources])
+    # A shift per example (the right shift plus a start offset's frames).
+    mapped = sparse_kl.map_stored_targets(targets, [5, 3], frames, [0, 3])
+    for row, (length, shift) in enumerate([(5, 0), (3, 3)]):
+      sources = np.clip(np.arange(2, 8) - shift, 0, length - 1)
+      self.assertAllEqual(mapped.ids[row], ids[row, sources])
 
 
 if __name__ == '__main__':

@@ -29,6 +29,8 @@ With config.teacher_targets, also the stored teacher targets
   'teacher_top_ids' int32 [B, M, U + 1, k]
   'teacher_rest_log_prob' float16 [B, M, U + 1]
   'teacher_target_frames' int32 [B]  stored frames (student frame rate)
+  'teacher_target_start_offset' int32 [B]  training with start_offset only:
+                                 the zero samples put before the audio
 """
 
 import random
@@ -54,8 +56,10 @@ TARGET_LOG_PROBS = 'teacher_top_log_probs'
 TARGET_IDS = 'teacher_top_ids'
 TARGET_REST_LOG_PROB = 'teacher_rest_log_prob'
 TARGET_FRAMES = 'teacher_target_frames'
+# Zero samples the start offset put before the audio the targets are of.
+TARGET_START_OFFSET = 'teacher_target_start_offset'
 TARGET_KEYS = (TARGET_LOG_PROBS, TARGET_IDS, TARGET_REST_LOG_PROB,
-               TARGET_FRAMES)
+               TARGET_FRAMES, TARGET_START_OFFSET)
 
 
 def expand_input_path(input_path: str) -> List[str]:
@@ -161,11 +165,10 @@ class AsrInputPipeline:
       raise ValueError('teacher_targets were computed on the pseudo-label '
                        'field\'s text: they need label_source='
                        f'\'pseudo_label\', got {config.label_source!r}.')
-    if config.teacher_targets and config.is_training and (
-        speed.enabled or offset.enabled):
+    if config.teacher_targets and config.is_training and speed.enabled:
       raise ValueError('teacher_targets were computed on the audio as '
-                       'stored: disable speed_perturbation and start_offset '
-                       '(they change the frames).')
+                       'stored: disable speed_perturbation (it changes the '
+                       'frames).')
     self._config = config
     self._feature_config = (feature_config or
                             data_config_lib.FeatureConfig())
@@ -336,16 +339,20 @@ class AsrInputPipeline:
       waveform = speed_perturbation.random_speed(
           waveform, config.speed_perturbation, self._max_samples,
           tf.random.experimental.stateless_fold_in(example_seed, 1))
+    extra = {}
     if config.is_training and config.start_offset.enabled:
+      num_samples = tf.shape(waveform)[0]
       waveform = start_offset.random_start_offset(
           waveform, config.start_offset, self._max_samples,
           tf.random.experimental.stateless_fold_in(example_seed, 2))
+      if config.teacher_targets:
+        # The stored targets' frames shift with the audio (in the loss).
+        extra[TARGET_START_OFFSET] = tf.shape(waveform)[0] - num_samples
     if config.is_training:
       waveform = features_lib.add_dither(
           waveform, self._feature_config.dither, seeds[0])
     utterance_features = features_lib.log_mel(waveform, self._feature_config)
     num_frames = tf.shape(utterance_features)[0]
-    extra = {}
     if self._masks_features():
       extra[FEATURE_MASK] = spec_augment_lib.mask(
           num_frames, num_frames, self._feature_config.num_mel_bins,
@@ -418,6 +425,8 @@ class AsrInputPipeline:
             TARGET_IDS: tf.stack([unknown, rows, top_k]),
             TARGET_REST_LOG_PROB: tf.stack([unknown, rows]),
             TARGET_FRAMES: []})
+        if config.start_offset.enabled:
+          padded_shapes[TARGET_START_OFFSET] = []
       return examples.padded_batch(batch_sizes[bucket], padded_shapes,
                                    drop_remainder=config.drop_remainder)
 

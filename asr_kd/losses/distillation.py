@@ -219,6 +219,7 @@ def stored_target_loss(student_encoder_out: tf.Tensor,
                        scale_by_temperature_squared: bool = True,
                        blank: int = 0,
                        teacher_right_shift: int = 0,
+                       start_offset_frames: Optional[tf.Tensor] = None,
                        time_chunk_size: Optional[int] = None,
                        rnnt_options: Optional[Mapping[str, Any]] = None
                       ) -> DistillationLoss:
@@ -230,6 +231,9 @@ def stored_target_loss(student_encoder_out: tf.Tensor,
     targets: TopKTargets [B, M, U + 1, k] at the student's frame rate
       (asr_kd.bin.teacher_targets), tempered at `temperature`.
     target_frames: [B] int, stored frames M_b per example.
+    start_offset_frames: [B] int, student frames of zeros the input
+      pipeline's start offset put before the audio the targets are of
+      (added to teacher_right_shift per example); None: none.
     time_chunk_size: frames per joint evaluation: both terms in one
       `chunked_joint` pass; None: on the full logits.
     (The others are those of `distillation_loss`.)
@@ -239,14 +243,17 @@ def stored_target_loss(student_encoder_out: tf.Tensor,
   """
   _check_kind_and_alpha('full', alpha)
   distillation_frames.check_frame_mapping(1, teacher_right_shift)
+  right_shift = teacher_right_shift
+  if start_offset_frames is not None:
+    right_shift = teacher_right_shift + tf.cast(start_offset_frames,
+                                                tf.int32)
   kl_options = dict(temperature=temperature,
                     scale_by_temperature_squared=scale_by_temperature_squared)
   if time_chunk_size is None:
     logits = student_joint_fn(student_encoder_out[:, :, tf.newaxis],
                               student_pred_out[:, tf.newaxis])
     mapped = sparse_kl.map_stored_targets(
-        targets, target_frames, tf.range(tf.shape(logits)[1]),
-        teacher_right_shift)
+        targets, target_frames, tf.range(tf.shape(logits)[1]), right_shift)
     kl = sparse_kl.top_k_kl(logits, mapped, logit_lengths, label_lengths,
                             **kl_options)
     rnnt_nll = rnnt.rnnt_loss(logits, labels, logit_lengths, label_lengths,
@@ -257,7 +264,7 @@ def stored_target_loss(student_encoder_out: tf.Tensor,
         label_lengths, blank=blank, **(rnnt_options or {}))
     kl_term = sparse_kl.ChunkedTopKTerm(
         targets, target_frames, logit_lengths, label_lengths,
-        right_shift=teacher_right_shift, **kl_options)
+        right_shift=right_shift, **kl_options)
     rnnt_nll, kl = chunked_joint.fused_losses(
         student_encoder_out, student_pred_out, student_joint_fn,
         [rnnt_term, kl_term], time_chunk_size)

@@ -192,7 +192,7 @@ def top_k_kl(student_logits: tf.Tensor, targets: TopKTargets,
 
 
 def map_stored_targets(targets: TopKTargets, target_frames: tf.Tensor,
-                       frames: tf.Tensor, right_shift: int) -> TopKTargets:
+                       frames: tf.Tensor, right_shift) -> TopKTargets:
   """Stored targets [B, M, U + 1, ...] at the student frames `frames`.
 
   Student frame t reads stored frame clip(t - right_shift, 0, M_b - 1), as
@@ -203,13 +203,15 @@ def map_stored_targets(targets: TopKTargets, target_frames: tf.Tensor,
     targets: TopKTargets with a frame axis 1 of M stored frames.
     target_frames: [B] int, the stored frames M_b of each example.
     frames: int32 [Tc], the student frames wanted.
-    right_shift: the student's delay in frames (int >= 0).
+    right_shift: the student's delay in frames: an int >= 0, or int [B]
+      per example (e.g. plus a start offset's frames).
 
   Returns:
     TopKTargets with frame axis Tc.
   """
   last = tf.maximum(tf.cast(target_frames, tf.int32) - 1, 0)[:, None]
-  indices = tf.minimum(tf.maximum(frames[None, :] - right_shift, 0), last)
+  shift = tf.reshape(tf.cast(right_shift, tf.int32), [-1, 1])
+  indices = tf.minimum(tf.maximum(frames[None, :] - shift, 0), last)
   return TopKTargets(*[tf.gather(part, indices, batch_dims=1)
                        for part in targets])
 
@@ -230,7 +232,8 @@ class ChunkedTopKTerm(chunked_joint.Term):
     Args:
       targets: TopKTargets [B, M, U + 1, k] (k static), the stored frames.
       target_frames: [B] int, stored frames per example.
-      (The others are those of `top_k_kl` and `map_stored_targets`.)
+      right_shift: int or int [B], as in `map_stored_targets`.
+      (The others are those of `top_k_kl`.)
     """
     self.kernel = sparse_kernel(temperature, distillation_kl.scale_for(
         temperature, scale_by_temperature_squared))

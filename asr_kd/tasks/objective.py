@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from asr_kd.configs import distillation_config
 from asr_kd.configs import task_config
+from asr_kd.dataloaders import features as features_lib
 from asr_kd.dataloaders import input_pipeline
 from asr_kd.losses import ctc as ctc_lib
 from asr_kd.losses import distillation as distillation_lib
@@ -253,6 +254,16 @@ class Objective:
 
   def _stored_target_terms(self, model, inputs, outputs):
     kd = self._soft_targets
+    start_offset_frames = None
+    if input_pipeline.TARGET_START_OFFSET in inputs:
+      # The nearest whole student frame: the targets were computed on the
+      # audio without the zeros, at one framing phase.
+      samples_per_frame = (
+          features_lib.frame_step_samples(model.frontend.config) *
+          model.encoder.subsampling_factor)
+      start_offset_frames = tf.cast(tf.round(
+          tf.cast(inputs[input_pipeline.TARGET_START_OFFSET], tf.float32) /
+          samples_per_frame), tf.int32)
     loss = distillation_lib.stored_target_loss(
         outputs['encoder_outputs'], outputs['prediction_outputs'],
         model.joint_fn,
@@ -264,6 +275,7 @@ class Objective:
         alpha=kd.alpha, temperature=kd.temperature,
         scale_by_temperature_squared=kd.scale_by_temperature_squared,
         blank=self._blank, teacher_right_shift=kd.teacher_right_shift,
+        start_offset_frames=start_offset_frames,
         time_chunk_size=(self._loss.time_chunk_size if self._loss.fused
                          else None),
         rnnt_options=dict(fastemit_lambda=self._loss.fastemit_lambda,
