@@ -112,7 +112,8 @@ class ExperimentsPlanTest(tf.test.TestCase):
 
   def test_pseudo_labels_keep_subset_transcripts_and_decode_the_pool(self):
     label_stages = [planned.stage for planned in self.plan
-                    if not planned.run][1:]
+                    if not planned.run and
+                    planned.stage.name.startswith('Pseudo-label')]
     # The big teacher, then per seed generation 0 and each track's
     # generation 1 label the pool (generation 2's students teach no one).
     self.assertLen(label_stages, 1 + 2 * 3)
@@ -128,6 +129,43 @@ class ExperimentsPlanTest(tf.test.TestCase):
       self.assertNotIn('--keep_transcripts', pool)
       self.assertNotEqual(flag_value(labeled, 'output_prefix'),
                           flag_value(pool, 'output_prefix'))
+
+  def test_stored_row_reads_the_teachers_stored_targets(self):
+    stages_by_name = {planned.stage.name: planned.stage
+                      for planned in self.plan if not planned.run}
+    store = stages_by_name['Store the targets of experiments/'
+                           'kd_demo_big_teacher']
+    targets_dir = (f'{WORK_DIR}/experiments/teacher_targets/'
+                   'kd_demo_big_teacher')
+    commands = store.commands()
+    self.assertEqual([command[2] for command in commands],
+                     ['asr_kd.bin.teacher_targets'] * 2)
+    self.assertEqual([flag_value(command, 'input') for command in commands],
+                     [f'{WORK_DIR}/experiments/data/labeled-*',
+                      f'{WORK_DIR}/experiments/data/pool-*'])
+    for command in commands:
+      self.assertEqual(flag_value(command, 'output_dir'), targets_dir)
+      self.assertEqual(flag_value(command, 'top_k'), '8')
+    for seed in (0, 1):
+      run, = self.runs_of('kd_demo_student_soft_stored', seed)
+      command = self.commands[run.model_dir]
+      overrides = overrides_of(command)
+      self.assertEqual(overrides['task.train_data.input_path'],
+                       f'{targets_dir}/*.tfrecord*')
+      self.assertNotIn('task.teacher_model_dir', overrides)
+      config = resolved_config(command)
+      self.assertEqual(config.task.distillation.targets, 'stored')
+      self.assertEqual(config.task.distillation.kind, 'full')
+      self.assertEqual(config.task.distillation.top_k, 8)
+      self.assertEqual(config.task.train_data.label_source, 'pseudo_label')
+      self.assertFalse(config.task.train_data.speed_perturbation.enabled)
+      # Everything else is the online full-vocabulary row's.
+      online, = self.runs_of('kd_demo_student_soft_full', seed)
+      online_config = resolved_config(self.commands[online.model_dir])
+      self.assertEqual(config.trainer.as_dict(),
+                       online_config.trainer.as_dict())
+      self.assertEqual(config.task.model.as_dict(),
+                       online_config.task.model.as_dict())
 
   def test_every_model_is_trained_before_it_labels_or_teaches(self):
     trained = set()
@@ -233,8 +271,10 @@ class ExperimentsPlanTest(tf.test.TestCase):
             argument.split('=', 1)[0][2:] for argument in command[3:])
     self.assertCountEqual(flag_names, ['asr_kd.bin.split_labeled',
                                        'asr_kd.bin.train',
-                                       'asr_kd.bin.pseudo_label'])
-    for module in ('asr_kd.bin.split_labeled', 'asr_kd.bin.pseudo_label'):
+                                       'asr_kd.bin.pseudo_label',
+                                       'asr_kd.bin.teacher_targets'])
+    for module in ('asr_kd.bin.split_labeled', 'asr_kd.bin.pseudo_label',
+                   'asr_kd.bin.teacher_targets'):
       help_text = subprocess.run(
           [sys.executable, '-m', module, '--helpfull'], cwd=REPO_ROOT,
           capture_output=True, text=True, timeout=300).stdout
@@ -271,7 +311,7 @@ class ExperimentsConfigsTest(tf.test.TestCase):
       if run.row.comparison == 'probe':
         self.assertEqual(config.task.distillation.teacher_right_shift, 4)
         self.assertAllClose(config.task.distillation.alpha, 0.1)
-    self.assertLen(schedules, 4 + 1 + 2)
+    self.assertLen(schedules, 5 + 1 + 2)
     self.assertLen(set(schedules.values()), 1, schedules)
     self.assertGreater(next(iter(schedules.values()))[0], 0)
     # One student model for every row, self-training included.

@@ -17,7 +17,8 @@ The design (docs/distillation.md, "make experiments"):
     3 classes). Hard and soft rows train on the same records: the labeled
     subset with its transcripts and the pool with the teacher's hypotheses
     (asr_kd.bin.pseudo_label); soft rows add the KL on each record's label
-    lattice.
+    lattice, online, or from the teacher's top-8 distributions stored in
+    the same records (asr_kd.bin.teacher_targets; the stored row).
   probe: the full-vocabulary soft row at each teacher_right_shift x alpha
     (--probe_right_shifts x --probe_alphas), on --probe_seeds.
   (b) self-training, same size: generation 0 is the no-distillation run of
@@ -110,7 +111,7 @@ class Row(NamedTuple):
   experiment: str  # exp_factory name; configs/experiments/<experiment>.yaml.
   description: str
   comparison: str  # 'teacher', 'a', 'probe' or 'b'.
-  targets: str  # 'none' (transcripts), 'hard' or 'soft'.
+  targets: str  # 'none' (transcripts), 'hard', 'soft' or 'stored'.
   baseline: Optional[str]  # Row compared with, seed by seed.
   overrides: str = ''  # Extra --params_override of the row.
 
@@ -120,6 +121,8 @@ BIG_TEACHER = Row('kd_demo_big_teacher', 'kd_demo_big_teacher',
                   'none', None)
 BASELINE = 'kd_demo_student_none'
 SOFT_FULL = 'kd_demo_student_soft_full'
+SOFT_STORED = 'kd_demo_student_soft_stored'
+STORED_TOP_K = 8
 ROWS_A = (
     Row(BASELINE, BASELINE, '(a) streaming student, no distillation', 'a',
         'none', None),
@@ -129,6 +132,11 @@ ROWS_A = (
         'soft', BASELINE),
     Row('kd_demo_student_soft_3class', 'kd_demo_student_soft_3class',
         '(a) soft targets, 3 classes', 'a', 'soft', BASELINE),
+    # The full-vocabulary row on the teacher's stored top-8 targets of the
+    # same records (asr_kd.bin.teacher_targets) instead of online.
+    Row(SOFT_STORED, SOFT_FULL, '(a) soft targets, full vocabulary, '
+        'stored top-8', 'a', 'stored', BASELINE,
+        'task.distillation.targets=stored'),
 )
 ROWS_B = (
     Row('kd_demo_self_hard', 'kd_demo_self_hard',
@@ -154,7 +162,8 @@ class Run(NamedTuple):
   task_seed: Optional[int]  # None: the config's (the big teacher).
   model_dir: str
   teacher_dir: Optional[str]  # Online teacher (soft) / labeler (hard).
-  labels_dir: Optional[str]  # Labeled subset + pseudo-labeled pool.
+  labels_dir: Optional[str]  # Labeled subset + pseudo-labeled pool
+  # (with the teacher's stored targets for a 'stored' row).
 
 
 class PlannedStage(NamedTuple):
@@ -181,6 +190,12 @@ def pseudo_label_dir(work_dir: str, teacher_dir: str) -> str:
   """Where `teacher_dir`'s labels of the subset and pool go."""
   name = os.path.relpath(teacher_dir, experiments_dir(work_dir))
   return os.path.join(experiments_dir(work_dir), 'pseudo_labels', name)
+
+
+def teacher_targets_dir(work_dir: str, teacher_dir: str) -> str:
+  """Where `teacher_dir`'s labels and stored targets go."""
+  name = os.path.relpath(teacher_dir, experiments_dir(work_dir))
+  return os.path.join(experiments_dir(work_dir), 'teacher_targets', name)
 
 
 def self_training_seed(seed: int, generation: int) -> int:
@@ -236,6 +251,11 @@ def train_overrides(work_dir: str, run: Run) -> str:
     overrides.append('task.train_data.label_source=pseudo_label')
   if run.row.targets == 'soft':
     overrides.append(f'task.teacher_model_dir={run.teacher_dir}')
+  if run.row.targets == 'stored':
+    # The targets ride in the records; the teacher is not loaded. The
+    # student's recipe has a start offset (followed) and no speed
+    # perturbation (which stored targets refuse).
+    overrides.append(f'task.distillation.top_k={STORED_TOP_K}')
   if run.task_seed is not None:
     overrides.append(f'task.seed={run.task_seed}')
   if run.row.overrides:
@@ -292,6 +312,27 @@ def pseudo_label_stage(work_dir: str, teacher_dir: str,
                label(data_split.POOL_PREFIX)]), None)
 
 
+def teacher_targets_stage(work_dir: str, teacher_dir: str,
+                          options: flags.FlagValues) -> PlannedStage:
+  """The teacher's labels as `pseudo_label_stage` makes them, plus its
+  stored top-k targets on each record's label lattice."""
+  output_dir = teacher_targets_dir(work_dir, teacher_dir)
+
+  def label(prefix: str) -> List[str]:
+    return stages.python_module(
+        'asr_kd.bin.teacher_targets', f'--model_dir={teacher_dir}',
+        f'--input={data_dir(work_dir)}/{prefix}-*',
+        f'--output_dir={output_dir}', f'--output_prefix={prefix}',
+        '--num_shards=8', f'--beam_size={options.beam_size}',
+        f'--top_k={STORED_TOP_K}')
+
+  return PlannedStage(stages.Stage(
+      f'Store the targets of {os.path.relpath(teacher_dir, work_dir)}',
+      os.path.join(output_dir, f'{data_split.POOL_PREFIX}.summary.json'),
+      lambda: [label(data_split.LABELED_PREFIX),
+               label(data_split.POOL_PREFIX)]), None)
+
+
 def split_stage(work_dir: str, options: flags.FlagValues) -> PlannedStage:
   records = os.path.join(work_dir, 'tfrecords')
   return PlannedStage(stages.Stage(
@@ -332,13 +373,18 @@ def build_plan(work_dir: str,
   if needs_teacher:
     add(run_stage(work_dir, Run(BIG_TEACHER, 0, None, None, teacher_dir,
                                 None, None), options))
-    add(pseudo_label_stage(work_dir, teacher_dir, options))
+    if any(row.targets in ('hard', 'soft') for row in rows_a + probes):
+      add(pseudo_label_stage(work_dir, teacher_dir, options))
+    if any(row.targets == 'stored' for row in rows_a):
+      add(teacher_targets_stage(work_dir, teacher_dir, options))
 
   def student(row: Row, seed: int) -> Run:
     uses_teacher = row.targets != 'none'
+    labels = (teacher_targets_dir(work_dir, teacher_dir)
+              if row.targets == 'stored' else teacher_labels)
     return Run(row, seed, None, seed, run_dir(work_dir, row.name, seed),
                teacher_dir if uses_teacher else None,
-               teacher_labels if uses_teacher else None)
+               labels if uses_teacher else None)
 
   baseline_row = ROWS_A[0]
   for seed in seeds:
