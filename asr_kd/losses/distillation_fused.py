@@ -80,10 +80,9 @@ class ChunkedKlTerm(chunked_joint.Term):
             self.temperature),
         self.teacher_encoder_out, frames, self.teacher_lengths, self.ratio,
         self.right_shift)
-    # Frames in the padding beyond T are invalid for every example.
-    node_mask = distillation_kl.lattice_node_mask(
-        tf.clip_by_value(self.logit_lengths - chunk.start, 0, chunk.size),
-        self.label_lengths, chunk.size, tf.shape(chunk.logits)[2])
+    node_mask = distillation_kl.chunk_node_mask(
+        self.logit_lengths, self.label_lengths, chunk.start, chunk.size,
+        tf.shape(chunk.logits)[2])
     return teacher_log_probs, node_mask
 
   def reduce_chunk(self, chunk):

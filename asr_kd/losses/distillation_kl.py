@@ -50,6 +50,20 @@ def lattice_node_mask(logit_lengths: tf.Tensor, label_lengths: tf.Tensor,
   return frame_valid[:, :, None] & row_valid[:, None, :]
 
 
+def chunk_node_mask(logit_lengths: tf.Tensor, label_lengths: tf.Tensor,
+                    chunk_start, chunk_size: int,
+                    num_label_rows) -> tf.Tensor:
+  """`lattice_node_mask` of the frames [chunk_start, chunk_start + size).
+
+  Frames in the padding beyond an example's length (and beyond T) are
+  invalid.
+  """
+  return lattice_node_mask(
+      tf.clip_by_value(tf.cast(logit_lengths, tf.int32) - chunk_start, 0,
+                       chunk_size),
+      label_lengths, chunk_size, num_label_rows)
+
+
 def tempered_log_probs(logits: tf.Tensor, temperature: float) -> tf.Tensor:
   """log softmax(logits / temperature) in float32."""
   return tf.nn.log_softmax(tf.cast(logits, tf.float32) / temperature, axis=-1)
@@ -120,7 +134,7 @@ def _masked_sum_per_example(node_values: tf.Tensor, node_mask: tf.Tensor,
                        axis=[1, 2])
 
 
-def _gradient_weights(node_mask, upstream, temperature, scale):
+def gradient_weights(node_mask, upstream, temperature, scale):
   """[B, T, U+1, 1] factor of every node's gradient: 0 on padded nodes."""
   weights = tf.cast(node_mask, tf.float32) * (scale / temperature)
   return (weights * tf.cast(upstream, tf.float32)[:, None, None])[..., None]
@@ -180,7 +194,7 @@ def full_vocab_backward(student_logits, teacher_scores, node_mask, residuals,
   teacher_probs = tf.exp(teacher_scaled - teacher_lse[..., None])
   return tf.where(node_mask[..., None],
                   (student_probs - teacher_probs) *
-                  _gradient_weights(node_mask, upstream, temperature, scale),
+                  gradient_weights(node_mask, upstream, temperature, scale),
                   0.0)
 
 
@@ -300,7 +314,7 @@ def three_class_backward(student_logits, node_mask, labels, label_lengths,
                rest_share * class_mass_gap[..., REST_CLASS:REST_CLASS + 1]))
   return tf.where(
       node_mask[..., None],
-      entry_gradient * _gradient_weights(node_mask, upstream, temperature,
+      entry_gradient * gradient_weights(node_mask, upstream, temperature,
                                          scale), 0.0)
 
 

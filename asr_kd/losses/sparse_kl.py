@@ -149,10 +149,9 @@ def sparse_backward(student_logits, targets, node_mask, residuals, upstream,
                     tf.where(rest_log_prob[..., None] > float('-inf'),
                              rest_target, 0.0), top_target)
   student_probs = tf.exp(scores - student_lse[..., None])
-  weights = tf.cast(node_mask, tf.float32) * (scale / temperature)
-  weights = weights * tf.cast(upstream, tf.float32)[:, None, None]
   return tf.where(node_mask[..., None],
-                  (student_probs - target) * weights[..., None], 0.0)
+                  (student_probs - target) * distillation_kl.gradient_weights(
+                      node_mask, upstream, temperature, scale), 0.0)
 
 
 def sparse_kernel(temperature: float,
@@ -248,9 +247,9 @@ class ChunkedTopKTerm(chunked_joint.Term):
     frames = chunk.start + tf.range(chunk.size)
     targets = map_stored_targets(self.targets, self.target_frames, frames,
                                  self.right_shift)
-    node_mask = distillation_kl.lattice_node_mask(
-        tf.clip_by_value(self.logit_lengths - chunk.start, 0, chunk.size),
-        self.label_lengths, chunk.size, tf.shape(chunk.logits)[2])
+    node_mask = distillation_kl.chunk_node_mask(
+        self.logit_lengths, self.label_lengths, chunk.start, chunk.size,
+        tf.shape(chunk.logits)[2])
     return targets, node_mask
 
   def reduce_chunk(self, chunk):
