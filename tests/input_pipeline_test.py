@@ -383,6 +383,10 @@ class InputPipelineTest(ShardsTestCase):
         self.assertIn(utterance_id.decode(), stored)
     self.assertLen(offsets, 6)
     self.assertGreater(len(set(offsets)), 1)
+    # Evaluation data of the same config has no offset and no offset key.
+    config.override({'is_training': False})
+    for batch in input_pipeline.AsrInputPipeline(config, self.tokenizer)():
+      self.assertNotIn(input_pipeline.TARGET_START_OFFSET, batch)
 
   def test_stored_teacher_targets_refuse_what_does_not_match(self):
     path, _ = self._write_target_records(with_targets=False)

@@ -425,7 +425,7 @@ class AsrInputPipeline:
             TARGET_IDS: tf.stack([unknown, rows, top_k]),
             TARGET_REST_LOG_PROB: tf.stack([unknown, rows]),
             TARGET_FRAMES: []})
-        if config.start_offset.enabled:
+        if config.is_training and config.start_offset.enabled:
           padded_shapes[TARGET_START_OFFSET] = []
       return examples.padded_batch(batch_sizes[bucket], padded_shapes,
                                    drop_remainder=config.drop_remainder)
@@ -449,8 +449,7 @@ class AsrInputPipeline:
     else:
       target = config.max_label_length
     labels = batch['labels']
-    extra_rows = target - tf.shape(labels)[1]
-    batch['labels'] = tf.pad(labels, [[0, 0], [0, extra_rows]])
+    batch['labels'] = tf.pad(labels, [[0, 0], [0, target - tf.shape(labels)[1]]])
     for key in (TARGET_LOG_PROBS, TARGET_IDS, TARGET_REST_LOG_PROB):
       if key in batch:
         # Lattice rows follow the labels: U + 1 of them.
