@@ -65,6 +65,10 @@ class Teacher:
         length_normalization=(
             loaded.config.task.decoding.length_normalization))
     self.source_model = source_model_id(model_dir, loaded.checkpoint_path)
+    # Graphs, not eager ops, for every batch of a labeling run; the
+    # settings (top_k, temperature, frame ratio) are the run's constants.
+    self._targets_padded = tf.function(self._targets_graph,
+                                       reduce_retracing=True)
     self._label_padded = tf.function(
         self._label_graph,
         input_signature=[tf.TensorSpec([None, None], tf.float32),
@@ -167,7 +171,7 @@ class Teacher:
     padded, lengths = self._padded_batch(waveforms)
     tokens = self._tokenizer.tokenize(tf.constant(list(texts)))
     label_lengths = tokens.row_lengths().numpy()
-    targets, frames = self._targets_graph(
+    targets, frames = self._targets_padded(
         tf.constant(padded), tf.constant(lengths, tf.int32),
         tokens.to_tensor(), tf.constant(label_lengths, tf.int32), top_k,
         temperature, frame_ratio)
