@@ -137,6 +137,22 @@ class RnntLossTest(tf.test.TestCase):
         padded = padded_positions(case[0].shape, case[2], case[3])
         self.assertTrue(np.all(grad[padded] == 0.0))
 
+  def test_normalizer_matches_float64_with_impossible_entries(self):
+    rng = np.random.default_rng(5)
+    for vocab in (29, 32, 96, 1024):
+      logits = rng.normal(size=(3, 4, vocab)) * 20
+      logits[0, 0, : vocab // 2] = -np.inf  # Some entries impossible.
+      logits[0, 1, :] = -np.inf  # A row with no mass at all.
+      with self.subTest(vocab=vocab):
+        got = rnnt.log_softmax_normalizer(
+            tf.constant(logits, tf.float32)).numpy()
+        with np.errstate(divide='ignore'):
+          top = np.max(logits, axis=-1, keepdims=True)
+          shift = np.where(np.isfinite(top), top, 0.0)
+          expected = np.log(np.exp(logits - shift).sum(-1)) + shift[..., 0]
+        self.assertEqual(got[0, 1], -np.inf)
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+
   def test_low_precision_logits_accumulate_in_float32(self):
     rng = np.random.default_rng(1)
     for dtype in (tf.bfloat16, tf.float16):
