@@ -121,9 +121,9 @@ class AsrDataConfig(cfg.DataConfig):
     teacher_targets: batches carry the records' stored teacher targets
       (asr_kd.bin.teacher_targets; docs/distillation.md): needs
       label_source 'pseudo_label', whose text they were computed on, and
-      no speed perturbation or start offset (they were computed on the
-      audio as stored). Set by a distillation task with
-      distillation.targets 'stored'.
+      no speed perturbation (they were computed on the audio as stored);
+      a start offset is carried in the batch for the loss to follow. Set
+      by a distillation task with distillation.targets 'stored'.
     teacher_targets_temperature: with teacher_targets, a record stored at
       another temperature is an error (0: not checked).
     teacher_targets_top_k: with teacher_targets, the ids per node every

@@ -61,7 +61,8 @@ class DistillationTaskConfig(task_config.RnntTaskConfig):
   Attributes:
     teacher_model_dir: a folder written by `python -m asr_kd.bin.train`
       (params.yaml + checkpoints); required unless distillation.kind is
-      'none' or distillation.targets 'stored'. The teacher must use the student's tokenizer.
+      'none' or distillation.targets 'stored'. The teacher must use the
+      student's tokenizer.
     teacher_checkpoint: a checkpoint prefix to restore instead of the latest
       one in teacher_model_dir.
     distillation: the soft-target loss. The teacher frames per student frame

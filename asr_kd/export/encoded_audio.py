@@ -22,7 +22,6 @@ import tensorflow as tf
 import tensorflow_io as tfio
 from tensorflow_io.python.ops import core_ops as tfio_ops
 
-FORMATS = ('wav', 'flac', 'ogg')
 # tensorflow-io 0.37's resampling filter delay, in samples at the lower rate.
 _RESAMPLER_DELAY = 32
 _MAGIC = {b'RIFF': 'wav', b'fLaC': 'flac', b'OggS': 'ogg'}
