@@ -12,6 +12,7 @@ from asr_kd.losses import distillation
 from asr_kd.losses import distillation_frames
 from asr_kd.losses import distillation_fused
 from asr_kd.losses import distillation_kl
+from asr_kd.losses import sparse_kl
 
 _RTOL = 1e-5
 _ATOL = 1e-5
@@ -539,6 +540,36 @@ class DistillationLossTest(tf.test.TestCase):
                                 tape.gradient(fused_total, watched)):
       self.assertIsNotNone(grad)
       self.assertAllClose(fused_grad, grad, rtol=1e-5, atol=1e-5)
+
+  def test_stored_targets_of_another_frame_rate_fail_the_step(self):
+    case = _joint_case(np.random.default_rng(5))
+    rng = np.random.default_rng(6)
+    frames, label_nodes = 2 * 11, 5  # Stored at twice the student's rate.
+    log_probs = np.log(rng.dirichlet(np.ones(case['vocab']),
+                                     size=(3, frames, label_nodes)))
+    targets = sparse_kl.top_k_targets(tf.constant(log_probs, tf.float32), 3)
+
+    def loss(target_frames, start_offset_frames=None):
+      return distillation.stored_target_loss(
+          case['student_encoder_out'], case['student_pred_out'],
+          case['student'], targets, tf.constant(target_frames),
+          case['labels'], case['logit_lengths'], case['label_lengths'],
+          start_offset_frames=start_offset_frames)
+
+    logit_lengths = case['logit_lengths'].numpy()
+    within_tolerance = logit_lengths + [
+        distillation.STORED_FRAME_TOLERANCE, -1, 0]
+    self.assertTrue(np.all(np.isfinite(loss(within_tolerance).total)))
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                'frame_ratio'):
+      loss(2 * logit_lengths - 1)
+    # Frames of the start offset's zeros are the student's, not the target's.
+    offset = np.array([4, 0, 0], np.int32)
+    self.assertTrue(np.all(np.isfinite(
+        loss(logit_lengths - offset, tf.constant(offset)).total)))
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                'frame_ratio'):
+      loss(logit_lengths, tf.constant(offset))
 
   def test_rejects_unknown_kind_and_negative_alpha(self):
     logits = tf.zeros([1, 2, 2, 3])

@@ -206,6 +206,29 @@ def distillation_loss_from_joint(student_encoder_out: tf.Tensor,
   return DistillationLoss(total=rnnt_nll + alpha * kl, rnnt=rnnt_nll, kl=kl)
 
 
+# Stored frames farther than this from the student's are targets of another
+# frame rate (a wrong --frame_ratio), which the mapping would stretch silently.
+STORED_FRAME_TOLERANCE = 2
+
+
+def _check_stored_frames(target_frames: tf.Tensor, logit_lengths: tf.Tensor,
+                         start_offset_frames: Optional[tf.Tensor]) -> None:
+  """Fails the step where M_b is not the student's frames T_b (+- 2).
+
+  XLA ignores assertions, so a compiled step does not check.
+  """
+  student_frames = tf.cast(logit_lengths, tf.int32)
+  if start_offset_frames is not None:
+    student_frames -= tf.cast(start_offset_frames, tf.int32)
+  tf.debugging.assert_less_equal(
+      tf.abs(tf.cast(target_frames, tf.int32) - student_frames),
+      STORED_FRAME_TOLERANCE,
+      message=('stored teacher targets have a frame count unlike the '
+               "student's encoder frames; were they written with the "
+               "--frame_ratio of this student's subsampling? "
+               '(teacher_target_frames vs encoder frames)'))
+
+
 def stored_target_loss(student_encoder_out: tf.Tensor,
                        student_pred_out: tf.Tensor,
                        student_joint_fn: distillation_fused.JointFn,
@@ -243,6 +266,7 @@ def stored_target_loss(student_encoder_out: tf.Tensor,
   """
   _check_kind_and_alpha('full', alpha)
   distillation_frames.check_frame_mapping(1, teacher_right_shift)
+  _check_stored_frames(target_frames, logit_lengths, start_offset_frames)
   right_shift = teacher_right_shift
   if start_offset_frames is not None:
     right_shift = teacher_right_shift + tf.cast(start_offset_frames,
