@@ -22,6 +22,8 @@ from typing import Any, Callable, NamedTuple, Optional, Tuple
 
 import tensorflow as tf
 
+from asr_kd.losses import vocab_reductions
+
 # Class ids of the three-class collapse.
 LABEL_CLASS = 0
 BLANK_CLASS = 1
@@ -123,7 +125,7 @@ def _teacher_log_probs_and_lse(teacher_scores: tf.Tensor,
     teacher_log_probs = tf.cast(teacher_scores, tf.float32)
     return teacher_log_probs, tf.zeros_like(teacher_log_probs[..., 0])
   scaled = tf.cast(teacher_scores, tf.float32) / teacher_temperature
-  teacher_lse = tf.reduce_logsumexp(scaled, axis=-1)
+  teacher_lse = vocab_reductions.logsumexp_over_vocab(scaled)
   return scaled - teacher_lse[..., None], teacher_lse
 
 
@@ -161,12 +163,12 @@ def full_vocab_forward(student_logits, teacher_scores, node_mask, temperature,
       normalisers, so that the backward pass is one elementwise loop.
   """
   student_scaled = tf.cast(student_logits, tf.float32) / temperature
-  student_lse = tf.reduce_logsumexp(student_scaled, axis=-1)
+  student_lse = vocab_reductions.logsumexp_over_vocab(student_scaled)
   teacher_log_probs, teacher_lse = _teacher_log_probs_and_lse(
       teacher_scores, teacher_temperature)
-  node_kl = tf.reduce_sum(
+  node_kl = vocab_reductions.sum_over_vocab(
       tf.exp(teacher_log_probs) *
-      (teacher_log_probs - student_scaled + student_lse[..., None]), axis=-1)
+      (teacher_log_probs - student_scaled + student_lse[..., None]))
   return (_masked_sum_per_example(node_kl, node_mask, scale),
           (student_lse, teacher_lse))
 
@@ -224,9 +226,9 @@ def _class_log_probs(scores, class_ids, next_label, has_next_label, blank):
   blank_score = scores[..., blank]
   # One pass over the vocabulary: the rest mass; the normaliser adds the two
   # single-entry classes to it (all terms positive: nothing cancels).
-  rest_mass = tf.reduce_sum(
+  rest_mass = vocab_reductions.sum_over_vocab(
       tf.where(class_ids == REST_CLASS, tf.exp(scores - row_max[..., None]),
-               0.0), axis=-1)
+               0.0))
   label_mass = tf.where(has_next_label[:, None, :],
                         tf.exp(label_score - row_max), 0.0)
   log_total = tf.math.log(rest_mass + label_mass +

@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from asr_kd.losses import chunked_joint
 from asr_kd.losses import rnnt_lattice
+from asr_kd.losses import vocab_reductions
 
 lattice_mask = rnnt_lattice.lattice_mask
 
@@ -45,10 +46,10 @@ def log_softmax_normalizer(logits):
     logits: float [..., V], any float dtype.
 
   Returns:
-    float32 [...]. One reduction over V; XLA fuses the cast into it, so no
-    float32 copy of low-precision logits is materialised.
+    float32 [...]. XLA fuses the cast into the passes over V, so no float32
+    copy of low-precision logits is materialised.
   """
-  return tf.reduce_logsumexp(tf.cast(logits, tf.float32), axis=-1)
+  return vocab_reductions.logsumexp_over_vocab(tf.cast(logits, tf.float32))
 
 
 def pad_labels(labels, blank=0):

@@ -103,7 +103,11 @@ def _shift_right(diagonal):
 
 def _shift_left(diagonal):
   """[B, U+1] -> [B, U+1] with column u holding column u+1; -inf at u=U."""
-  return tf.pad(diagonal[:, 1:], [[0, 0], [0, 1]], constant_values=_NEG_INF)
+  # A roll and a select, not a slice and a pad: XLA:CPU runs the backward
+  # loop about 3x slower with the pad of its loop-carried diagonal.
+  num_columns = tf.shape(diagonal)[1]
+  return tf.where(tf.range(num_columns) == num_columns - 1, _NEG_INF,
+                  tf.roll(diagonal, -1, axis=1))
 
 
 def _rescale(diagonal):

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from asr_kd.losses import chunked_joint
 from asr_kd.losses import distillation_kl
+from asr_kd.losses import vocab_reductions
 
 
 class TopKTargets(NamedTuple):
@@ -60,8 +61,8 @@ def _outside_top_k(vocab_size, ids: tf.Tensor) -> tf.Tensor:
 
 def _log_sum_outside(scores: tf.Tensor, outside: tf.Tensor) -> tf.Tensor:
   """log sum exp of `scores` [..., V] over the entries marked `outside`."""
-  return tf.reduce_logsumexp(
-      tf.where(outside, scores, float('-inf')), axis=-1)
+  return vocab_reductions.logsumexp_over_vocab(
+      tf.where(outside, scores, float('-inf')))
 
 
 def top_k_targets(log_probs: tf.Tensor, k: int) -> TopKTargets:
@@ -103,7 +104,7 @@ def sparse_forward(student_logits, targets, node_mask, temperature, scale):
       ids outside the top k.
   """
   scores = tf.cast(student_logits, tf.float32) / temperature
-  student_lse = tf.reduce_logsumexp(scores, axis=-1)
+  student_lse = vocab_reductions.logsumexp_over_vocab(scores)
   outside = _outside_top_k(tf.shape(scores)[-1], targets.ids)
   student_rest_lse = _log_sum_outside(scores, outside)
   top_log_probs, rest_log_prob = _normalized(targets)
