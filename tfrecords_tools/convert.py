@@ -19,7 +19,6 @@ default is the DirectRunner with one worker process per CPU.
 import json
 import logging as std_logging
 import re
-import sys
 import time
 from typing import Dict, Iterable, List, Optional
 
@@ -36,6 +35,8 @@ from asr_kd.corpus_io import sharded_sink
 from asr_kd.corpus_io import staged_output
 from asr_kd.dataloaders import audio_decoding
 from asr_kd.dataloaders import tfrecord_schema
+
+_PROGRAM = 'convert'
 
 # Reject reasons decided here (the others come from the reader and decoder).
 TOO_LONG = 'too_long'
@@ -279,19 +280,13 @@ def run_conversion(input_path: str, corpus_format: str, output_dir: str,
   return output.commit(summary)
 
 
-def _fail(message: str) -> None:
-  print(f'convert: error: {message}', file=sys.stderr)
-  sys.exit(1)
-
-
 def main(argv: List[str],
          flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """Runs the conversion; argv[1:] are the Beam pipeline flags."""
   # The runner's job service relays worker logs at INFO; show problems only.
   std_logging.getLogger('apache_beam').setLevel(std_logging.WARNING)
-  for name in ('input', 'format', 'output_dir'):
-    if not flag_values[name].value:
-      _fail(f'--{name} is required')
+  beam_pipeline.require_flags(flag_values, ('input', 'format', 'output_dir'),
+                              _PROGRAM)
   try:
     summary = run_conversion(
         flag_values.input, flag_values.format, flag_values.output_dir,
@@ -299,23 +294,17 @@ def main(argv: List[str],
         flag_values.compression, flag_values.min_duration_s,
         flag_values.max_duration_s, beam_args=argv[1:])
   except (UsageError, corpus_readers.CorpusError) as error:
-    _fail(str(error))
+    beam_pipeline.exit_with_error(_PROGRAM, str(error))
   except (tf.errors.OpError, OSError) as error:
-    _fail(f'cannot write to --output_dir={flag_values.output_dir!r}: {error}')
-  print(json.dumps(summary, indent=2))
-  if not summary['reconciled']:
-    _fail('counts do not reconcile (inputs != written + rejected); '
-          'this is a bug in the converter')
-  if flag_values.strict and summary['rejected']:
-    reasons = ', '.join(f'{reason}={count}' for reason, count
-                        in summary['rejected_by_reason'].items())
-    _fail(f'--strict: {summary["rejected"]} of {summary["inputs"]} inputs '
-          f'rejected ({reasons}); see {summary["rejects_file"]}')
+    beam_pipeline.exit_with_error(
+        _PROGRAM,
+        f'cannot write to --output_dir={flag_values.output_dir!r}: {error}')
+  beam_pipeline.finish(summary, _PROGRAM, flag_values.strict)
 
 
 def parse_flags(argv: List[str],
                 flag_values: flags.FlagValues = flags.FLAGS) -> List[str]:
-  return beam_pipeline.parse_known_flags(argv, flag_values, 'convert')
+  return beam_pipeline.parse_known_flags(argv, flag_values, _PROGRAM)
 
 
 if __name__ == '__main__':

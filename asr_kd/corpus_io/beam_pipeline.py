@@ -1,9 +1,11 @@
 """What every Beam binary of the project shares: flag parsing, pipeline
-options and the rejects file's line format."""
+options, the rejects file's line format and how a run's errors and summary
+end the program."""
 
+import json
 import os
 import sys
-from typing import List
+from typing import Any, Dict, List, NoReturn, Sequence
 
 from absl import flags
 from apache_beam.options import pipeline_options
@@ -55,5 +57,33 @@ def parse_known_flags(argv: List[str], flag_values: flags.FlagValues,
   try:
     return flag_values(argv, known_only=True)
   except flags.Error as error:
-    print(f'{program}: error: {error}', file=sys.stderr)
-    sys.exit(1)
+    exit_with_error(program, str(error))
+
+
+def exit_with_error(program: str, message: str) -> NoReturn:
+  """Prints `PROGRAM: error: MESSAGE` to stderr and exits with status 1."""
+  print(f'{program}: error: {message}', file=sys.stderr)
+  sys.exit(1)
+
+
+def require_flags(flag_values: flags.FlagValues, names: Sequence[str],
+                  program: str) -> None:
+  """Exits with an error naming the first of `names` that is not set."""
+  for name in names:
+    if not flag_values[name].value:
+      exit_with_error(program, f'--{name} is required')
+
+
+def finish(summary: Dict[str, Any], program: str, strict: bool) -> None:
+  """Prints a run's summary (JSON); exits with an error if its counts do
+  not reconcile, or if `strict` and some input was rejected."""
+  print(json.dumps(summary, indent=2))
+  if not summary['reconciled']:
+    exit_with_error(program, 'counts do not reconcile (inputs != written + '
+                    f'rejected); this is a bug in {program}')
+  if strict and summary['rejected']:
+    reasons = ', '.join(f'{reason}={count}' for reason, count
+                        in summary['rejected_by_reason'].items())
+    exit_with_error(program, f'--strict: {summary["rejected"]} of '
+                    f'{summary["inputs"]} inputs rejected ({reasons}); see '
+                    f'{summary["rejects_file"]}')

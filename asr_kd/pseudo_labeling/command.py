@@ -2,7 +2,6 @@
 asr_kd.bin.teacher_targets: one pipeline, two defaults (docs/data_tools.md,
 docs/distillation.md)."""
 
-import json
 import logging as std_logging
 import os
 import sys
@@ -74,18 +73,13 @@ def _program(argv0: str) -> str:
   return os.path.splitext(os.path.basename(argv0))[0]
 
 
-def _fail(message: str) -> None:
-  print(f'{_program(sys.argv[0])}: error: {message}', file=sys.stderr)
-  sys.exit(1)
-
-
 def main(argv: List[str],
          flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """Runs the pipeline; argv[1:] are Beam pipeline flags."""
   std_logging.getLogger('apache_beam').setLevel(std_logging.WARNING)
-  for name in ('model_dir', 'input', 'output_dir'):
-    if not flag_values[name].value:
-      _fail(f'--{name} is required')
+  program = _program(sys.argv[0])
+  beam_pipeline.require_flags(flag_values, ('model_dir', 'input', 'output_dir'),
+                              program)
   try:
     summary = pipeline.run_pseudo_labeling(
         flag_values.model_dir, flag_values.input, flag_values.output_dir,
@@ -100,19 +94,14 @@ def main(argv: List[str],
             flag_values.top_k, flag_values.temperature,
             flag_values.frame_ratio) if flag_values.top_k else None)
   except model_loader.ModelLoadError as error:
-    _fail(str(error))
+    beam_pipeline.exit_with_error(program, str(error))
   except ValueError as error:  # --input matches nothing, bad --top_k.
-    _fail(str(error))
+    beam_pipeline.exit_with_error(program, str(error))
   except (tf.errors.OpError, OSError) as error:
-    _fail(f'cannot write to --output_dir={flag_values.output_dir!r}: '
-          f'{error}')
-  print(json.dumps(summary, indent=2))
-  if not summary['reconciled']:
-    _fail('counts do not reconcile (inputs != written + rejected); this is a '
-          'bug in the pseudo-labeling pipeline')
-  if flag_values.strict and summary['rejected']:
-    _fail(f'--strict: {summary["rejected"]} of {summary["inputs"]} inputs '
-          f'rejected; see {summary["rejects_file"]}')
+    beam_pipeline.exit_with_error(
+        program,
+        f'cannot write to --output_dir={flag_values.output_dir!r}: {error}')
+  beam_pipeline.finish(summary, program, flag_values.strict)
 
 
 def parse_flags(argv: List[str],
