@@ -7,9 +7,10 @@ Logical devices and thread counts are fixed when TensorFlow starts, so every
 measurement runs in its own subprocess (`--measure=N`), in the order
 1, 2, 1, 2, ... so that a drift in machine load hits both alike. Each one
 times the demo teacher's train step on synthetic batches as
-`benchmarks.train_throughput` does, with that benchmark's batch and step
-flags (--batch_size is the global batch and must divide by every replica
-count; its --teacher_variant and --jit_compile are not used here), on one
+`benchmarks.train_throughput` does, with that benchmark's batch, step and
+--every_row_override flags (--batch_size is the global batch and must
+divide by every replica count; its --teacher_variant and --jit_compile are
+not used here), on one
 device with TensorFlow's default threads (N = 1) or split over N logical CPUs
 as `train --cpu_replicas=N` sets them up
 (`asr_kd.runtime.devices.cpu_replica_strategy`). Prints audio-seconds per
@@ -31,7 +32,8 @@ _RESULT = re.compile(r'^replicas=(\d+) audio_seconds_per_second=([\d.]+)$',
                      re.M)
 # train_throughput's flags that shape the measurement, passed to each child.
 _SHARED_FLAGS = ('steps', 'warmup_steps', 'batch_size', 'audio_seconds',
-                 'num_tokens', 'num_buckets', 'vocab_size', 'distinct_batches')
+                 'num_tokens', 'num_buckets', 'vocab_size', 'distinct_batches',
+                 'every_row_override')
 
 
 def define_flags():
