@@ -14,6 +14,7 @@ from asr_kd.experiments import figure
 from asr_kd.experiments import progress
 from asr_kd.experiments import report
 from asr_kd.experiments import results
+from asr_kd.experiments import rows as rows_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -134,6 +135,66 @@ class TableTest(tf.test.TestCase):
     self.assertEqual(cells[6], f'{21.0 - base_ood[0]:+.2f} (1 pair)')
     self.assertEqual(table_line(table, 'teacher row')[5:],
                      ['teacher', 'teacher'])
+
+  def test_findings_pair_hard_and_soft_rows_seed_by_seed(self):
+    (finding_a, finding_b) = rows_lib.FINDINGS
+    rng = np.random.default_rng(7)
+    soft_full, soft_3class = finding_a.soft_rows
+    records = []
+    for seed in range(3):
+      hard_wer = rng.uniform(20, 30)
+      # Hard better than full-vocabulary soft by 2 +- 0.1 on both splits;
+      # against 3-class soft, better on test by 2 and worse on ood by 1.1.
+      records += [
+          record(finding_a.hard_row, seed, hard_wer, hard_wer + 10),
+          record(soft_full, seed, hard_wer + 2 + 0.1 * seed,
+                 hard_wer + 12 - 0.1 * seed),
+          record(soft_3class, seed, hard_wer + 2 + 0.1 * seed,
+                 hard_wer + 10 - 1 - 0.1 * seed)]
+      for generation in (1, 2):
+        # Self-training: soft better by 1 +- 0.1 (generation 1); seed 2 of
+        # generation 2 has no soft run, so it has two pairs.
+        records.append(record(finding_b.hard_row, seed, 15.0 + seed,
+                              25.0 + seed, generation=generation,
+                              comparison='b'))
+        if generation == 1 or seed < 2:
+          records.append(record(
+              finding_b.soft_rows[0], seed, 14.0 + seed - 0.1 * seed,
+              24.0 + seed - 0.1 * seed * generation, generation=generation,
+              comparison='b'))
+    table = report.findings_table(records)
+    lines = {tuple(cell.strip() for cell in line.strip('|').split('|')[1:3]):
+             [cell.strip() for cell in line.strip('|').split('|')[3:]]
+             for line in table.splitlines()[2:]}
+    self.assertLen(lines, 4)
+    full = lines[(f'`{finding_a.hard_row}` vs `{soft_full}`', '-')]
+    self.assertEqual(full[2:], ['hard better, hard better', 'holds'])
+    differences = np.array([-2.0, -2.1, -2.2])
+    half_width = (t_quantile(0.975, 2) * differences.std(ddof=1) /
+                  math.sqrt(3))
+    self.assertEqual(full[0], f'{differences.mean():+.2f} '
+                     f'[{differences.mean() - half_width:+.2f}, '
+                     f'{differences.mean() + half_width:+.2f}] (3 pairs)')
+    three_class = lines[(f'`{finding_a.hard_row}` vs `{soft_3class}`', '-')]
+    self.assertEqual(three_class[2:], ['hard better, soft better',
+                                       'not shown'])
+    generation_1 = lines[(f'`{finding_b.hard_row}` vs '
+                          f'`{finding_b.soft_rows[0]}`', '1')]
+    self.assertEqual(generation_1[2:], ['soft better, soft better', 'holds'])
+    generation_2 = lines[(f'`{finding_b.hard_row}` vs '
+                          f'`{finding_b.soft_rows[0]}`', '2')]
+    self.assertIn('(2 pairs)', generation_2[0])
+
+  def test_a_finding_against_the_data_is_reversed(self):
+    finding = rows_lib.FINDINGS[0]
+    records = []
+    for seed in range(3):
+      records += [record(finding.hard_row, seed, 30.0 + seed, 40.0),
+                  record(finding.soft_rows[0], seed, 27.0 + 1.1 * seed,
+                         37.0 - 0.1 * seed)]
+    line = report.findings_table(records).splitlines()[2]
+    self.assertTrue(line.endswith('| soft better, soft better | reversed |'),
+                    line)
 
   def test_report_and_figure_files_and_binary(self):
     directory = tempfile.mkdtemp()

@@ -15,6 +15,7 @@ from official.modeling import hyperparams
 from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.bin import experiments
 from asr_kd.experiments import results
+from asr_kd.experiments import rows as rows_lib
 from asr_kd.experiments import stages
 from asr_kd.modeling import rnnt_model
 from tests import testing_utils
@@ -376,7 +377,7 @@ class RunPlanTest(tf.test.TestCase):
     out = os.path.join(work_dir, 'docs')
     paths = [os.path.join(out, name) for name in
              ('experiments.json', 'experiments.md', 'experiments.png')]
-    none_row, hard_row = experiments.ROWS_A[:2]
+    none_row, hard_row = rows_lib.ROWS_A[:2]
     plan = self.fake_plan(work_dir, [
         (none_row, {'test': 0.20, 'ood': 0.30, 'dev': 0.19}),
         (hard_row, {'test': 0.15, 'dev': 0.14})])

@@ -55,6 +55,7 @@ from asr_kd.experiments import data_split
 from asr_kd.experiments import progress
 from asr_kd.experiments import report_files
 from asr_kd.experiments import results
+from asr_kd.experiments import rows as rows_lib
 from asr_kd.experiments import stages
 
 FLAGS = flags.FLAGS
@@ -106,44 +107,6 @@ def define_flags(flag_values: flags.FlagValues = FLAGS):
                       'from --results.', flag_values=flag_values)
 
 
-class Row(NamedTuple):
-  name: str  # Results key, folder under WORK_DIR/experiments, --rows key.
-  experiment: str  # exp_factory name; configs/experiments/<experiment>.yaml.
-  description: str
-  comparison: str  # 'teacher', 'a', 'probe' or 'b'.
-  targets: str  # 'none' (transcripts), 'hard', 'soft' or 'stored'.
-  baseline: Optional[str]  # Row compared with, seed by seed.
-  overrides: str = ''  # Extra --params_override of the row.
-
-
-BIG_TEACHER = Row('kd_demo_big_teacher', 'kd_demo_big_teacher',
-                  '(a) full-context teacher (labeled subset)', 'teacher',
-                  'none', None)
-BASELINE = 'kd_demo_student_none'
-SOFT_FULL = 'kd_demo_student_soft_full'
-SOFT_STORED = 'kd_demo_student_soft_stored'
-STORED_TOP_K = 8
-ROWS_A = (
-    Row(BASELINE, BASELINE, '(a) streaming student, no distillation', 'a',
-        'none', None),
-    Row('kd_demo_student_hard', 'kd_demo_student_hard',
-        '(a) hard targets', 'a', 'hard', BASELINE),
-    Row(SOFT_FULL, SOFT_FULL, '(a) soft targets, full vocabulary', 'a',
-        'soft', BASELINE),
-    Row('kd_demo_student_soft_3class', 'kd_demo_student_soft_3class',
-        '(a) soft targets, 3 classes', 'a', 'soft', BASELINE),
-    # The full-vocabulary row on the teacher's stored top-8 targets of the
-    # same records (asr_kd.bin.teacher_targets) instead of online.
-    Row(SOFT_STORED, SOFT_FULL, '(a) soft targets, full vocabulary, '
-        'stored top-8', 'a', 'stored', BASELINE,
-        'task.distillation.targets=stored'),
-)
-ROWS_B = (
-    Row('kd_demo_self_hard', 'kd_demo_self_hard',
-        '(b) self-training, hard targets', 'b', 'hard', BASELINE),
-    Row('kd_demo_self_soft', 'kd_demo_self_soft',
-        '(b) self-training, soft targets', 'b', 'soft', BASELINE),
-)
 PROBE = 'probe'
 # A self-training student's task.seed: its teacher's plus this, so no
 # generation shares a seed (initialization, data order, augmentation) with
@@ -156,7 +119,7 @@ TIME_FILE = 'run_time.json'
 
 
 class Run(NamedTuple):
-  row: Row
+  row: rows_lib.Row
   seed: int  # The repetition: the report pairs runs of the same seed.
   generation: Optional[int]
   task_seed: Optional[int]  # None: the config's (the big teacher).
@@ -203,7 +166,7 @@ def self_training_seed(seed: int, generation: int) -> int:
   return seed + SELF_TRAINING_SEED_STRIDE * generation
 
 
-def config_file(row: Row) -> str:
+def config_file(row: rows_lib.Row) -> str:
   return f'configs/experiments/{row.experiment}.yaml'
 
 
@@ -211,14 +174,15 @@ def _format_number(value: str) -> str:
   return format(float(value), 'g')
 
 
-def probe_rows(right_shifts: List[str], alphas: List[str]) -> List[Row]:
+def probe_rows(right_shifts: List[str],
+               alphas: List[str]) -> List[rows_lib.Row]:
   """The soft full-vocabulary row at each right shift x alpha.
 
   The cell with the row's own settings is the row itself, not rerun.
   """
   distillation = hyperparams.override_params_dict(
-      exp_factory.get_exp_config(SOFT_FULL),
-      os.path.join(REPO_ROOT, config_file(ROWS_A[2])),
+      exp_factory.get_exp_config(rows_lib.SOFT_FULL),
+      os.path.join(REPO_ROOT, config_file(rows_lib.ROWS_A[2])),
       is_strict=True).task.distillation
   rows = []
   for shift in right_shifts:
@@ -226,10 +190,11 @@ def probe_rows(right_shifts: List[str], alphas: List[str]) -> List[Row]:
       if (int(shift) == distillation.teacher_right_shift and
           float(alpha) == distillation.alpha):
         continue
-      rows.append(Row(
-          f'{SOFT_FULL}_shift{int(shift)}_alpha{_format_number(alpha)}',
-          SOFT_FULL, f'probe: full vocabulary, right shift {int(shift)}, '
-          f'alpha {_format_number(alpha)}', PROBE, 'soft', BASELINE,
+      rows.append(rows_lib.Row(
+          f'{rows_lib.SOFT_FULL}_shift{int(shift)}_'
+          f'alpha{_format_number(alpha)}', rows_lib.SOFT_FULL,
+          f'probe: full vocabulary, right shift {int(shift)}, '
+          f'alpha {_format_number(alpha)}', PROBE, 'soft', rows_lib.BASELINE,
           f'task.distillation.teacher_right_shift={int(shift)},'
           f'task.distillation.alpha={float(alpha)}'))
   return rows
@@ -255,7 +220,7 @@ def train_overrides(work_dir: str, run: Run) -> str:
     # The targets ride in the records; the teacher is not loaded. The
     # student's recipe has a start offset (followed) and no speed
     # perturbation (which stored targets refuse).
-    overrides.append(f'task.distillation.top_k={STORED_TOP_K}')
+    overrides.append(f'task.distillation.top_k={rows_lib.STORED_TOP_K}')
   if run.task_seed is not None:
     overrides.append(f'task.seed={run.task_seed}')
   if run.row.overrides:
@@ -324,7 +289,7 @@ def teacher_targets_stage(work_dir: str, teacher_dir: str,
         f'--input={data_dir(work_dir)}/{prefix}-*',
         f'--output_dir={output_dir}', f'--output_prefix={prefix}',
         '--num_shards=8', f'--beam_size={options.beam_size}',
-        f'--top_k={STORED_TOP_K}')
+        f'--top_k={rows_lib.STORED_TOP_K}')
 
   return PlannedStage(stages.Stage(
       f'Store the targets of {os.path.relpath(teacher_dir, work_dir)}',
@@ -344,7 +309,7 @@ def split_stage(work_dir: str, options: flags.FlagValues) -> PlannedStage:
           f'--labeled_fraction={options.labeled_fraction}')]), None)
 
 
-def selected(row: Row, options: flags.FlagValues) -> bool:
+def selected(row: rows_lib.Row, options: flags.FlagValues) -> bool:
   wanted = options.rows
   return not wanted or row.name in wanted or (
       row.comparison == PROBE and PROBE in wanted)
@@ -356,9 +321,9 @@ def build_plan(work_dir: str,
   seeds = [int(seed) for seed in options.seeds]
   probe_seeds = [int(seed) for seed in (options.probe_seeds or seeds[:1])]
   probes = probe_rows(options.probe_right_shifts, options.probe_alphas)
-  rows_a = [row for row in ROWS_A if selected(row, options)]
+  rows_a = [row for row in rows_lib.ROWS_A if selected(row, options)]
   probes = [row for row in probes if selected(row, options)]
-  rows_b = [row for row in ROWS_B if selected(row, options)]
+  rows_b = [row for row in rows_lib.ROWS_B if selected(row, options)]
   plan = [split_stage(work_dir, options)]
   planned_markers = set()
 
@@ -368,17 +333,18 @@ def build_plan(work_dir: str,
       plan.append(planned)
 
   needs_teacher = any(row.targets != 'none' for row in rows_a + probes)
-  teacher_dir = os.path.join(experiments_dir(work_dir), BIG_TEACHER.name)
+  teacher_dir = os.path.join(experiments_dir(work_dir),
+                             rows_lib.BIG_TEACHER.name)
   teacher_labels = pseudo_label_dir(work_dir, teacher_dir)
   if needs_teacher:
-    add(run_stage(work_dir, Run(BIG_TEACHER, 0, None, None, teacher_dir,
-                                None, None), options))
+    add(run_stage(work_dir, Run(rows_lib.BIG_TEACHER, 0, None, None,
+                                teacher_dir, None, None), options))
     if any(row.targets in ('hard', 'soft') for row in rows_a + probes):
       add(pseudo_label_stage(work_dir, teacher_dir, options))
     if any(row.targets == 'stored' for row in rows_a):
       add(teacher_targets_stage(work_dir, teacher_dir, options))
 
-  def student(row: Row, seed: int) -> Run:
+  def student(row: rows_lib.Row, seed: int) -> Run:
     uses_teacher = row.targets != 'none'
     labels = (teacher_targets_dir(work_dir, teacher_dir)
               if row.targets == 'stored' else teacher_labels)
@@ -386,7 +352,7 @@ def build_plan(work_dir: str,
                teacher_dir if uses_teacher else None,
                labels if uses_teacher else None)
 
-  baseline_row = ROWS_A[0]
+  baseline_row = rows_lib.ROWS_A[0]
   for seed in seeds:
     if rows_b and baseline_row not in rows_a:
       add(run_stage(work_dir, student(baseline_row, seed), options))
@@ -509,9 +475,9 @@ def main(argv):
   if not os.path.exists(os.path.join(work_dir, 'tokenizer', 'spm.model')):
     raise app.UsageError(f'no demo data in {work_dir}: run `make demo` (or '
                          'python -m asr_kd.bin.demo) first.')
-  known_rows = {row.name for row in ROWS_A + ROWS_B} | {PROBE} | {
-      row.name for row in probe_rows(FLAGS.probe_right_shifts,
-                                     FLAGS.probe_alphas)}
+  known_rows = {row.name for row in rows_lib.ROWS_A + rows_lib.ROWS_B} | {
+      PROBE} | {row.name for row in probe_rows(FLAGS.probe_right_shifts,
+                                               FLAGS.probe_alphas)}
   unknown = set(FLAGS.rows or []) - known_rows
   if unknown:
     raise app.UsageError(f'unknown --rows {sorted(unknown)}; rows: '

@@ -21,6 +21,7 @@ import numpy as np
 from scipy import stats
 
 from asr_kd.experiments import results
+from asr_kd.experiments import rows as rows_lib
 
 CONFIDENCE = 0.95
 
@@ -67,10 +68,12 @@ def split_wers(records: List[Dict], row: str, generation: Optional[int],
 
 def paired_differences(records: List[Dict], row: str,
                        generation: Optional[int], baseline: str,
-                       split: str) -> Dict[int, float]:
+                       split: str,
+                       baseline_generation: Optional[int] = None
+                      ) -> Dict[int, float]:
   """{seed: WER(row) - WER(baseline)} over the seeds both were run with."""
   row_wers = split_wers(records, row, generation, split)
-  baseline_wers = split_wers(records, baseline, None, split)
+  baseline_wers = split_wers(records, baseline, baseline_generation, split)
   return {seed: row_wers[seed] - baseline_wers[seed]
           for seed in sorted(row_wers) if seed in baseline_wers}
 
@@ -127,11 +130,65 @@ def markdown_table(records: List[Dict]) -> str:
   return '\n'.join(lines)
 
 
+def verdict(interval: Interval) -> str:
+  """Which targets a hard - soft WER interval favours, if it resolves one."""
+  if interval.count < 2:
+    return f'{interval.count} pair{"s" * (interval.count != 1)}: no interval'
+  if interval.high < 0:
+    return 'hard better'
+  if interval.low > 0:
+    return 'soft better'
+  return 'not resolved'
+
+
+def _finding_status(finding: rows_lib.Finding, verdicts: List[str]) -> str:
+  better = f'{finding.better} better'
+  worse = f'{"soft" if finding.better == "hard" else "hard"} better'
+  if verdicts and all(v == better for v in verdicts):
+    return 'holds'
+  if verdicts and all(v == worse for v in verdicts):
+    return 'reversed'
+  return 'not shown'
+
+
+def findings_table(records: List[Dict]) -> str:
+  """The paper's two findings, head to head: per (soft row, generation),
+  the paired per-seed WER(hard) - WER(soft), its 95% interval, which
+  targets it favours, and whether the finding holds on both splits."""
+  header = ['finding', 'hard vs soft', 'generation']
+  header += [f'{split}: hard - soft (95% CI)'
+             for split in results.REPORTED_SPLITS]
+  header += ['favours (test, ood)', 'the finding']
+  lines = ['| ' + ' | '.join(header) + ' |',
+           '|' + '---|' * len(header)]
+  for finding in rows_lib.FINDINGS:
+    for soft_row in finding.soft_rows:
+      generations = [generation for row, generation in row_keys(records)
+                     if row == soft_row]
+      for generation in generations:
+        differences = [paired_differences(records, finding.hard_row,
+                                          generation, soft_row, split,
+                                          baseline_generation=generation)
+                       for split in results.REPORTED_SPLITS]
+        if not any(differences):
+          continue
+        verdicts = [verdict(t_interval(list(d.values())))
+                    for d in differences]
+        cells = [finding.claim, f'`{finding.hard_row}` vs `{soft_row}`',
+                 '-' if generation is None else str(generation)]
+        cells += [_difference(d) for d in differences]
+        cells += [', '.join(verdicts), _finding_status(finding, verdicts)]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
 def markdown_report(records: List[Dict], results_name: str) -> str:
   """docs/experiments.md: the table, its method and the runs' provenance."""
   baselines = sorted({(record['comparison'], record['baseline'])
                       for record in records if record.get('baseline')})
   commits = sorted({record['commit'] for record in records})
+  wall_hours = sum(record.get('wall_seconds') or 0.0
+                   for record in records) / 3600.0
   steps = sorted({record['train_steps'] for record in records
                   if record['comparison'] != 'teacher'} - {None})
   lines = [
@@ -148,10 +205,23 @@ def markdown_report(records: List[Dict], results_name: str) -> str:
       'the same seed (negative = better), its mean and 95% t-interval, '
       'mean(d) ± t(0.975, n-1) · sd(d) / √n.',
       '',
+      '## The paper\'s findings, head to head',
+      '',
+      findings_table(records),
+      '',
+      'hard - soft: the paired per-seed WER difference between the hard- '
+      'and the soft-target row of the same seed (and generation); negative '
+      'favours hard targets. A finding holds where its interval excludes 0 '
+      'in its direction on test and ood; "not shown" where an interval '
+      'contains 0 (or has too few pairs).',
+      '',
       'Baselines: ' + (', '.join(f'({comparison}) `{baseline}`'
                                  for comparison, baseline in baselines)
                        or 'none') + '.',
       f'Training steps per student run: {", ".join(map(str, steps)) or "-"}.',
       f'Commits the runs ran at: {", ".join(f"`{c}`" for c in commits)}.',
+      f'Run time: {len(records)} runs, {wall_hours:.1f} hours of wall clock '
+      'in all (training and evaluation, each run on this machine\'s 2 CPU '
+      f'cores: at most {2 * wall_hours:.1f} CPU-hours).',
   ]
   return '\n'.join(lines) + '\n'
