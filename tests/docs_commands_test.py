@@ -8,11 +8,10 @@ removed flag fails here instead of in a user's shell.
 import glob
 import os
 import re
-import subprocess
-import sys
-import tempfile
 
 import tensorflow as tf
+
+from tests import testing_utils
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Binaries that hand the flags absl does not know to Apache Beam.
@@ -39,43 +38,6 @@ def documented_commands():
   return commands
 
 
-# Imports what every binary imports, then forks one child per module that
-# runs it as `MODULE --helpfull` into its own file: the children share the
-# parent's seconds of importing TensorFlow instead of repeating them.
-_HELP_RUNNER = r"""
-import os, runpy, sys
-import tensorflow, apache_beam, official.core.exp_factory
-out_dir, modules = sys.argv[1], sys.argv[2:]
-for index, module in enumerate(modules):
-  pid = os.fork()
-  if pid == 0:
-    with open(os.path.join(out_dir, str(index)), 'w') as out:
-      os.dup2(out.fileno(), 1)
-      os.dup2(out.fileno(), 2)
-      sys.argv = [module, '--helpfull']
-      try:
-        runpy.run_module(module, run_name='__main__', alter_sys=True)
-      except BaseException:
-        pass
-      sys.stdout.flush()
-      sys.stderr.flush()
-    os._exit(0)
-  os.waitpid(pid, 0)
-"""
-
-
-def _help_texts(modules):
-  """{module: output of `python -m module --helpfull`}."""
-  with tempfile.TemporaryDirectory() as out_dir:
-    subprocess.run([sys.executable, '-c', _HELP_RUNNER, out_dir, *modules],
-                   cwd=REPO_ROOT, check=True, timeout=600)
-    texts = {}
-    for index, module in enumerate(modules):
-      with open(os.path.join(out_dir, str(index))) as out:
-        texts[module] = out.read()
-    return texts
-
-
 class DocsCommandsTest(tf.test.TestCase):
 
   def test_documented_flags_exist(self):
@@ -83,7 +45,7 @@ class DocsCommandsTest(tf.test.TestCase):
     self.assertGreater(len(commands), 30)
 
     modules = sorted({module for _, module, _ in commands})
-    help_texts = _help_texts(modules)
+    help_texts = testing_utils.help_texts(modules)
     for doc, module, flag_names in commands:
       self.assertIn('--helpfull', help_texts[module],
                     f'{doc}: {module} does not run as an absl binary')

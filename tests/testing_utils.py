@@ -1,6 +1,9 @@
 """Shared fixtures: a tiny synthetic speech corpus and task configs for it."""
 
 import os
+import subprocess
+import sys
+import tempfile
 
 from absl import flags
 import numpy as np
@@ -96,3 +99,41 @@ def parsed_flags(define_flags, program: str, *args: str) -> flags.FlagValues:
   define_flags(flag_values)
   flag_values([program, *args])
   return flag_values
+
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Imports what every binary imports, then forks one child per module that
+# runs it as `MODULE --helpfull` into its own file: the children share the
+# parent's seconds of importing TensorFlow instead of repeating them.
+_HELP_RUNNER = r"""
+import os, runpy, sys
+import tensorflow, apache_beam, official.core.exp_factory
+out_dir, modules = sys.argv[1], sys.argv[2:]
+for index, module in enumerate(modules):
+  pid = os.fork()
+  if pid == 0:
+    with open(os.path.join(out_dir, str(index)), 'w') as out:
+      os.dup2(out.fileno(), 1)
+      os.dup2(out.fileno(), 2)
+      sys.argv = [module, '--helpfull']
+      try:
+        runpy.run_module(module, run_name='__main__', alter_sys=True)
+      except BaseException:
+        pass
+      sys.stdout.flush()
+      sys.stderr.flush()
+    os._exit(0)
+  os.waitpid(pid, 0)
+"""
+
+
+def help_texts(modules):
+  """{module: output of `python -m module --helpfull`}."""
+  with tempfile.TemporaryDirectory() as out_dir:
+    subprocess.run([sys.executable, '-c', _HELP_RUNNER, out_dir, *modules],
+                   cwd=_REPO_ROOT, check=True, timeout=600)
+    texts = {}
+    for index, module in enumerate(modules):
+      with open(os.path.join(out_dir, str(index))) as out:
+        texts[module] = out.read()
+    return texts
