@@ -151,10 +151,10 @@ def _tf_kl(kind, case, temperature, scale_by_temperature_squared, blank=0,
 
 class SoftTargetKlTest(tf.test.TestCase):
 
-  def _check_against_reference(self, kind, seed, num_cases):
+  def _check_against_reference(self, kind, seed, num_cases, **case_options):
     rng = np.random.default_rng(seed)
     for case_index in range(num_cases):
-      case = _random_case(rng)
+      case = _random_case(rng, **case_options)
       temperature = [1.0, 2.0, 0.5][case_index % 3]
       scaled = case_index % 2 == 0
       (kl, student_grad, teacher_grad), upstream = _tf_kl(
@@ -176,6 +176,14 @@ class SoftTargetKlTest(tf.test.TestCase):
 
   def test_three_class_kl_matches_float64_reference(self):
     self._check_against_reference('three_class', seed=1, num_cases=6)
+
+  def test_kls_match_float64_reference_past_one_block_of_the_vocabulary(self):
+    # V > 32: the blocked sums of vocab_reductions, V % 32 != 0 included.
+    for kind in ('full', 'three_class'):
+      with self.subTest(kind=kind):
+        self._check_against_reference(kind, seed=3, num_cases=3,
+                                      max_frames=6, max_labels=3,
+                                      min_vocab=33, max_vocab=100)
 
   def test_three_class_with_two_symbol_vocabulary_has_no_rest_class(self):
     rng = np.random.default_rng(2)

@@ -73,6 +73,8 @@ class RnntFusedTest(tf.test.TestCase):
         ((3, 13, 5, 6, 4, 11), 4, True, {}),  # 13 frames: ragged last chunk.
         ((2, 9, 3, 5, 7, 8), 9, False, dict(fastemit_lambda=0.2)),
         ((2, 7, 4, 3, 3, 6), 1, True, dict(blank=5)),
+        # V > 32: the blocked sums of vocab_reductions, per chunk.
+        ((2, 6, 3, 5, 4, 70), 4, True, {}),
     ]
     for shape, chunk, jit, kwargs in settings:
       batch, max_t, max_u, encoder_dim, predictor_dim, vocab = shape

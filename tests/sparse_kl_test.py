@@ -66,10 +66,13 @@ class SparseKlTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllEqual(everything.rest_log_prob,
                         np.full(log_probs.shape[:-1], -np.inf))
 
-  @parameterized.parameters((1, 1.0, True), (3, 2.0, True), (5, 0.5, False))
+  # V = 45: past one block of vocab_reductions' sums.
+  @parameterized.parameters((1, 1.0, True, 7), (3, 2.0, True, 7),
+                            (5, 0.5, False, 7), (8, 1.0, True, 45))
   def test_kl_and_gradient_match_float64_numpy(self, k, temperature,
-                                               squared):
-    student, teacher, logit_lengths, label_lengths = self._case(k)
+                                               squared, vocab_size):
+    student, teacher, logit_lengths, label_lengths = self._case(
+        k, v=vocab_size)
     teacher_log_probs = _log_softmax(teacher / temperature)
     top, ids, rest = _numpy_top_k(teacher_log_probs, k)
     targets = sparse_kl.TopKTargets(tf.constant(top, tf.float32),
