@@ -299,7 +299,7 @@ def main(argv: List[str],
     beam_pipeline.exit_with_error(
         _PROGRAM,
         f'cannot write to --output_dir={flag_values.output_dir!r}: {error}')
-  beam_pipeline.finish(summary, _PROGRAM, flag_values.strict)
+  beam_pipeline.finish_with_summary(summary, _PROGRAM, flag_values.strict)
 
 
 def parse_flags(argv: List[str],

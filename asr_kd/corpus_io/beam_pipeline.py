@@ -74,7 +74,8 @@ def require_flags(flag_values: flags.FlagValues, names: Sequence[str],
       exit_with_error(program, f'--{name} is required')
 
 
-def finish(summary: Dict[str, Any], program: str, strict: bool) -> None:
+def finish_with_summary(summary: Dict[str, Any], program: str,
+                        strict: bool) -> None:
   """Prints a run's summary (JSON); exits with an error if its counts do
   not reconcile, or if `strict` and some input was rejected."""
   print(json.dumps(summary, indent=2))

@@ -101,7 +101,7 @@ def main(argv: List[str],
     beam_pipeline.exit_with_error(
         program,
         f'cannot write to --output_dir={flag_values.output_dir!r}: {error}')
-  beam_pipeline.finish(summary, program, flag_values.strict)
+  beam_pipeline.finish_with_summary(summary, program, flag_values.strict)
 
 
 def parse_flags(argv: List[str],
