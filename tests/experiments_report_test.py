@@ -219,6 +219,31 @@ class TableTest(tf.test.TestCase):
                      '-1.00 [-1.00, -1.00] (3 pairs)')
     with open(png, 'rb') as image:
       self.assertEqual(image.read(8), b'\x89PNG\r\n\x1a\n')
+    # --merge adds another file's runs (replacing the same run) and saves.
+    other_results = os.path.join(directory, 'other.json')
+    results.save(other_results, [record('soft', 0, 7.0, 19.5,
+                                        baseline='none'),
+                                 record('stored', 0, 8.0, 19.0,
+                                        baseline='none')])
+    result = subprocess.run(
+        [sys.executable, '-m', 'asr_kd.bin.experiments_report',
+         f'--results={results_path}', f'--markdown={markdown}', '--figure=',
+         f'--merge={other_results}'], cwd=REPO_ROOT, capture_output=True,
+        text=True, timeout=300, check=False)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    merged = results.load(results_path)
+    self.assertLen(merged, 7)
+    self.assertEqual([r['wer']['test'] for r in merged
+                      if r['row'] == 'soft'], [7.0, 10.0, 11.0])
+    with open(markdown) as table:
+      self.assertEqual(table_line(table.read(), 'row stored')[2], '1')
+    result = subprocess.run(
+        [sys.executable, '-m', 'asr_kd.bin.experiments_report',
+         f'--results={results_path}', f'--markdown={markdown}', '--figure=',
+         f'--merge={directory}/missing.json'], cwd=REPO_ROOT,
+        capture_output=True, text=True, timeout=300, check=False)
+    self.assertEqual(result.returncode, 1)
+    self.assertIn('no such file', result.stderr)
     # The figure depends on the records.
     other = os.path.join(directory, 'other.png')
     figure.draw(records[:3], other)
