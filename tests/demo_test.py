@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import tempfile
+from unittest import mock
 
 import tensorflow as tf
 
@@ -80,6 +81,21 @@ class DemoPlanTest(tf.test.TestCase):
       self.assertIn('--cpu_replicas=2', student_command())
     self.assertFalse([a for a in student_command('--student_cpu_replicas=1')
                       if a.startswith('--cpu_replicas')])
+
+  def test_main_runs_every_stage_in_order_and_reports(self):
+    work_dir = tempfile.mkdtemp()
+    options = parsed_flags(f'--work_dir={work_dir}')
+    commands_run = []
+    output = io.StringIO()
+    with mock.patch.object(demo, 'FLAGS', options), \
+         mock.patch.object(stages, 'run_command', commands_run.append), \
+         contextlib.redirect_stdout(output):
+      demo.main(['demo'])
+    expected = [command for stage in demo.build_stages(work_dir, options)
+                for command in stage.commands()]
+    self.assertGreater(len(expected), 8)
+    self.assertEqual(commands_run, expected)
+    self.assertIn('demo: finished', output.getvalue())
 
   def test_every_stage_flag_is_accepted_by_its_binary(self):
     """Runs each stage binary with --helpfull: unknown flags would not list."""

@@ -219,9 +219,8 @@ def main(argv):
   del argv
   work_dir = FLAGS.work_dir
   os.makedirs(work_dir, exist_ok=True)
-  stages = build_stages(work_dir)
   start = time.time()
-  stages.run_stages(stages, start)
+  stages.run_stages(build_stages(work_dir, FLAGS), start)
   report_wers(work_dir)
   print(f'demo: finished in {time.time() - start:.0f} s; outputs in '
         f'{work_dir}/', flush=True)
