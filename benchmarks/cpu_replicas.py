@@ -10,9 +10,8 @@ times the demo teacher's train step on synthetic batches as
 `benchmarks.train_throughput` does, with that benchmark's batch, step and
 --every_row_override flags (--batch_size is the global batch and must
 divide by every replica count; its --teacher_variant and --jit_compile are
-not used here), on one
-device with TensorFlow's default threads (N = 1) or split over N logical CPUs
-as `train --cpu_replicas=N` sets them up
+not used here), on one device with TensorFlow's default threads (N = 1) or
+split over N logical CPUs as `train --cpu_replicas=N` sets them up
 (`asr_kd.runtime.devices.cpu_replica_strategy`). Prints audio-seconds per
 wall-second, and each N's best run against N = 1's best.
 """

@@ -31,6 +31,11 @@ def _blocks_pay_off() -> bool:
               tf.config.list_logical_devices('TPU'))
 
 
+def _reduces_in_blocks(vocab_size) -> bool:
+  """Whether a static last axis of `vocab_size` gets the blocked sums."""
+  return vocab_size is not None and vocab_size > BLOCK and _blocks_pay_off()
+
+
 def sum_over_vocab(values: tf.Tensor) -> tf.Tensor:
   """sum of `values` [..., V] over the last axis, [...].
 
@@ -38,7 +43,7 @@ def sum_over_vocab(values: tf.Tensor) -> tf.Tensor:
   in another order).
   """
   vocab_size = values.shape[-1]
-  if vocab_size is None or vocab_size <= BLOCK or not _blocks_pay_off():
+  if not _reduces_in_blocks(vocab_size):
     return tf.reduce_sum(values, axis=-1)
   num_blocks = vocab_size // BLOCK
   blocked = values[..., :num_blocks * BLOCK]
@@ -63,8 +68,7 @@ def logsumexp_over_vocab(scores: tf.Tensor) -> tf.Tensor:
   As `tf.reduce_logsumexp`: an all -inf row gives -inf, a +inf entry +inf,
   and the gradient is the softmax (0 on rows of -inf).
   """
-  vocab_size = scores.shape[-1]
-  if vocab_size is None or vocab_size <= BLOCK or not _blocks_pay_off():
+  if not _reduces_in_blocks(scores.shape[-1]):
     return tf.reduce_logsumexp(scores, axis=-1)
   return _blocked_logsumexp(scores)
 
