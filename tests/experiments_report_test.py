@@ -196,6 +196,41 @@ class TableTest(tf.test.TestCase):
     self.assertTrue(line.endswith('| soft better, soft better | reversed |'),
                     line)
 
+  def test_stored_targets_against_online_seed_by_seed(self):
+    stored, online = rows_lib.STORED_AGAINST_ONLINE
+    rng = np.random.default_rng(3)
+    online_test = rng.uniform(25, 32, 3)
+    online_ood = rng.uniform(35, 42, 3)
+    # Test: within noise (+-1 around 0). Ood: stored worse by 2 +- 0.1.
+    stored_test = online_test + np.array([1.0, -1.0, 0.2])
+    stored_ood = online_ood + np.array([2.0, 2.1, 1.9])
+    records = [record(online, seed, online_test[seed], online_ood[seed],
+                      baseline='none') for seed in range(3)]
+    self.assertEqual(report.stored_targets_table(records), '')
+    self.assertNotIn('Stored against online',
+                     report.markdown_report(records, 'x.json'))
+    records += [record(stored, seed, stored_test[seed], stored_ood[seed],
+                       baseline='none') for seed in range(3)]
+    table = report.stored_targets_table(records)
+    for split, online_wers, stored_wers, verdict in (
+        ('test', online_test, stored_test, 'equal within seed noise'),
+        ('ood', online_ood, stored_ood, 'stored worse')):
+      cells = table_line(table, split)
+      differences = stored_wers - online_wers
+      half_width = (t_quantile(0.975, 2) * differences.std(ddof=1) /
+                    math.sqrt(3))
+      self.assertEqual(cells[1], f'{differences.mean():+.2f} '
+                       f'[{differences.mean() - half_width:+.2f}, '
+                       f'{differences.mean() + half_width:+.2f}] (3 pairs)')
+      self.assertEqual(cells[2], f'{np.std(online_wers, ddof=1):.2f}')
+      self.assertEqual(cells[3], verdict)
+    self.assertIn('## Stored against online teacher targets',
+                  report.markdown_report(records, 'x.json'))
+    # One pair: no interval, no verdict.
+    one_pair = [r for r in records if r['seed'] == 0]
+    self.assertEqual(table_line(report.stored_targets_table(one_pair),
+                                'test')[2:], ['-', '1 pair: no interval'])
+
   def test_report_and_figure_files_and_binary(self):
     directory = tempfile.mkdtemp()
     records = [record('none', seed, 10.0 + seed, 20.0 + seed)

@@ -130,15 +130,21 @@ def markdown_table(records: List[Dict]) -> str:
   return '\n'.join(lines)
 
 
-def verdict(interval: Interval) -> str:
-  """Which targets a hard - soft WER interval favours, if it resolves one."""
+def _sign(interval: Interval, below_zero: str, above_zero: str,
+          around_zero: str) -> str:
+  """Names the side of 0 a WER-difference interval lies on, if it resolves."""
   if interval.count < 2:
     return f'{interval.count} pair{"s" * (interval.count != 1)}: no interval'
   if interval.high < 0:
-    return 'hard better'
+    return below_zero
   if interval.low > 0:
-    return 'soft better'
-  return 'not resolved'
+    return above_zero
+  return around_zero
+
+
+def verdict(interval: Interval) -> str:
+  """Which targets a hard - soft WER interval favours, if it resolves one."""
+  return _sign(interval, 'hard better', 'soft better', 'not resolved')
 
 
 def _finding_status(finding: rows_lib.Finding, verdicts: List[str]) -> str:
@@ -182,6 +188,44 @@ def findings_table(records: List[Dict]) -> str:
   return '\n'.join(lines)
 
 
+def stored_targets_table(records: List[Dict]) -> str:
+  """Stored against online teacher targets, seed by seed: per split, the
+  paired WER(stored) - WER(online), its 95% interval, and the online row's
+  seed-to-seed standard deviation (the noise the difference is judged by)."""
+  stored, online = rows_lib.STORED_AGAINST_ONLINE
+  differences = [paired_differences(records, stored, None, online, split)
+                 for split in results.REPORTED_SPLITS]
+  if not any(differences):
+    return ''
+  header = ['split', 'stored - online (95% CI)', 'online: sd over seeds',
+            'verdict']
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for split, split_differences in zip(results.REPORTED_SPLITS, differences):
+    online_wers = list(split_wers(records, online, None, split).values())
+    spread = (f'{np.std(online_wers, ddof=1):.2f}'
+              if len(online_wers) > 1 else '-')
+    interval = t_interval(list(split_differences.values()))
+    verdict_text = _sign(interval, 'stored better', 'stored worse',
+                         'equal within seed noise')
+    lines.append(f'| {split} | {_difference(split_differences)} | {spread} '
+                 f'| {verdict_text} |')
+  return '\n'.join(lines)
+
+
+def _stored_targets_section(records: List[Dict]) -> List[str]:
+  table = stored_targets_table(records)
+  if not table:
+    return []
+  stored, online = rows_lib.STORED_AGAINST_ONLINE
+  return [
+      '## Stored against online teacher targets', '',
+      f'`{stored}` against `{online}`: the same student, teacher and '
+      f'records, with the teacher\'s top-{rows_lib.STORED_TOP_K} targets read '
+      'from disk instead of computed in each step.', '', table, '',
+      'Equal within seed noise where the paired interval contains 0; its '
+      'half-width is the smallest difference these seeds could resolve.', '']
+
+
 def markdown_report(records: List[Dict], results_name: str) -> str:
   """docs/experiments.md: the table, its method and the runs' provenance."""
   baselines = sorted({(record['comparison'], record['baseline'])
@@ -215,6 +259,7 @@ def markdown_report(records: List[Dict], results_name: str) -> str:
       'in its direction on test and ood; "not shown" where an interval '
       'contains 0 (or has too few pairs).',
       '',
+      *_stored_targets_section(records),
       'Baselines: ' + (', '.join(f'({comparison}) `{baseline}`'
                                  for comparison, baseline in baselines)
                        or 'none') + '.',

@@ -36,6 +36,8 @@ ROWS_A = (
         'stored top-8', 'a', 'stored', BASELINE,
         'task.distillation.targets=stored'),
 )
+# Stored targets are judged against the online row they replace.
+STORED_AGAINST_ONLINE = (SOFT_STORED, SOFT_FULL)
 ROWS_B = (
     Row('kd_demo_self_hard', 'kd_demo_self_hard',
         '(b) self-training, hard targets', 'b', 'hard', BASELINE),
