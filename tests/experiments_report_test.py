@@ -231,6 +231,22 @@ class TableTest(tf.test.TestCase):
     self.assertEqual(table_line(report.stored_targets_table(one_pair),
                                 'test')[2:], ['-', '1 pair: no interval'])
 
+  def test_run_time_adds_measured_cpu_and_names_unmeasured_runs(self):
+    records = [dict(record('none', seed, 10.0), wall_seconds=3600.0 * seed,
+                    cpu_seconds=5400.0 * seed) for seed in (1, 2)]
+    self.assertEqual(report.run_time_line(records),
+                     'Run time: 2 runs, 3.0 hours of wall clock and 4.5 '
+                     'CPU-hours (user + system) in all, training and '
+                     'evaluation.')
+    records.append(dict(record('none', 3, 10.0), wall_seconds=1800.0))
+    line = report.run_time_line(records)
+    self.assertTrue(line.startswith('Run time: 3 runs, 3.5 hours of wall '
+                                    'clock and 4.5 CPU-hours'), line)
+    self.assertIn('1 of the runs predate the CPU measurement: their 0.5 '
+                  'wall hours', line)
+    self.assertIn('at most 1.0 CPU-hours', line)
+    self.assertIn(line, report.markdown_report(records, 'x.json'))
+
   def test_report_and_figure_files_and_binary(self):
     directory = tempfile.mkdtemp()
     records = [record('none', seed, 10.0 + seed, 20.0 + seed)

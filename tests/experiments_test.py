@@ -401,6 +401,8 @@ class RunPlanTest(tf.test.TestCase):
       self.assertEqual(record['commit'], results.git_commit(REPO_ROOT))
       self.assertEqual((record['train_steps'], record['task_seed']), (9, 7))
       self.assertGreater(record['wall_seconds'], 0.0)
+      # The fake run's interpreter start-up, at least.
+      self.assertGreater(record['cpu_seconds'], 0.0)
     self.assertEqual(saved[1]['baseline'], 'kd_demo_student_none')
     with open(paths[1]) as markdown:
       self.assertIn('| (a) hard targets | `kd_demo_student_hard` | 1 | 15.00 |',

@@ -391,13 +391,14 @@ def collect_record(run: Run, commit: str) -> Dict:
     wers[split] = 100.0 * summary['wer'] if summary else None
   with open(os.path.join(run.model_dir, 'params.yaml')) as params_file:
     params = yaml.safe_load(params_file)
-  wall = _read_json(os.path.join(run.model_dir, TIME_FILE))
+  run_time = _read_json(os.path.join(run.model_dir, TIME_FILE)) or {}
   return results.make_record(
       row=run.row.name, seed=run.seed, generation=run.generation,
       task_seed=params['task']['seed'], description=run.row.description,
       comparison=run.row.comparison, baseline=run.row.baseline, wer=wers,
       train_steps=params['trainer']['train_steps'],
-      wall_seconds=wall['seconds'] if wall else None, commit=commit,
+      wall_seconds=run_time.get('seconds'),
+      cpu_seconds=run_time.get('cpu_seconds'), commit=commit,
       model_dir=run.model_dir)
 
 
@@ -447,11 +448,7 @@ def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
       continue
     print(f'{stage.name} ({time.time() - start:.0f} s elapsed)', flush=True)
     commit = results.git_commit(commit_dir)
-    stage_start = time.time()
-    for command in stage.commands():
-      stages.run_command(command)
-    if stage.time_file:
-      stages.add_wall_time(stage.time_file, time.time() - stage_start)
+    stages.run_stage(stage)
     if not run:
       continue
     record = collect_record(run, commit)

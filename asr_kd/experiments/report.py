@@ -212,6 +212,30 @@ def stored_targets_table(records: List[Dict]) -> str:
   return '\n'.join(lines)
 
 
+def run_time_line(records: List[Dict]) -> str:
+  """Wall and CPU hours of all runs (training and evaluation)."""
+  wall_hours = sum(record.get('wall_seconds') or 0.0
+                   for record in records) / 3600.0
+  measured = [record for record in records
+              if record.get('cpu_seconds') is not None]
+  cpu_hours = sum(record['cpu_seconds'] for record in measured) / 3600.0
+  line = (f'Run time: {len(records)} runs, {wall_hours:.1f} hours of wall '
+          f'clock and {cpu_hours:.1f} CPU-hours (user + system) in all, '
+          'training and evaluation')
+  unmeasured = [record for record in records
+                if record.get('cpu_seconds') is None]
+  if unmeasured:
+    unmeasured_wall = sum(record.get('wall_seconds') or 0.0
+                          for record in unmeasured) / 3600.0
+    line += (f'; {len(unmeasured)} of the runs predate the CPU measurement: '
+             f'their {unmeasured_wall:.1f} wall hours are not in the CPU '
+             'figure (on this machine\'s 2 cores, at most '
+             f'{2 * unmeasured_wall:.1f} CPU-hours), and a run of theirs '
+             'that a session\'s end interrupted lost the time before the '
+             'interruption')
+  return line + '.'
+
+
 def _stored_targets_section(records: List[Dict]) -> List[str]:
   table = stored_targets_table(records)
   if not table:
@@ -231,8 +255,6 @@ def markdown_report(records: List[Dict], results_name: str) -> str:
   baselines = sorted({(record['comparison'], record['baseline'])
                       for record in records if record.get('baseline')})
   commits = sorted({record['commit'] for record in records})
-  wall_hours = sum(record.get('wall_seconds') or 0.0
-                   for record in records) / 3600.0
   steps = sorted({record['train_steps'] for record in records
                   if record['comparison'] != 'teacher'} - {None})
   lines = [
@@ -265,8 +287,6 @@ def markdown_report(records: List[Dict], results_name: str) -> str:
                        or 'none') + '.',
       f'Training steps per student run: {", ".join(map(str, steps)) or "-"}.',
       f'Commits the runs ran at: {", ".join(f"`{c}`" for c in commits)}.',
-      f'Run time: {len(records)} runs, {wall_hours:.1f} hours of wall clock '
-      'in all (training and evaluation, each run on this machine\'s 2 CPU '
-      f'cores: at most {2 * wall_hours:.1f} CPU-hours).',
+      run_time_line(records),
   ]
   return '\n'.join(lines) + '\n'

@@ -6,15 +6,17 @@
        "baseline": "kd_demo_student_none",
        "wer": {"test": 12.3, "ood": 20.1, "dev": 11.8},   # percent; null
                                                           # if not evaluated
-       "train_steps": 2000, "wall_seconds": 2112.0, "commit": "0123abc...",
-       "model_dir": "demo_run/experiments/..."},
+       "train_steps": 2000, "wall_seconds": 2112.0, "cpu_seconds": 3950.0,
+       "commit": "0123abc...", "model_dir": "demo_run/experiments/..."},
       ...]}
 
 A run is identified by (row, generation, seed); `seed` is the repetition
 (the pairing key of the report), `task_seed` the task.seed it trained with
 (a self-training student's differs from its teacher's). `baseline` names the
 row whose run with the same seed (and generation null) it is compared with;
-null for a baseline. No TensorFlow here: the report reads this file alone.
+null for a baseline. `wall_seconds` and `cpu_seconds` (user + system of the
+run's commands) add up every session the run was resumed in; `cpu_seconds` is
+null in records written before it was measured. No TensorFlow here: the report reads this file alone.
 """
 
 import json
@@ -76,12 +78,13 @@ def make_record(row: str, seed: int, generation: Optional[int],
                 task_seed: int, description: str, comparison: str,
                 baseline: Optional[str], wer: Dict[str, Optional[float]],
                 train_steps: Optional[int], wall_seconds: Optional[float],
-                commit: str, model_dir: str) -> Dict:
+                commit: str, model_dir: str,
+                cpu_seconds: Optional[float] = None) -> Dict:
   """One run's record (module docstring); WERs in percent."""
   return {
       'row': row, 'generation': generation, 'seed': seed,
       'task_seed': task_seed, 'description': description,
       'comparison': comparison, 'baseline': baseline, 'wer': dict(wer),
       'train_steps': train_steps, 'wall_seconds': wall_seconds,
-      'commit': commit, 'model_dir': model_dir,
+      'cpu_seconds': cpu_seconds, 'commit': commit, 'model_dir': model_dir,
   }
