@@ -88,14 +88,30 @@ class DemoPlanTest(tf.test.TestCase):
     commands_run = []
     output = io.StringIO()
     with mock.patch.object(demo, 'FLAGS', options), \
-         mock.patch.object(stages, 'run_command', commands_run.append), \
+         mock.patch.object(stages, 'run_command',
+                           lambda command, clock=None:
+                           commands_run.append(command)), \
          contextlib.redirect_stdout(output):
       demo.main(['demo'])
-    expected = [command for stage in demo.build_stages(work_dir, options)
+    demo_stages = demo.build_stages(work_dir, options)
+    expected = [command for stage in demo_stages
                 for command in stage.commands()]
     self.assertGreater(len(expected), 8)
     self.assertEqual(commands_run, expected)
-    self.assertIn('demo: finished', output.getvalue())
+    # Every stage's time file was written, and the report adds them up.
+    times = []
+    for stage in demo_stages:
+      with open(stage.time_file) as time_file:
+        times.append(json.load(time_file)['seconds'])
+    self.assertLen(set(stage.time_file for stage in demo_stages),
+                   len(demo_stages))
+    printed = output.getvalue()
+    count = len(demo_stages)
+    self.assertIn(f'time     [{count}/{count}] {demo_stages[-1].name}: ',
+                  printed)
+    self.assertIn(f'time     all stages: {sum(times) / 60:.1f} min wall',
+                  printed)
+    self.assertIn('demo: finished', printed)
 
   def test_every_stage_flag_is_accepted_by_its_binary(self):
     """Runs each stage binary with --helpfull: unknown flags would not list."""

@@ -84,7 +84,7 @@ def build_stages(work_dir: str,
         '--direct_running_mode=in_memory'))
     return commands
 
-  return [
+  demo_stages = [
       stages.Stage(
           'Synthesize the demo corpus (eSpeak NG)',
           os.path.join(corpus, 'corpus_info.json'),
@@ -161,6 +161,30 @@ def build_stages(work_dir: str,
               '--threads=1',
               *harness_files(corpus, options.num_harness_files))]),
   ]
+  # Each stage's time adds up over every `make demo` that ran it.
+  return [stage._replace(time_file=stage_time_file(work_dir, number))
+          for number, stage in enumerate(demo_stages, 1)]
+
+
+def stage_time_file(work_dir: str, number: int) -> str:
+  return os.path.join(work_dir, 'stage_times', f'stage{number:02d}.json')
+
+
+def report_times(demo_stages: List[stages.Stage]):
+  """Prints each stage's wall and CPU minutes, summed over resumed runs."""
+  total_wall = total_cpu = 0.0
+  for number, stage in enumerate(demo_stages, 1):
+    if not os.path.exists(stage.time_file):
+      continue
+    with open(stage.time_file) as time_file:
+      times = json.load(time_file)
+    total_wall += times['seconds']
+    total_cpu += times['cpu_seconds']
+    print(f'time     [{number}/{len(demo_stages)}] {stage.name}: '
+          f'{times["seconds"] / 60:.1f} min wall, '
+          f'{times["cpu_seconds"] / 60:.1f} min CPU', flush=True)
+  print(f'time     all stages: {total_wall / 60:.1f} min wall, '
+        f'{total_cpu / 60:.1f} min CPU', flush=True)
 
 
 def describe_model(model_dir: str) -> str:
@@ -220,8 +244,10 @@ def main(argv):
   work_dir = FLAGS.work_dir
   os.makedirs(work_dir, exist_ok=True)
   start = time.time()
-  stages.run_stages(build_stages(work_dir, FLAGS), start)
+  demo_stages = build_stages(work_dir, FLAGS)
+  stages.run_stages(demo_stages, start)
   report_wers(work_dir)
+  report_times(demo_stages)
   print(f'demo: finished in {time.time() - start:.0f} s; outputs in '
         f'{work_dir}/', flush=True)
 
