@@ -10,9 +10,16 @@ SEEDS ?= 0,1,2
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo experiments experiments-report test bazel-test venv clean-demo
+.PHONY: demo experiments experiments-report test bazel-test venv clean-demo flite
 
 venv: $(STAMP)
+
+# Debian's flite, the second synthesizer (tfrecords_tools/respeak_split.py):
+# installed where apt-get runs as root; elsewhere its tests skip.
+flite:
+	@command -v flite >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && apt-get install -y -qq flite >/dev/null; } \
+	  || echo "make: flite is missing (apt-get install flite); its tests skip" >&2
 
 $(STAMP): requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +27,7 @@ $(STAMP): requirements.txt constraints.txt
 	$(PY) -m pip install -q -r requirements.txt -c constraints.txt
 	touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) flite
 	$(PY) -m pytest -q --durations=15 tests
 
 demo: $(STAMP)
