@@ -246,6 +246,11 @@ class TableTest(tf.test.TestCase):
                   'wall hours', line)
     self.assertIn('at most 1.0 CPU-hours', line)
     self.assertIn(line, report.markdown_report(records, 'x.json'))
+    line = report.run_time_line(records[2:])
+    self.assertTrue(line.startswith('Run time: 1 runs, 0.5 hours of wall '
+                                    'clock in all, training and evaluation; '
+                                    'all runs predate the CPU measurement'),
+                    line)
 
   def test_report_and_figure_files_and_binary(self):
     directory = tempfile.mkdtemp()

@@ -219,19 +219,21 @@ def run_time_line(records: List[Dict]) -> str:
   measured = [record for record in records
               if record.get('cpu_seconds') is not None]
   cpu_hours = sum(record['cpu_seconds'] for record in measured) / 3600.0
+  cpu = (f' and {cpu_hours:.1f} CPU-hours (user + system)' if measured
+         else '')
   line = (f'Run time: {len(records)} runs, {wall_hours:.1f} hours of wall '
-          f'clock and {cpu_hours:.1f} CPU-hours (user + system) in all, '
-          'training and evaluation')
+          f'clock{cpu} in all, training and evaluation')
   unmeasured = [record for record in records
                 if record.get('cpu_seconds') is None]
   if unmeasured:
     unmeasured_wall = sum(record.get('wall_seconds') or 0.0
                           for record in unmeasured) / 3600.0
-    line += (f'; {len(unmeasured)} of the runs predate the CPU measurement: '
-             f'their {unmeasured_wall:.1f} wall hours are not in the CPU '
-             'figure (on this machine\'s 2 cores, at most '
-             f'{2 * unmeasured_wall:.1f} CPU-hours), and a run of theirs '
-             'that a session\'s end interrupted lost the time before the '
+    runs = ('all runs predate' if not measured else
+            f'{len(unmeasured)} of the runs predate')
+    line += (f'; {runs} the CPU measurement: their {unmeasured_wall:.1f} '
+             'wall hours have no CPU figure (on this machine\'s 2 cores, at '
+             f'most {2 * unmeasured_wall:.1f} CPU-hours), and a run of theirs '
+             'that a session\'s end interrupted lost its time before the '
              'interruption')
   return line + '.'
 
@@ -244,7 +246,7 @@ def _stored_targets_section(records: List[Dict]) -> List[str]:
   return [
       '## Stored against online teacher targets', '',
       f'`{stored}` against `{online}`: the same student, teacher and '
-      f'records, with the teacher\'s top-{rows_lib.STORED_TOP_K} targets read '
+      f'utterances, with the teacher\'s top-{rows_lib.STORED_TOP_K} targets read '
       'from disk instead of computed in each step.', '', table, '',
       'Equal within seed noise where the paired interval contains 0; its '
       'half-width is the smallest difference these seeds could resolve.', '']
