@@ -4,8 +4,11 @@ absltest, not tf.test: every worker imports this module to find `_square`,
 and importing TensorFlow would cost each one seconds.
 """
 
+import concurrent.futures
+from concurrent.futures import process
 import os
 import signal
+from unittest import mock
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -24,7 +27,39 @@ def _square(task):
   return task * task
 
 
+class _BreaksWhileSubmitting:
+  """Runs each task at once; the first such pool breaks at its third
+  submission, as a real one does when a worker dies while the caller is
+  still submitting chunks."""
+  broke = False
+
+  def __init__(self, num_workers):
+    del num_workers
+    self._submitted = 0
+
+  def submit(self, fn, *args):
+    self._submitted += 1
+    if not _BreaksWhileSubmitting.broke and self._submitted == 3:
+      _BreaksWhileSubmitting.broke = True
+      raise process.BrokenProcessPool('a worker died')
+    future = concurrent.futures.Future()
+    future.set_result(fn(*args))
+    return future
+
+  def shutdown(self, cancel_futures=False):
+    del cancel_futures
+
+
 class MapIsolatingCrashesTest(parameterized.TestCase):
+
+  def test_a_pool_broken_while_submitting_loses_no_task(self):
+    with mock.patch.object(crash_isolating_pool, '_new_pool',
+                           _BreaksWhileSubmitting):
+      results = list(crash_isolating_pool.map_isolating_crashes(
+          _square, list(range(1, 21)), 2, 2))
+    self.assertTrue(_BreaksWhileSubmitting.broke)
+    self.assertCountEqual(results, [(index, (index + 1)**2)
+                                    for index in range(20)])
 
   @parameterized.parameters((1, 8), (2, 8), (3, 1))
   def test_crashing_tasks_are_marked_and_all_others_run(self, num_workers,

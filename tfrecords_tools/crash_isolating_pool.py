@@ -41,12 +41,18 @@ def _parallel_pass(fn, chunks, num_workers, unfinished):
   """
   pool = _new_pool(num_workers)
   try:
-    futures = [pool.submit(_run_chunk, fn, chunk) for chunk in chunks]
+    futures = []
+    for chunk in chunks:
+      try:
+        futures.append(pool.submit(_run_chunk, fn, chunk))
+      except process.BrokenProcessPool:
+        break  # A worker died before every chunk was submitted.
     for chunk, future in zip(chunks, futures):
       try:
         yield from future.result()
       except process.BrokenProcessPool:
         unfinished.append(chunk)
+    unfinished.extend(chunks[len(futures):])
   finally:
     # On an error or interrupt here, do not wait for the queued chunks.
     pool.shutdown(cancel_futures=True)
