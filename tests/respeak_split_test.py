@@ -78,7 +78,8 @@ class FliteTest(tf.test.TestCase):
       self.skipTest('flite is not installed (apt-get install flite)')
 
   def test_voices_speak_16khz_speech_that_differs_by_voice(self):
-    spoken = {voice: flite_synth.synthesize('THE CAT SAT ON THE MAT', voice)
+    spoken = {voice: flite_synth.synthesize('THE CAT SAT ON THE MAT',
+                                            flite_synth.FliteSettings(voice))
               for voice in ('slt', 'kal16')}
     for samples in spoken.values():
       self.assertEqual(samples.dtype, np.int16)
@@ -88,8 +89,8 @@ class FliteTest(tf.test.TestCase):
                          300.0)
     self.assertNotEqual(spoken['slt'].shape, spoken['kal16'].shape)
     np.testing.assert_array_equal(
-        spoken['slt'], flite_synth.synthesize('the cat sat on the mat',
-                                              'slt'))
+        spoken['slt'], flite_synth.synthesize(
+            'the cat sat on the mat', flite_synth.FliteSettings('slt')))
 
   def test_unknown_and_8khz_voices_are_refused(self):
     with self.assertRaisesRegex(flite_synth.FliteError, "'kal' is not one "

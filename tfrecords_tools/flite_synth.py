@@ -6,11 +6,12 @@ selection voices recorded from people, against eSpeak's formant synthesis).
 Flite runs as a subprocess; it is deterministic for a voice and a text.
 """
 
+import dataclasses
 import os
 import shutil
 import subprocess
 import tempfile
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import soundfile
@@ -21,11 +22,36 @@ OUTPUT_SAMPLE_RATE = 16000
 # and one diphone voice (US male kal16). `kal` speaks at 8 kHz; `awb_time`
 # only says the time.
 VOICES_16K = ('slt', 'rms', 'awb', 'kal16')
+# The voices whose pitch follows `f0_shift`; rms (unit selection) keeps the
+# pitch of its recordings.
+F0_SHIFT_VOICES = ('slt', 'awb', 'kal16')
+# About the speaking rate of these voices at duration_stretch 1, so that a
+# rate in words per minute means the same for Flite as for eSpeak NG.
+NATURAL_RATE_WPM = 170
 INSTALL_HINT = 'install it with `apt-get install flite` (Debian/Ubuntu)'
 
 
 class FliteError(Exception):
   pass
+
+
+@dataclasses.dataclass(frozen=True)
+class FliteSettings:
+  """Everything that shapes the voice of one utterance.
+
+  Attributes:
+    voice: one of VOICES_16K.
+    rate: speaking rate in words per minute (duration_stretch
+      NATURAL_RATE_WPM / rate).
+    f0_shift: factor on the voice's pitch; only F0_SHIFT_VOICES follow it.
+  """
+  voice: str = 'slt'
+  rate: int = NATURAL_RATE_WPM
+  f0_shift: float = 1.0
+
+  @property
+  def voice_name(self) -> str:
+    return f'flite:{self.voice}'
 
 
 def flite_binary() -> str:
@@ -55,15 +81,28 @@ def check_voices(voices) -> None:
                        f'{list(listed)})')
 
 
-def synthesize(text: str, voice: str) -> np.ndarray:
-  """int16 samples at 16 kHz of `text` spoken by `voice`."""
+def synthesize(text: str, settings: FliteSettings) -> np.ndarray:
+  """int16 samples at 16 kHz of `text` spoken as `settings` say."""
+  features = []
+  # Set only when not the voice's own, so default settings give flite's
+  # default output.
+  if settings.rate != NATURAL_RATE_WPM:
+    features += ['--setf', 'duration_stretch='
+                 f'{NATURAL_RATE_WPM / settings.rate:.4f}']
+  if settings.f0_shift != 1.0:
+    features += ['--setf', f'f0_shift={settings.f0_shift:.4f}']
   with tempfile.TemporaryDirectory() as directory:
     path = os.path.join(directory, 'utterance.wav')
     # Transcripts are upper case; flite is given ordinary lower-case text.
-    subprocess.run([flite_binary(), '-voice', voice, '-t', text.lower(),
-                    '-o', path], capture_output=True, check=True, timeout=300)
+    result = subprocess.run([flite_binary(), *features, '-voice',
+                             settings.voice, '-t', text.lower(), '-o', path],
+                            capture_output=True, text=True, check=False,
+                            timeout=300)
+    if result.returncode:
+      raise FliteError(f'flite failed (exit {result.returncode}) on '
+                       f'{text!r} with {settings}: {result.stderr.strip()}')
     samples, sample_rate = soundfile.read(path, dtype='int16')
   if sample_rate != OUTPUT_SAMPLE_RATE:
-    raise FliteError(f'voice {voice!r} spoke at {sample_rate} Hz, not '
-                     f'{OUTPUT_SAMPLE_RATE}')
+    raise FliteError(f'voice {settings.voice!r} spoke at {sample_rate} Hz, '
+                     f'not {OUTPUT_SAMPLE_RATE}')
   return samples

@@ -1,9 +1,10 @@
-r"""Builds a synthetic English speech corpus with eSpeak NG.
+r"""Builds a synthetic English speech corpus with eSpeak NG and Flite.
 
 Usage:
   python -m tfrecords_tools.make_demo_corpus --output_dir=/tmp/demo_corpus \
       [--num_train=8000 --num_dev=400 --num_test=400 --num_ood=400 \
-       --num_unlabeled=2000 --seed=0 --num_workers=2 --overwrite]
+       --num_unlabeled=2000 --flite_fraction=0.3 --seed=0 --num_workers=2 \
+       --overwrite]
 
 Output, LibriSpeech style so it goes through the same converter as real data:
   <split>/<speaker>/<chapter>/<speaker>-<chapter>-<idx>.flac
@@ -17,7 +18,14 @@ numeric id. Train, dev, test and unlabeled speak WordNet example sentences;
 dev and test sentences never occur in train, and test voices (accent +
 variant) in no other split. The out-of-domain split `ood` speaks sentences
 of another source (fortune files) with voice variants, base pitches and
-speaking rates that no other split uses. The whole corpus is planned up
+speaking rates that no other split uses.
+
+With --flite_fraction > 0, that fraction of every split's utterances (drawn
+per utterance) is spoken by Debian's Flite instead: its speakers are a voice
+at a pitch factor. slt, rms and awb speak train, dev and unlabeled; the
+diphone voice kal16 speaks only test; ood has slt, awb and kal16 at pitch
+factors no other split uses, at ood's rates. The eSpeak NG utterances keep
+the settings they have without Flite. The whole corpus is planned up
 front from seeded RNGs; workers only render the plan, so the output is
 byte-identical for a seed, whatever the worker count.
 """
@@ -27,7 +35,7 @@ import json
 import os
 import shutil
 import sys
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from absl import app
 from absl import flags
@@ -39,6 +47,7 @@ import tqdm
 from tfrecords_tools import crash_isolating_pool
 from tfrecords_tools import demo_sentences
 from tfrecords_tools import espeak_synth
+from tfrecords_tools import flite_synth
 
 LABELED_SPLITS = ('train', 'dev', 'test', 'ood')
 UNLABELED_SPLIT = 'unlabeled'
@@ -54,6 +63,8 @@ SENTENCE_SOURCE = {'train': 'wordnet', 'dev': 'wordnet', 'test': 'wordnet',
 # across splits even where speakers are shared).
 _CHAPTER = {'train': 1, 'dev': 2, 'test': 3, 'unlabeled': 4, 'ood': 5}
 CORPUS_INFO_FILE = 'corpus_info.json'
+ESPEAK = 'espeak'
+FLITE = 'flite'
 
 # eSpeak base pitch (0-100) of the three speakers made from each voice.
 PITCH_LEVELS = (30, 50, 70)
@@ -71,6 +82,15 @@ _OOD_RATE_RANGES_WPM = ((100, 122), (228, 250))
 _PITCH_JITTER = 4
 _PITCH_RANGE_RANGE = (30, 80)
 _WORD_GAP_RANGE = (1, 3)  # In 10 ms units, used for 20% of utterances.
+
+# Flite's speakers (module docstring). kal16, the one diphone voice, is the
+# unseen test voice: the others are built from recordings by one method.
+FLITE_TEST_VOICES = ('kal16',)
+FLITE_F0_SHIFTS = (0.88, 1.0, 1.14)
+FLITE_OOD_F0_SHIFTS = (0.78, 1.28)
+# Per-utterance jitter of the f0 factor, relative; the ood factors stay
+# outside the others' 0.845-1.186.
+_FLITE_F0_JITTER = 0.04
 
 
 class CorpusError(Exception):
@@ -91,13 +111,25 @@ class Speaker:
 
 
 @dataclasses.dataclass(frozen=True)
+class FliteSpeaker:
+  """A Flite speaker: one voice at one pitch factor."""
+  speaker_id: int
+  flite_voice: str
+  f0_shift: float
+
+  @property
+  def voice(self) -> str:
+    return f'flite:{self.flite_voice}@{self.f0_shift:g}'
+
+
+@dataclasses.dataclass(frozen=True)
 class UtterancePlan:
   """Everything needed to render one utterance."""
   split: str
   utterance_id: str
   relative_path: str  # Of the .flac file, relative to output_dir.
   text: str
-  settings: espeak_synth.VoiceSettings
+  settings: Union[espeak_synth.VoiceSettings, flite_synth.FliteSettings]
 
 
 def choose_ood_variants(variants: Sequence[str], seed: int) -> List[str]:
@@ -167,6 +199,36 @@ def assign_speakers(speakers: Sequence[Speaker], seed: int,
           'ood': ood_speakers}
 
 
+def assign_flite_speakers(first_speaker_id: int
+                         ) -> Dict[str, List[FliteSpeaker]]:
+  """Flite's speakers by split (module docstring), ids counting up.
+
+  Args:
+    first_speaker_id: the first id, after the eSpeak NG speakers'.
+
+  Returns:
+    {split: speakers}; dev and unlabeled share train's speakers.
+  """
+  by_split = {'train': [], 'test': [], 'ood': []}
+
+  def add(split, voice, f0_shift):
+    count = sum(len(speakers) for speakers in by_split.values())
+    by_split[split].append(
+        FliteSpeaker(first_speaker_id + count, voice, f0_shift))
+
+  for voice in flite_synth.VOICES_16K:
+    split = 'test' if voice in FLITE_TEST_VOICES else 'train'
+    if voice not in flite_synth.F0_SHIFT_VOICES:
+      add(split, voice, 1.0)
+      continue
+    for f0_shift in FLITE_F0_SHIFTS:
+      add(split, voice, f0_shift)
+    for f0_shift in FLITE_OOD_F0_SHIFTS:
+      add(OOD_SPLIT, voice, f0_shift)
+  by_split['dev'] = by_split['unlabeled'] = by_split['train']
+  return by_split
+
+
 def assign_sentences(counts: Mapping[str, int], seed: int
                     ) -> Dict[str, List[str]]:
   """Deals each split its sentences from its source's shuffled pool.
@@ -212,18 +274,68 @@ def assign_sentences(counts: Mapping[str, int], seed: int
   return sentences
 
 
+def _draw_rate(rng: np.random.Generator, split: str) -> int:
+  """A speaking rate in words per minute: ood's ranges for ood."""
+  if split == OOD_SPLIT:
+    low, high = _OOD_RATE_RANGES_WPM[int(rng.integers(2))]
+  else:
+    low, high = _RATE_RANGE_WPM
+  return int(rng.integers(low, high + 1))
+
+
+def _espeak_utterance(rng: np.random.Generator, split: str,
+                      speakers: Sequence[Speaker]
+                     ) -> Tuple[Speaker, espeak_synth.VoiceSettings]:
+  speaker = speakers[int(rng.integers(len(speakers)))]
+  rate = _draw_rate(rng, split)
+  return speaker, espeak_synth.VoiceSettings(
+      accent=speaker.accent, variant=speaker.variant, rate=rate,
+      pitch=speaker.pitch + int(
+          rng.integers(-_PITCH_JITTER, _PITCH_JITTER + 1)),
+      pitch_range=int(rng.integers(_PITCH_RANGE_RANGE[0],
+                                   _PITCH_RANGE_RANGE[1] + 1)),
+      word_gap=(int(rng.integers(_WORD_GAP_RANGE[0], _WORD_GAP_RANGE[1] + 1))
+                if rng.random() < 0.2 else 0))
+
+
+def _flite_utterance(rng: np.random.Generator, split: str,
+                     speakers: Sequence[FliteSpeaker]
+                    ) -> Tuple[FliteSpeaker, flite_synth.FliteSettings]:
+  # Voice first, so that rms (one pitch) speaks as often as the others.
+  voices = sorted({speaker.flite_voice for speaker in speakers})
+  voice = voices[int(rng.integers(len(voices)))]
+  of_voice = [speaker for speaker in speakers if speaker.flite_voice == voice]
+  speaker = of_voice[int(rng.integers(len(of_voice)))]
+  rate = _draw_rate(rng, split)
+  f0_shift = speaker.f0_shift
+  if speaker.flite_voice in flite_synth.F0_SHIFT_VOICES:
+    f0_shift = round(f0_shift * (1.0 + float(rng.uniform(
+        -_FLITE_F0_JITTER, _FLITE_F0_JITTER))), 3)
+  return speaker, flite_synth.FliteSettings(speaker.flite_voice, rate,
+                                            f0_shift)
+
+
 def plan_corpus(counts: Mapping[str, int], seed: int,
-                speakers_by_split: Mapping[str, Sequence[Speaker]]
+                speakers_by_split: Mapping[str, Sequence[Speaker]],
+                flite_speakers_by_split: Optional[
+                    Mapping[str, Sequence[FliteSpeaker]]] = None,
+                flite_fraction: float = 0.0
                ) -> Dict[str, List[UtterancePlan]]:
   """Chooses the text, speaker and prosody of every utterance.
 
   Each utterance draws its speaker and prosody from its own RNG seeded with
-  (seed, split, index); its sentence comes from `assign_sentences`.
+  (seed, split, index); its sentence comes from `assign_sentences`. Whether
+  Flite speaks it, and Flite's speaker and prosody, come from a second RNG
+  (seed, split, index, 1), so that the eSpeak NG utterances keep their
+  settings whatever `flite_fraction` is.
 
   Args:
     counts: number of utterances per split.
     seed: corpus seed.
     speakers_by_split: output of `assign_speakers`.
+    flite_speakers_by_split: output of `assign_flite_speakers`; needed when
+      `flite_fraction` > 0.
+    flite_fraction: probability that Flite speaks an utterance.
 
   Returns:
     {split: plans}, in utterance-id order within each split.
@@ -237,22 +349,14 @@ def plan_corpus(counts: Mapping[str, int], seed: int,
     if counts[split] and not speakers:
       raise CorpusError(f'no speakers available for split {split}')
     for index, text in enumerate(sentences[split]):
-      rng = np.random.default_rng([seed, SPLITS.index(split), index])
-      speaker = speakers[int(rng.integers(len(speakers)))]
-      if split == OOD_SPLIT:
-        rate_range = _OOD_RATE_RANGES_WPM[int(rng.integers(2))]
+      flite_rng = np.random.default_rng([seed, SPLITS.index(split), index, 1])
+      if flite_fraction and flite_rng.random() < flite_fraction:
+        speaker, settings = _flite_utterance(
+            flite_rng, split, flite_speakers_by_split[split])
       else:
-        rate_range = _RATE_RANGE_WPM
-      settings = espeak_synth.VoiceSettings(
-          accent=speaker.accent, variant=speaker.variant,
-          rate=int(rng.integers(rate_range[0], rate_range[1] + 1)),
-          pitch=speaker.pitch + int(
-              rng.integers(-_PITCH_JITTER, _PITCH_JITTER + 1)),
-          pitch_range=int(rng.integers(_PITCH_RANGE_RANGE[0],
-                                       _PITCH_RANGE_RANGE[1] + 1)),
-          word_gap=(int(rng.integers(_WORD_GAP_RANGE[0],
-                                     _WORD_GAP_RANGE[1] + 1))
-                    if rng.random() < 0.2 else 0))
+        speaker, settings = _espeak_utterance(
+            np.random.default_rng([seed, SPLITS.index(split), index]), split,
+            speakers)
       chapter = _CHAPTER[split]
       position = utterances_per_speaker.get(speaker.speaker_id, 0)
       utterances_per_speaker[speaker.speaker_id] = position + 1
@@ -278,8 +382,11 @@ def _render(task: Tuple[str, UtterancePlan]) -> int:
     The number of 16 kHz samples written.
   """
   output_dir, plan = task
-  samples = espeak_synth.EspeakSynthesizer.get().synthesize(plan.text,
-                                                            plan.settings)
+  if isinstance(plan.settings, flite_synth.FliteSettings):
+    samples = flite_synth.synthesize(plan.text, plan.settings)
+  else:
+    samples = espeak_synth.EspeakSynthesizer.get().synthesize(plan.text,
+                                                              plan.settings)
   path = os.path.join(output_dir, plan.relative_path)
   os.makedirs(os.path.dirname(path), exist_ok=True)
   soundfile.write(path, samples, espeak_synth.OUTPUT_SAMPLE_RATE,
@@ -319,8 +426,9 @@ def render_utterances(
     path = os.path.join(output_dir, plan.relative_path)
     if os.path.exists(path):
       os.remove(path)
-    logging.warning('eSpeak NG crashed on %s (%r, %s); left out of the '
-                    'corpus.', plan.utterance_id, plan.text, plan.settings)
+    logging.warning('The synthesizer crashed on %s (%r, %s); left out of '
+                    'the corpus.', plan.utterance_id, plan.text,
+                    plan.settings)
   return num_samples, crashed
 
 
@@ -358,7 +466,8 @@ def _prepare_output_dir(output_dir: str, overwrite: bool) -> None:
 def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
                 num_test: int = 400, num_unlabeled: int = 2000, seed: int = 0,
                 num_workers: Optional[int] = None, overwrite: bool = False,
-                show_progress: bool = True, num_ood: int = 400) -> dict:
+                show_progress: bool = True, num_ood: int = 400,
+                flite_fraction: float = 0.0) -> dict:
   """Synthesizes the corpus into `output_dir`.
 
   Args:
@@ -376,12 +485,15 @@ def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
     overwrite: replace an existing corpus in `output_dir`.
     show_progress: draw a tqdm progress bar per split.
     num_ood: utterances in ood (other sentences, voices and prosody).
+    flite_fraction: fraction of each split that Flite speaks (module
+      docstring); Flite must be installed when it is above 0.
 
   Returns:
     The corpus info, also written to <output_dir>/corpus_info.json.
 
   Raises:
     CorpusError: on bad arguments or a non-empty `output_dir`.
+    flite_synth.FliteError: when Flite is needed and missing.
   """
   counts = {'train': num_train, 'dev': num_dev, 'test': num_test,
             'unlabeled': num_unlabeled, 'ood': num_ood}
@@ -391,13 +503,23 @@ def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
   num_workers = num_workers or os.cpu_count() or 1
   if num_workers < 1:
     raise CorpusError(f'--num_workers must be >= 1, got {num_workers}')
+  if not 0.0 <= flite_fraction <= 1.0:
+    raise CorpusError(f'--flite_fraction must be in [0, 1], got '
+                      f'{flite_fraction}')
+  flite_speakers_by_split = {}
+  if flite_fraction:
+    flite_synth.check_voices(flite_synth.VOICES_16K)
   _prepare_output_dir(output_dir, overwrite)
 
   variants = espeak_synth.available_variants()
   ood_variants = choose_ood_variants(variants, seed)
   speakers = make_speakers(variants, ood_variants)
   speakers_by_split = assign_speakers(speakers, seed, ood_variants)
-  plans = plan_corpus(counts, seed, speakers_by_split)
+  if flite_fraction:
+    flite_speakers_by_split = assign_flite_speakers(_FIRST_SPEAKER_ID +
+                                                    len(speakers))
+  plans = plan_corpus(counts, seed, speakers_by_split,
+                      flite_speakers_by_split, flite_fraction)
 
   num_samples = {}
   crashed = []
@@ -413,7 +535,8 @@ def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
       _write_transcripts(output_dir, plans[split])
 
   info = _corpus_info(seed, plans, num_samples, speakers, speakers_by_split,
-                      ood_variants, crashed)
+                      ood_variants, crashed, flite_fraction,
+                      flite_speakers_by_split)
   with open(os.path.join(output_dir, CORPUS_INFO_FILE), 'w',
             encoding='utf-8') as f:
     json.dump(info, f, indent=2, sort_keys=True)
@@ -425,7 +548,9 @@ def _corpus_info(seed: int, plans: Mapping[str, Sequence[UtterancePlan]],
                  num_samples: Mapping[str, int], speakers: Sequence[Speaker],
                  speakers_by_split: Mapping[str, Sequence[Speaker]],
                  ood_variants: Sequence[str],
-                 crashed: Sequence[UtterancePlan]) -> dict:
+                 crashed: Sequence[UtterancePlan], flite_fraction: float,
+                 flite_speakers_by_split: Mapping[str, Sequence[FliteSpeaker]]
+                ) -> dict:
   """Summarizes a corpus: enough to reproduce and inspect it.
 
   Args:
@@ -435,7 +560,11 @@ def _corpus_info(seed: int, plans: Mapping[str, Sequence[UtterancePlan]],
     speakers: all speakers (`make_speakers`).
     speakers_by_split: output of `assign_speakers`.
     ood_variants: the voice variants only ood uses.
-    crashed: planned utterances left out because eSpeak NG crashed on them.
+    crashed: planned utterances left out because a synthesizer crashed on
+      them.
+    flite_fraction: the fraction of utterances Flite was to speak.
+    flite_speakers_by_split: output of `assign_flite_speakers`, or {} without
+      Flite.
 
   Returns:
     A JSON-serializable dict.
@@ -451,7 +580,13 @@ def _corpus_info(seed: int, plans: Mapping[str, Sequence[UtterancePlan]],
         'hours': round(total / espeak_synth.OUTPUT_SAMPLE_RATE / 3600, 4),
         'labeled': split in LABELED_SPLITS,
         'num_speakers': len(used_ids),
-        'voices': sorted({s.voice for s in speakers_by_split[split]}),
+        'voices': sorted({s.voice for s in speakers_by_split[split]} |
+                         {s.voice for s in
+                          flite_speakers_by_split.get(split, ())}),
+        'num_utterances_by_synthesizer': {
+            synthesizer: sum(_synthesizer(plan.settings) == synthesizer
+                             for plan in split_plans)
+            for synthesizer in (ESPEAK, FLITE)},
         'speakers_used': used_ids,
         'sentence_source': SENTENCE_SOURCE[split],
         'num_distinct_sentences': len({plan.text for plan in split_plans}),
@@ -464,18 +599,30 @@ def _corpus_info(seed: int, plans: Mapping[str, Sequence[UtterancePlan]],
       'sample_rate': espeak_synth.OUTPUT_SAMPLE_RATE,
       'format': 'librispeech (train/dev/test/ood), audio_dir (unlabeled)',
       'splits': splits,
+      'flite_fraction': flite_fraction,
       'speakers': {
-          str(speaker.speaker_id): dataclasses.asdict(speaker)
-          for speaker in speakers},
+          **{str(speaker.speaker_id): dict(dataclasses.asdict(speaker),
+                                           synthesizer=ESPEAK)
+             for speaker in speakers},
+          **{str(speaker.speaker_id): dict(dataclasses.asdict(speaker),
+                                           synthesizer=FLITE)
+             for speaker in sorted(
+                 {s for group in flite_speakers_by_split.values()
+                  for s in group}, key=lambda s: s.speaker_id)}},
       'ood_variants': list(ood_variants),
       'sentence_pools': {
           source: {'file': file_name,
                    'sentences': len(demo_sentences.load_pool(source))}
           for source, file_name in demo_sentences.SOURCE_FILES.items()},
       'left_out': [{'utterance_id': plan.utterance_id, 'text': plan.text,
+                    'synthesizer': _synthesizer(plan.settings),
                     'settings': dataclasses.asdict(plan.settings)}
                    for plan in crashed],
   }
+
+
+def _synthesizer(settings) -> str:
+  return FLITE if isinstance(settings, flite_synth.FliteSettings) else ESPEAK
 
 
 FLAGS = flags.FLAGS
@@ -491,6 +638,8 @@ def define_flags():
                        'sentences, voices, pitches and rates).')
   flags.DEFINE_integer('num_unlabeled', 2000,
                        'Unlabeled utterances (audio only, for noisy student).')
+  flags.DEFINE_float('flite_fraction', 0.0, 'Fraction of every split spoken '
+                     'by Flite (Debian package flite) instead of eSpeak NG.')
   flags.DEFINE_integer('seed', 0, 'Seed; the same seed gives the same corpus.')
   flags.DEFINE_integer('num_workers', None,
                        'Synthesis processes (default: number of CPUs).')
@@ -507,8 +656,10 @@ def main(argv):
     info = make_corpus(FLAGS.output_dir, FLAGS.num_train, FLAGS.num_dev,
                        FLAGS.num_test, FLAGS.num_unlabeled, FLAGS.seed,
                        FLAGS.num_workers, FLAGS.overwrite,
-                       num_ood=FLAGS.num_ood)
-  except (CorpusError, espeak_synth.EspeakError, OSError) as e:
+                       num_ood=FLAGS.num_ood,
+                       flite_fraction=FLAGS.flite_fraction)
+  except (CorpusError, espeak_synth.EspeakError, flite_synth.FliteError,
+          OSError) as e:
     sys.exit(f'make_demo_corpus: error: {e}')
   summary = ', '.join(f'{split} {info["splits"][split]["num_utterances"]} '
                       f'utts / {info["splits"][split]["hours"]:.2f} h'

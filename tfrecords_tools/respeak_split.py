@@ -116,7 +116,8 @@ def respeak(input_dir: str, output_dir: str, voices: Sequence[str],
       samples_written = 0
       for number, text in enumerate(sentences):
         utterance_id = f'{speaker}-{CHAPTER}-{number:04d}'
-        samples = flite_synth.synthesize(text, voice)
+        samples = flite_synth.synthesize(
+            text, flite_synth.FliteSettings(voice))
         soundfile.write(os.path.join(folder, f'{utterance_id}.flac'),
                         samples, flite_synth.OUTPUT_SAMPLE_RATE,
                         subtype='PCM_16', format='FLAC')

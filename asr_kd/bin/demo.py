@@ -32,6 +32,10 @@ def define_flags(flag_values: flags.FlagValues = FLAGS):
                        flag_values=flag_values)
   flags.DEFINE_integer('seed', 0, 'Corpus seed.',
                        flag_values=flag_values)
+  flags.DEFINE_float('flite_fraction', 0.0,
+                     'Fraction of the corpus spoken by Flite instead of '
+                     'eSpeak NG (make_demo_corpus --flite_fraction).',
+                     flag_values=flag_values)
   flags.DEFINE_integer('num_shards', 8, 'TFRecord shards per split.',
                        flag_values=flag_values)
   flags.DEFINE_integer('teacher_train_steps', None,
@@ -86,11 +90,12 @@ def build_stages(work_dir: str,
 
   demo_stages = [
       stages.Stage(
-          'Synthesize the demo corpus (eSpeak NG)',
+          'Synthesize the demo corpus (eSpeak NG, Flite)',
           os.path.join(corpus, 'corpus_info.json'),
           lambda: [stages.python_module(
               'tfrecords_tools.make_demo_corpus', f'--output_dir={corpus}',
               f'--num_train={options.num_train}', f'--seed={options.seed}',
+              f'--flite_fraction={options.flite_fraction}',
               '--overwrite')]),
       stages.Stage(
           'Convert to TFRecords (Apache Beam)',
