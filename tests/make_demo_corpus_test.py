@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 import numpy as np
 import soundfile
@@ -18,6 +19,7 @@ import tensorflow as tf
 from tfrecords_tools import build_demo_sentences
 from tfrecords_tools import demo_sentences
 from tfrecords_tools import espeak_synth
+from tfrecords_tools import flite_synth
 from tfrecords_tools import make_demo_corpus
 
 _TINY = dict(num_train=12, num_dev=4, num_test=4, num_unlabeled=4, num_ood=4)
@@ -191,6 +193,121 @@ class MakeDemoCorpusTest(tf.test.TestCase):
       self.assertEqual(small[split], large[split])
     self.assertContainsSubset({p.text for p in small['train']},
                               {p.text for p in large['train']})
+
+  def test_flite_speaks_its_fraction_and_espeak_keeps_its_settings(self):
+    seed = int(np.random.default_rng().integers(1 << 20))
+    variants = espeak_synth.available_variants()
+    ood_variants = make_demo_corpus.choose_ood_variants(variants, seed)
+    speakers = make_demo_corpus.make_speakers(variants, ood_variants)
+    by_split = make_demo_corpus.assign_speakers(speakers, seed, ood_variants)
+    flite_by_split = make_demo_corpus.assign_flite_speakers(100 +
+                                                            len(speakers))
+    counts = {'train': 2000, 'dev': 600, 'test': 600, 'unlabeled': 600,
+              'ood': 600}
+    fraction = 0.3
+    espeak_only = make_demo_corpus.plan_corpus(counts, seed, by_split)
+    mixed = make_demo_corpus.plan_corpus(counts, seed, by_split,
+                                         flite_by_split, fraction)
+    flite_speaker_ids = {split: {s.speaker_id for s in group}
+                         for split, group in flite_by_split.items()}
+    espeak_ids = {s.speaker_id for s in speakers}
+    for split, plans in mixed.items():
+      flite_plans = [p for p in plans if
+                     isinstance(p.settings, flite_synth.FliteSettings)]
+      # Binomial: 4.5 standard deviations at n = 600.
+      self.assertAllClose(len(flite_plans) / len(plans), fraction, atol=0.085)
+      espeak_plans = {(p.text, p.settings) for p in plans
+                      if p not in flite_plans}
+      self.assertContainsSubset(
+          espeak_plans, {(p.text, p.settings) for p in espeak_only[split]})
+      self.assertEqual([p.text for p in sorted(plans, key=lambda p: p.text)],
+                       [p.text for p in sorted(espeak_only[split],
+                                               key=lambda p: p.text)])
+      for plan in plans:
+        speaker_id = int(plan.utterance_id.split('-')[0])
+        if plan in flite_plans:
+          self.assertIn(speaker_id, flite_speaker_ids[split])
+        else:
+          self.assertIn(speaker_id, espeak_ids)
+      voices = {p.settings.voice for p in flite_plans}
+      if split == 'test':
+        self.assertEqual(voices, {'kal16'})
+      elif split == 'ood':
+        self.assertEqual(voices, {'slt', 'awb', 'kal16'})
+      else:
+        self.assertEqual(voices, {'slt', 'rms', 'awb'})
+      for plan in flite_plans:
+        in_domain_f0 = 0.845 <= plan.settings.f0_shift <= 1.186
+        in_domain_rate = 130 <= plan.settings.rate <= 220
+        self.assertEqual(in_domain_f0, split != 'ood', plan)
+        self.assertEqual(in_domain_rate, split != 'ood', plan)
+    self.assertEmpty(flite_speaker_ids['test'] & flite_speaker_ids['train'])
+    self.assertEmpty(flite_speaker_ids['ood'] &
+                     (flite_speaker_ids['train'] | flite_speaker_ids['test']))
+    self.assertEqual(flite_by_split['dev'], flite_by_split['train'])
+
+  def test_flite_fraction_outside_0_to_1_is_an_error(self):
+    with self.assertRaisesRegex(make_demo_corpus.CorpusError,
+                                r'--flite_fraction must be in \[0, 1\]'):
+      make_demo_corpus.make_corpus(os.path.join(self.root, 'bad_fraction'),
+                                   1, 1, 1, 1, num_workers=1, num_ood=1,
+                                   show_progress=False, flite_fraction=1.5)
+
+  def test_missing_flite_fails_before_anything_is_written(self):
+    target = os.path.join(self.root, 'no_flite')
+    with mock.patch.object(shutil, 'which', return_value=None):
+      with self.assertRaisesRegex(flite_synth.FliteError,
+                                  'apt-get install flite'):
+        make_demo_corpus.make_corpus(target, 1, 1, 1, 1, num_workers=1,
+                                     num_ood=1, show_progress=False,
+                                     flite_fraction=0.5)
+    self.assertFalse(os.path.exists(target))
+
+  def test_corpus_with_flite_renders_each_plan_with_its_synthesizer(self):
+    if not shutil.which('flite'):
+      self.skipTest('flite is not installed (apt-get install flite)')
+    target = os.path.join(self.root, 'with_flite')
+    info = make_demo_corpus.make_corpus(target, seed=0, num_workers=2,
+                                        show_progress=False,
+                                        flite_fraction=0.5, **_TINY)
+    self.assertEqual(info['flite_fraction'], 0.5)
+    flite_speakers = {speaker_id: speaker for speaker_id, speaker
+                      in info['speakers'].items()
+                      if speaker['synthesizer'] == 'flite'}
+    # slt, awb and kal16 at 3 + 2 pitch factors, rms at its own.
+    self.assertLen(flite_speakers, 16)
+    total_flite = 0
+    for split in make_demo_corpus.SPLITS:
+      by_synthesizer = info['splits'][split]['num_utterances_by_synthesizer']
+      self.assertEqual(sum(by_synthesizer.values()), _TINY[f'num_{split}'])
+      total_flite += by_synthesizer['flite']
+    transcripts = _read_transcripts(os.path.join(target, 'train'))
+    flite_ids = [utterance_id for utterance_id in transcripts
+                 if utterance_id.split('-')[0] in flite_speakers]
+    self.assertBetween(total_flite, 8, 24)  # 28 utterances at 0.5.
+    self.assertNotEmpty(flite_ids)
+    # Flite's file is what flite says for the transcript at the speaker's
+    # voice; the rate and pitch jitter make it differ from the voice's own.
+    utterance_id = flite_ids[0]
+    speaker = flite_speakers[utterance_id.split('-')[0]]
+    speaker_dir, chapter = utterance_id.split('-')[:2]
+    samples, sample_rate = soundfile.read(
+        os.path.join(target, 'train', speaker_dir, chapter,
+                     utterance_id + '.flac'), dtype='int16')
+    self.assertEqual(sample_rate, 16000)
+    plain = flite_synth.synthesize(
+        transcripts[utterance_id],
+        flite_synth.FliteSettings(speaker['flite_voice']))
+    self.assertNotEqual(samples.shape, plain.shape)
+    self.assertBetween(samples.shape[0] / plain.shape[0], 170 / 220 - 0.05,
+                       170 / 130 + 0.05)
+    twin = os.path.join(self.root, 'with_flite_one_worker')
+    make_demo_corpus.make_corpus(twin, seed=0, num_workers=1,
+                                 show_progress=False, flite_fraction=0.5,
+                                 **_TINY)
+    files = _relative_files(target)
+    _, mismatch, errors = filecmp.cmpfiles(target, twin, files, shallow=False)
+    self.assertEqual((mismatch, errors), ([], []))
 
   def test_asking_for_more_sentences_than_a_pool_holds_is_an_error(self):
     num_fortunes = len(demo_sentences.load_pool('fortunes'))

@@ -70,6 +70,23 @@ class DrawTest(tf.test.TestCase):
         flite_synth.check_voices(['slt'])
 
 
+def median_pitch_hz(samples):
+  """Median autocorrelation pitch of the voiced 64 ms frames, 60-400 Hz."""
+  rate = flite_synth.OUTPUT_SAMPLE_RATE
+  signal = samples.astype(np.float64) / 32768.0
+  frame = 1024
+  shortest, longest = rate // 400, rate // 60
+  pitches = []
+  for start in range(0, signal.shape[0] - frame, frame // 2):
+    window = signal[start:start + frame]
+    if np.std(window) < 0.02:
+      continue
+    correlation = np.correlate(window, window, 'full')[frame - 1:]
+    lag = shortest + int(np.argmax(correlation[shortest:longest]))
+    pitches.append(rate / lag)
+  return float(np.median(pitches))
+
+
 class FliteTest(tf.test.TestCase):
 
   def setUp(self):
@@ -91,6 +108,17 @@ class FliteTest(tf.test.TestCase):
     np.testing.assert_array_equal(
         spoken['slt'], flite_synth.synthesize(
             'the cat sat on the mat', flite_synth.FliteSettings('slt')))
+
+  def test_settings_set_the_rate_and_the_pitch(self):
+    text = 'HELLO THERE MY FRIEND HOW ARE YOU TODAY'
+    slow, fast = (flite_synth.synthesize(
+        text, flite_synth.FliteSettings('awb', rate=rate))
+                  for rate in (120, 220))
+    self.assertAllClose(slow.shape[0] / fast.shape[0], 220 / 120, rtol=0.1)
+    low, high = (median_pitch_hz(flite_synth.synthesize(
+        text, flite_synth.FliteSettings('slt', f0_shift=f0_shift)))
+                 for f0_shift in (0.8, 1.25))
+    self.assertAllClose(high / low, 1.25 / 0.8, rtol=0.1)
 
   def test_unknown_and_8khz_voices_are_refused(self):
     with self.assertRaisesRegex(flite_synth.FliteError, "'kal' is not one "
