@@ -10,16 +10,20 @@ SEEDS ?= 0,1,2
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo experiments experiments-report test bazel-test venv clean-demo flite
+.PHONY: demo experiments experiments-report test bazel-test venv clean-demo synthesizers
 
 venv: $(STAMP)
 
-# Debian's flite, the second synthesizer (tfrecords_tools/respeak_split.py):
-# installed where apt-get runs as root; elsewhere its tests skip.
-flite:
-	@command -v flite >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-	  && apt-get update -qq && apt-get install -y -qq flite >/dev/null; } \
-	  || echo "make: flite is missing (apt-get install flite); its tests skip" >&2
+# Debian's flite and festival, the other synthesizers (docs/demo_corpus.md):
+# installed where apt-get runs as root; elsewhere their tests skip.
+SYNTHESIZER_PACKAGES = flite festival festvox-kdlpc16k festvox-kallpc16k
+synthesizers:
+	@{ command -v flite && command -v text2wave \
+	   && [ -d /usr/share/festival/voices/english/ked_diphone ] \
+	   && [ -d /usr/share/festival/voices/english/kal_diphone ]; } >/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && apt-get install -y -qq $(SYNTHESIZER_PACKAGES) >/dev/null; } \
+	  || echo "make: apt-get install $(SYNTHESIZER_PACKAGES) failed; their tests skip" >&2
 
 $(STAMP): requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +31,7 @@ $(STAMP): requirements.txt constraints.txt
 	$(PY) -m pip install -q -r requirements.txt -c constraints.txt
 	touch $(STAMP)
 
-test: $(STAMP) flite
+test: $(STAMP) synthesizers
 	$(PY) -m pytest -q --durations=15 tests
 
 demo: $(STAMP)

@@ -1,4 +1,5 @@
-"""tfrecords_tools.respeak_split and flite_synth: another synthesizer's split."""
+"""tfrecords_tools.respeak_split, flite_synth and festival_synth: another
+synthesizer's split."""
 
 import json
 import os
@@ -12,12 +13,15 @@ import numpy as np
 import soundfile
 import tensorflow as tf
 
+from tfrecords_tools import festival_synth
 from tfrecords_tools import flite_synth
 from tfrecords_tools import respeak_split
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# `make test` installs Debian's flite where it can (Makefile).
+# `make test` installs Debian's flite and festival where it can (Makefile).
 HAVE_FLITE = shutil.which('flite') is not None
+HAVE_FESTIVAL = (shutil.which('festival') is not None and
+                 shutil.which('text2wave') is not None)
 
 
 def write_split(directory, transcripts):
@@ -143,7 +147,8 @@ class FliteTest(tf.test.TestCase):
     with open(os.path.join(output, respeak_split.INFO_FILE)) as info_file:
       info = json.load(info_file)
     self.assertEqual(info['speakers'], {'900': 'slt', '901': 'awb'})
-    self.assertIn('flite', info['flite_version'])
+    self.assertEqual(info['synthesizer'], 'flite')
+    self.assertIn('flite', info['synthesizer_version'])
     written = respeak_split.read_transcripts(output)
     self.assertEqual([utterance_id for utterance_id, _ in written],
                      ['900-1-0000', '900-1-0001', '901-1-0000',
@@ -174,6 +179,56 @@ class FliteTest(tf.test.TestCase):
     self.assertEqual(result.returncode, 1)
     self.assertIn('not written by this tool', result.stderr)
     self.assertTrue(os.path.exists(os.path.join(foreign, 'keep.txt')))
+
+
+class FestivalTest(tf.test.TestCase):
+
+  def test_missing_festival_names_its_packages(self):
+    with mock.patch.object(shutil, 'which', return_value=None):
+      with self.assertRaisesRegex(festival_synth.FestivalError,
+                                  'apt-get install festival festvox-kdlpc16k '
+                                  'festvox-kallpc16k'):
+        festival_synth.check_voices(['ked'])
+
+  def test_voices_speak_16khz_speech_that_differs_by_voice(self):
+    if not HAVE_FESTIVAL:
+      self.skipTest('festival is not installed')
+    self.assertIn('Festival', festival_synth.version())
+    spoken = {voice: festival_synth.speak('THE CAT SAT ON THE MAT', voice)
+              for voice in festival_synth.VOICES}
+    for samples in spoken.values():
+      self.assertEqual(samples.dtype, np.int16)
+      seconds = samples.shape[0] / festival_synth.OUTPUT_SAMPLE_RATE
+      self.assertBetween(seconds, 0.8, 4.0)
+      self.assertGreater(np.sqrt(np.mean(samples.astype(np.float64)**2)),
+                         300.0)
+    self.assertNotEqual(spoken['ked'].tobytes(), spoken['kal'].tobytes())
+    np.testing.assert_array_equal(
+        spoken['ked'], festival_synth.speak('the cat sat on the mat', 'ked'))
+    with self.assertRaisesRegex(festival_synth.FestivalError, 'not one of'):
+      festival_synth.check_voices(['ked', 'slt'])
+
+  def test_respeak_with_festival_writes_its_voices(self):
+    if not HAVE_FESTIVAL:
+      self.skipTest('festival is not installed')
+    split = write_split(tempfile.mkdtemp(), SENTENCES)
+    output = os.path.join(tempfile.mkdtemp(), 'festival_split')
+    info = respeak_split.respeak(split, output, ['ked'], 2, 0,
+                                 synthesizer='festival')
+    self.assertEqual((info['synthesizer'], info['speakers']),
+                     ('festival', {'900': 'ked'}))
+    written = respeak_split.read_transcripts(output)
+    self.assertLen(written, 2)
+    for utterance_id, text in written:
+      samples, rate = soundfile.read(os.path.join(
+          output, '900', '1', f'{utterance_id}.flac'), dtype='int16')
+      self.assertEqual(rate, 16000)
+      np.testing.assert_array_equal(samples,
+                                    festival_synth.speak(text, 'ked'))
+    with self.assertRaisesRegex(respeak_split.RespeakError,
+                                "unknown synthesizer 'espeak'"):
+      respeak_split.respeak(split, output, ['ked'], 2, 0, overwrite=True,
+                            synthesizer='espeak')
 
 
 if __name__ == '__main__':

@@ -21,7 +21,7 @@ OUTPUT_SAMPLE_RATE = 16000
 # voices recorded from people (US female slt, US male rms, Scottish male awb)
 # and one diphone voice (US male kal16). `kal` speaks at 8 kHz; `awb_time`
 # only says the time.
-VOICES_16K = ('slt', 'rms', 'awb', 'kal16')
+VOICES = ('slt', 'rms', 'awb', 'kal16')
 # The voices whose pitch follows `f0_shift`; rms (unit selection) keeps the
 # pitch of its recordings.
 F0_SHIFT_VOICES = ('slt', 'awb', 'kal16')
@@ -40,7 +40,7 @@ class FliteSettings:
   """Everything that shapes the voice of one utterance.
 
   Attributes:
-    voice: one of VOICES_16K.
+    voice: one of VOICES.
     rate: speaking rate in words per minute (duration_stretch
       NATURAL_RATE_WPM / rate).
     f0_shift: factor on the voice's pitch; only F0_SHIFT_VOICES follow it.
@@ -73,12 +73,24 @@ def check_voices(voices) -> None:
   or one that does not speak at 16 kHz."""
   listed = available_voices()
   for voice in voices:
-    if voice not in VOICES_16K:
+    if voice not in VOICES:
       raise FliteError(f'voice {voice!r} is not one of the 16 kHz voices '
-                       f'{list(VOICES_16K)}')
+                       f'{list(VOICES)}')
     if voice not in listed:
       raise FliteError(f'this flite has no voice {voice!r} (it lists '
                        f'{list(listed)})')
+
+
+def version() -> str:
+  result = subprocess.run([flite_binary(), '--version'], capture_output=True,
+                          text=True, check=False)
+  return next((line.strip() for line in result.stdout.splitlines()
+               if 'version' in line), 'unknown')
+
+
+def speak(text: str, voice: str) -> np.ndarray:
+  """`text` spoken by `voice` at its own rate and pitch."""
+  return synthesize(text, FliteSettings(voice))
 
 
 def synthesize(text: str, settings: FliteSettings) -> np.ndarray:

@@ -216,7 +216,7 @@ def assign_flite_speakers(first_speaker_id: int
     by_split[split].append(
         FliteSpeaker(first_speaker_id + count, voice, f0_shift))
 
-  for voice in flite_synth.VOICES_16K:
+  for voice in flite_synth.VOICES:
     split = 'test' if voice in FLITE_TEST_VOICES else 'train'
     if voice not in flite_synth.F0_SHIFT_VOICES:
       add(split, voice, 1.0)
@@ -508,7 +508,7 @@ def make_corpus(output_dir: str, num_train: int = 8000, num_dev: int = 400,
                       f'{flite_fraction}')
   flite_speakers_by_split = {}
   if flite_fraction:
-    flite_synth.check_voices(flite_synth.VOICES_16K)
+    flite_synth.check_voices(flite_synth.VOICES)
   _prepare_output_dir(output_dir, overwrite)
 
   variants = espeak_synth.available_variants()

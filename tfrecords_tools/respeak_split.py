@@ -1,19 +1,25 @@
-r"""Speaks a labeled split's sentences again with another synthesizer (Flite).
+r"""Speaks a labeled split's sentences again with another synthesizer.
 
 Usage:
   python -m tfrecords_tools.respeak_split --input=demo_run/corpus/ood \
       --output_dir=demo_run/corpus_flite/ood_flite \
-      [--voices=slt,rms,awb,kal16 --per_voice=100 --seed=0 --overwrite]
+      [--synthesizer=flite --voices=slt,rms,awb,kal16 --per_voice=100 \
+       --seed=0 --overwrite]
+
+--synthesizer is `flite` (Debian's CMU Flite; default voices slt, rms, awb,
+kal16) or `festival` (the Festival Speech Synthesis System; voices ked,
+kal).
 
 Reads the transcripts of a LibriSpeech-layout split
 (<input>/<speaker>/<chapter>/*.trans.txt), draws --per_voice sentences for
 each voice (seeded; no sentence twice) and writes them in the same layout:
 speaker 900 + the voice's index, chapter 1, 16 kHz FLAC, the input's
-transcripts, and respeak_info.json (input, voices, counts, seed, flite's
-version). The text is the input split's and only the synthesizer differs, so
-a model's WER here against its WER on the input split measures how much of
-what it learned belongs to eSpeak NG's voices rather than to speech
-(docs/demo_corpus.md, "Another synthesizer").
+transcripts, and respeak_info.json (input, synthesizer and its version,
+voices, counts, seed). The text is the input split's and only the
+synthesizer differs, so a model's WER here against its WER on the input
+split measures how much of what it learned belongs to its training
+synthesizers' voices rather than to speech (docs/demo_corpus.md, "Another
+synthesizer").
 """
 
 import glob
@@ -21,7 +27,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 from typing import List, Sequence, Tuple
 
@@ -30,9 +35,13 @@ from absl import flags
 import soundfile
 import tqdm
 
+from tfrecords_tools import festival_synth
 from tfrecords_tools import flite_synth
 
 INFO_FILE = 'respeak_info.json'
+# Each has VOICES, check_voices(voices), speak(text, voice) and version().
+SYNTHESIZERS = {'flite': flite_synth, 'festival': festival_synth}
+SYNTHESIZER_ERRORS = (flite_synth.FliteError, festival_synth.FestivalError)
 FIRST_SPEAKER_ID = 900
 CHAPTER = 1
 
@@ -43,8 +52,10 @@ def define_flags():
   flags.DEFINE_string('input', None, 'LibriSpeech-layout split whose '
                       'sentences are spoken (e.g. demo_run/corpus/ood).')
   flags.DEFINE_string('output_dir', None, 'Folder of the new split.')
-  flags.DEFINE_list('voices', list(flite_synth.VOICES_16K),
-                    'Flite voices, one speaker each.')
+  flags.DEFINE_enum('synthesizer', 'flite', sorted(SYNTHESIZERS),
+                    'The synthesizer that speaks the sentences.')
+  flags.DEFINE_list('voices', None, 'Its voices, one speaker each (default: '
+                    'all of them: flite slt,rms,awb,kal16; festival ked,kal).')
   flags.DEFINE_integer('per_voice', 100, 'Utterances per voice.')
   flags.DEFINE_integer('seed', 0, 'Seed of the sentence draw.')
   flags.DEFINE_bool('overwrite', False, 'Replace an earlier output of this '
@@ -99,15 +110,20 @@ def _prepare_output_dir(output_dir: str, overwrite: bool):
 
 
 def respeak(input_dir: str, output_dir: str, voices: Sequence[str],
-            per_voice: int, seed: int, overwrite: bool = False) -> dict:
+            per_voice: int, seed: int, overwrite: bool = False,
+            synthesizer: str = 'flite') -> dict:
   """Writes the split (module docstring) and returns its info."""
-  flite_synth.check_voices(voices)
+  if synthesizer not in SYNTHESIZERS:
+    raise RespeakError(f'unknown synthesizer {synthesizer!r}; one of '
+                       f'{sorted(SYNTHESIZERS)}')
+  synth = SYNTHESIZERS[synthesizer]
+  synth.check_voices(voices)
   drawn = draw_sentences(read_transcripts(input_dir), voices, per_voice,
                          seed)
   _prepare_output_dir(output_dir, overwrite)
   seconds = {}
   with tqdm.tqdm(total=per_voice * len(voices), unit='utt',
-                 desc='flite') as progress:
+                 desc=synthesizer) as progress:
     for index, (voice, sentences) in enumerate(zip(voices, drawn)):
       speaker = FIRST_SPEAKER_ID + index
       folder = os.path.join(output_dir, str(speaker), str(CHAPTER))
@@ -116,10 +132,9 @@ def respeak(input_dir: str, output_dir: str, voices: Sequence[str],
       samples_written = 0
       for number, text in enumerate(sentences):
         utterance_id = f'{speaker}-{CHAPTER}-{number:04d}'
-        samples = flite_synth.synthesize(
-            text, flite_synth.FliteSettings(voice))
+        samples = synth.speak(text, voice)
         soundfile.write(os.path.join(folder, f'{utterance_id}.flac'),
-                        samples, flite_synth.OUTPUT_SAMPLE_RATE,
+                        samples, synth.OUTPUT_SAMPLE_RATE,
                         subtype='PCM_16', format='FLAC')
         samples_written += samples.shape[0]
         lines.append(f'{utterance_id} {text}\n')
@@ -127,17 +142,13 @@ def respeak(input_dir: str, output_dir: str, voices: Sequence[str],
       with open(os.path.join(folder, f'{speaker}-{CHAPTER}.trans.txt'), 'w',
                 encoding='utf-8') as transcript_file:
         transcript_file.writelines(lines)
-      seconds[voice] = samples_written / flite_synth.OUTPUT_SAMPLE_RATE
-  version = subprocess.run([flite_synth.flite_binary(), '--version'],
-                           capture_output=True, text=True, check=False)
+      seconds[voice] = samples_written / synth.OUTPUT_SAMPLE_RATE
   info = {
       'input': input_dir, 'seed': seed, 'per_voice': per_voice,
+      'synthesizer': synthesizer, 'synthesizer_version': synth.version(),
       'speakers': {str(FIRST_SPEAKER_ID + index): voice
                    for index, voice in enumerate(voices)},
       'seconds_per_voice': seconds,
-      'flite_version': next((line.strip() for line in
-                             version.stdout.splitlines()
-                             if 'version' in line), 'unknown'),
   }
   with open(os.path.join(output_dir, INFO_FILE), 'w') as info_file:
     json.dump(info, info_file, indent=1)
@@ -151,9 +162,11 @@ def main(argv):
   if FLAGS.per_voice < 1:
     raise app.UsageError('--per_voice must be at least 1')
   try:
-    info = respeak(FLAGS.input, FLAGS.output_dir, FLAGS.voices,
-                   FLAGS.per_voice, FLAGS.seed, FLAGS.overwrite)
-  except (RespeakError, flite_synth.FliteError) as error:
+    info = respeak(FLAGS.input, FLAGS.output_dir,
+                   FLAGS.voices or SYNTHESIZERS[FLAGS.synthesizer].VOICES,
+                   FLAGS.per_voice, FLAGS.seed, FLAGS.overwrite,
+                   FLAGS.synthesizer)
+  except (RespeakError,) + SYNTHESIZER_ERRORS as error:
     sys.exit(f'respeak_split: {error}')
   print(json.dumps(info, indent=1))
 
