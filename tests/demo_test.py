@@ -62,6 +62,11 @@ class DemoPlanTest(tf.test.TestCase):
     self.assertFalse([a for a in single.commands()[0]
                       if a.startswith('--cpu_replicas')])
 
+  def test_corpus_stage_passes_the_flite_fraction(self):
+    for args, fraction in (((), 0.0), (('--flite_fraction=0.3',), 0.3)):
+      stage = demo.build_stages('/tmp/wd', parsed_flags(*args))[0]
+      self.assertIn(f'--flite_fraction={fraction}', stage.commands()[0])
+
   def test_batches_split_over_the_default_cpu_replicas(self):
     options = parsed_flags()
     for experiment, replicas in (
