@@ -16,6 +16,7 @@ import tensorflow as tf
 from tfrecords_tools import festival_synth
 from tfrecords_tools import flite_synth
 from tfrecords_tools import respeak_split
+from tfrecords_tools import synth_wav
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # `make test` installs Debian's flite and festival where it can (Makefile).
@@ -74,6 +75,14 @@ class DrawTest(tf.test.TestCase):
         flite_synth.check_voices(['slt'])
 
 
+def assert_short_speech(test, samples):
+  """`samples` hold a spoken short sentence: 16 kHz int16, 0.8-4 s, not
+  silence."""
+  test.assertEqual(samples.dtype, np.int16)
+  test.assertBetween(samples.shape[0] / 16000, 0.8, 4.0)
+  test.assertGreater(np.sqrt(np.mean(samples.astype(np.float64)**2)), 300.0)
+
+
 def median_pitch_hz(samples):
   """Median autocorrelation pitch of the voiced 64 ms frames, 60-400 Hz."""
   rate = flite_synth.OUTPUT_SAMPLE_RATE
@@ -103,11 +112,7 @@ class FliteTest(tf.test.TestCase):
                                             flite_synth.FliteSettings(voice))
               for voice in ('slt', 'kal16')}
     for samples in spoken.values():
-      self.assertEqual(samples.dtype, np.int16)
-      seconds = samples.shape[0] / flite_synth.OUTPUT_SAMPLE_RATE
-      self.assertBetween(seconds, 0.8, 4.0)
-      self.assertGreater(np.sqrt(np.mean(samples.astype(np.float64)**2)),
-                         300.0)
+      assert_short_speech(self, samples)
     self.assertNotEqual(spoken['slt'].shape, spoken['kal16'].shape)
     np.testing.assert_array_equal(
         spoken['slt'], flite_synth.synthesize(
@@ -181,6 +186,20 @@ class FliteTest(tf.test.TestCase):
     self.assertTrue(os.path.exists(os.path.join(foreign, 'keep.txt')))
 
 
+class SynthWavTest(tf.test.TestCase):
+
+  def test_reads_int16_and_names_a_voice_at_another_rate(self):
+    path = os.path.join(tempfile.mkdtemp(), 'spoken.wav')
+    samples = np.random.default_rng().integers(-30000, 30000, 800,
+                                               dtype=np.int16)
+    soundfile.write(path, samples, 8000, subtype='PCM_16')
+    np.testing.assert_array_equal(
+        synth_wav.read_int16(path, 8000, 'kal', ValueError), samples)
+    with self.assertRaisesRegex(ValueError,
+                                "voice 'kal' spoke at 8000 Hz, not 16000"):
+      synth_wav.read_int16(path, 16000, 'kal', ValueError)
+
+
 class FestivalTest(tf.test.TestCase):
 
   def test_missing_festival_names_its_packages(self):
@@ -197,11 +216,7 @@ class FestivalTest(tf.test.TestCase):
     spoken = {voice: festival_synth.speak('THE CAT SAT ON THE MAT', voice)
               for voice in festival_synth.VOICES}
     for samples in spoken.values():
-      self.assertEqual(samples.dtype, np.int16)
-      seconds = samples.shape[0] / festival_synth.OUTPUT_SAMPLE_RATE
-      self.assertBetween(seconds, 0.8, 4.0)
-      self.assertGreater(np.sqrt(np.mean(samples.astype(np.float64)**2)),
-                         300.0)
+      assert_short_speech(self, samples)
     self.assertNotEqual(spoken['ked'].tobytes(), spoken['kal'].tobytes())
     np.testing.assert_array_equal(
         spoken['ked'], festival_synth.speak('the cat sat on the mat', 'ked'))

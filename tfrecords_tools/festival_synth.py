@@ -16,7 +16,8 @@ import tempfile
 from typing import Sequence, Tuple
 
 import numpy as np
-import soundfile
+
+from tfrecords_tools import synth_wav
 
 OUTPUT_SAMPLE_RATE = 16000
 VOICES = ('ked', 'kal')
@@ -78,8 +79,5 @@ def speak(text: str, voice: str) -> np.ndarray:
     if result.returncode or 'ERROR' in result.stderr:
       raise FestivalError(f'text2wave failed on {text!r} with voice '
                           f'{voice!r}: {result.stderr.strip()}')
-    samples, sample_rate = soundfile.read(wav_path, dtype='int16')
-  if sample_rate != OUTPUT_SAMPLE_RATE:
-    raise FestivalError(f'voice {voice!r} spoke at {sample_rate} Hz, not '
-                        f'{OUTPUT_SAMPLE_RATE}')
-  return samples
+    return synth_wav.read_int16(wav_path, OUTPUT_SAMPLE_RATE, voice,
+                                FestivalError)

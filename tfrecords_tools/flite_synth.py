@@ -14,7 +14,8 @@ import tempfile
 from typing import Optional, Tuple
 
 import numpy as np
-import soundfile
+
+from tfrecords_tools import synth_wav
 
 OUTPUT_SAMPLE_RATE = 16000
 # The 16 kHz voices of Debian's flite 2.2 (`flite -lv`): three unit-selection
@@ -113,8 +114,5 @@ def synthesize(text: str, settings: FliteSettings) -> np.ndarray:
     if result.returncode:
       raise FliteError(f'flite failed (exit {result.returncode}) on '
                        f'{text!r} with {settings}: {result.stderr.strip()}')
-    samples, sample_rate = soundfile.read(path, dtype='int16')
-  if sample_rate != OUTPUT_SAMPLE_RATE:
-    raise FliteError(f'voice {settings.voice!r} spoke at {sample_rate} Hz, '
-                     f'not {OUTPUT_SAMPLE_RATE}')
-  return samples
+    return synth_wav.read_int16(path, OUTPUT_SAMPLE_RATE, settings.voice,
+                                FliteError)
