@@ -258,6 +258,68 @@ class DistillationTaskTest(tf.test.TestCase):
         logs = stored_task.train_step(batch, model, optimizer, metrics)
         self.assertTrue(np.isfinite(float(logs[stored_task.loss])))
 
+  def test_online_top_k_is_the_stored_targets_kl_of_the_live_teacher(self):
+    experiment = self._experiment(
+        'full', distillation={'temperature': 2.0, 'alpha': 0.5})
+    task, model, _, _ = self._build(experiment)
+    vocab_size = task.tokenizer.vocab_size
+    batch = self._batch(task, experiment)
+    outputs = model(batch, training=False)
+    teacher = task.teacher_outputs(batch)
+    self.assertEqual(teacher.frame_ratio, 1)
+    kl = {}
+    for fused in (False, True):
+      experiment.task.loss.fused = fused
+      for top_k in (0, 3, vocab_size):
+        experiment.task.distillation.online_top_k = top_k
+        _, reported = distillation_task.DistillationTask(
+            experiment.task).objective.transducer_terms(
+                model, batch, outputs, teacher)
+        kl[fused, top_k] = reported['kl_per_utterance'].numpy()
+    for top_k in (0, 3, vocab_size):
+      self.assertAllClose(kl[True, top_k], kl[False, top_k], rtol=1e-4)
+    kl = {top_k: kl[False, top_k] for top_k in (0, 3, vocab_size)}
+    # k = V: every token its own class, the online full-vocabulary KL.
+    self.assertAllClose(kl[vocab_size], kl[0], rtol=1e-4)
+    # k = 3: the KL over {top 3, rest} per node, in float64 NumPy.
+    tau = 2.0
+
+    def log_softmax(logits):
+      logits = logits.astype(np.float64) / tau
+      logits -= logits.max(-1, keepdims=True)
+      return logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+
+    def joint(joint_fn, model_outputs):
+      return joint_fn(model_outputs['encoder_outputs'][:, :, None],
+                      model_outputs['prediction_outputs'][:, None]).numpy()
+
+    log_p = log_softmax(joint(teacher.joint_fn, teacher.outputs))
+    log_q = log_softmax(joint(model.joint_fn, outputs))
+    ids = np.argsort(-log_p, axis=-1, kind='stable')[..., :3]
+    p_top = np.exp(np.take_along_axis(log_p, ids, -1))
+    q_top = np.exp(np.take_along_axis(log_q, ids, -1))
+    p_classes = np.concatenate([p_top, 1 - p_top.sum(-1, keepdims=True)], -1)
+    q_classes = np.concatenate([q_top, 1 - q_top.sum(-1, keepdims=True)], -1)
+    node_kl = (p_classes * (np.log(p_classes) - np.log(q_classes))).sum(-1)
+    frames = outputs['encoder_lengths'].numpy()
+    labels = batch['label_lengths'].numpy()
+    valid = ((np.arange(node_kl.shape[1])[None, :, None] <
+              frames[:, None, None]) &
+             (np.arange(node_kl.shape[2])[None, None, :] <=
+              labels[:, None, None]))
+    expected = tau**2 * np.where(valid, node_kl, 0.0).sum(axis=(1, 2))
+    self.assertAllClose(kl[3], expected, rtol=1e-3)
+    self.assertNotAllClose(kl[3], kl[0], rtol=1e-2)
+
+  def test_online_top_k_needs_online_full_vocabulary_targets(self):
+    for distillation in ({'online_top_k': -1},
+                         {'online_top_k': 4, 'kind': 'three_class'},
+                         {'online_top_k': 4, 'targets': 'stored'}):
+      with self.subTest(**distillation):
+        experiment = self._experiment(distillation=distillation)
+        with self.assertRaisesRegex(ValueError, 'online_top_k'):
+          experiment.task.validate()
+
   def test_three_class_with_right_shift_and_none_train(self):
     for kind, shift in (('three_class', 2), ('none', 0)):
       with self.subTest(kind=kind, shift=shift):

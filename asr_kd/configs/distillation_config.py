@@ -39,6 +39,11 @@ class SoftTargetConfig(base_config.Config):
       targets").
     top_k: with targets 'stored', the ids per node the records hold
       (`asr_kd.bin.teacher_targets --top_k`), checked on every record.
+    online_top_k: with targets 'online' and kind 'full', > 0 keeps the
+      online teacher's top k tokens per node and groups the others into
+      one class, the stored targets' KL computed from the live teacher
+      (to tell that grouping from the rest of storage); 0 (the default):
+      the whole vocabulary.
     teacher_sees_augmented_features: give the teacher the student's
       SpecAugmented features instead of the same features before
       SpecAugment (the default: the teacher's targets stay those of the
@@ -51,6 +56,7 @@ class SoftTargetConfig(base_config.Config):
   teacher_right_shift: int = 0
   targets: str = 'online'
   top_k: int = 8
+  online_top_k: int = 0
   teacher_sees_augmented_features: bool = False
 
 
@@ -97,6 +103,14 @@ class DistillationTaskConfig(task_config.RnntTaskConfig):
     if kd.targets not in TARGET_SOURCES:
       raise ValueError(f'task.distillation.targets must be one of '
                        f'{TARGET_SOURCES}, got {kd.targets!r}.')
+    if kd.online_top_k < 0:
+      raise ValueError(f'task.distillation.online_top_k must be >= 0, got '
+                       f'{kd.online_top_k}.')
+    if kd.online_top_k and (kd.targets != 'online' or kd.kind != 'full'):
+      raise ValueError('task.distillation.online_top_k cuts the online '
+                       'teacher\'s full-vocabulary targets: it needs '
+                       'targets=\'online\' and kind=\'full\', got '
+                       f'targets={kd.targets!r}, kind={kd.kind!r}.')
     if kd.targets == 'stored':
       if kd.kind != 'full':
         raise ValueError('stored teacher targets hold top-k distributions '

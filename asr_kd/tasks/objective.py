@@ -23,6 +23,8 @@ from asr_kd.dataloaders import features as features_lib
 from asr_kd.dataloaders import input_pipeline
 from asr_kd.losses import ctc as ctc_lib
 from asr_kd.losses import distillation as distillation_lib
+from asr_kd.losses import distillation_frames
+from asr_kd.losses import distillation_kl
 from asr_kd.losses import prediction_lm as prediction_lm_lib
 from asr_kd.losses import rnnt as rnnt_lib
 from asr_kd.losses import rnnt_pruned
@@ -226,6 +228,8 @@ class Objective:
   def _soft_target_terms(self, model, inputs, outputs,
                          teacher: TeacherOutputs):
     kd = self._soft_targets
+    if kd.online_top_k:
+      return self._online_top_k_terms(model, inputs, outputs, teacher)
     common = dict(
         labels=inputs['labels'],
         logit_lengths=outputs['encoder_lengths'],
@@ -252,8 +256,24 @@ class Objective:
     return loss.rnnt + kd.alpha * loss.kl, {RNNT_NAME: loss.rnnt,
                                             KL_NAME: loss.kl}
 
-  def _stored_target_terms(self, model, inputs, outputs):
+  def _online_top_k_terms(self, model, inputs, outputs,
+                          teacher: TeacherOutputs):
+    """The online teacher's targets cut to the stored targets' form: its
+    top `online_top_k` tokens per node and the rest as one class, at the
+    student's frame rate, then the stored targets' loss."""
     kd = self._soft_targets
+    log_probs, target_frames = (
+        distillation_frames.map_teacher_log_probs_to_student_frames(
+            distillation_kl.tempered_log_probs(
+                _full_logits(teacher.joint_fn, teacher.outputs),
+                kd.temperature),
+            teacher.outputs['encoder_lengths'], teacher.frame_ratio))
+    return self._top_k_target_terms(
+        model, inputs, outputs,
+        sparse_kl.top_k_targets(log_probs, kd.online_top_k), target_frames,
+        start_offset_frames=None)
+
+  def _stored_target_terms(self, model, inputs, outputs):
     start_offset_frames = None
     if input_pipeline.TARGET_START_OFFSET in inputs:
       # The nearest whole student frame: the targets were computed on the
@@ -264,13 +284,21 @@ class Objective:
       start_offset_frames = tf.cast(tf.round(
           tf.cast(inputs[input_pipeline.TARGET_START_OFFSET], tf.float32) /
           samples_per_frame), tf.int32)
-    loss = distillation_lib.stored_target_loss(
-        outputs['encoder_outputs'], outputs['prediction_outputs'],
-        model.joint_fn,
+    return self._top_k_target_terms(
+        model, inputs, outputs,
         sparse_kl.TopKTargets(inputs[input_pipeline.TARGET_LOG_PROBS],
                               inputs[input_pipeline.TARGET_IDS],
                               inputs[input_pipeline.TARGET_REST_LOG_PROB]),
-        inputs[input_pipeline.TARGET_FRAMES], inputs['labels'],
+        inputs[input_pipeline.TARGET_FRAMES], start_offset_frames)
+
+  def _top_k_target_terms(self, model, inputs, outputs,
+                          targets: sparse_kl.TopKTargets,
+                          target_frames: tf.Tensor,
+                          start_offset_frames: Optional[tf.Tensor]):
+    kd = self._soft_targets
+    loss = distillation_lib.stored_target_loss(
+        outputs['encoder_outputs'], outputs['prediction_outputs'],
+        model.joint_fn, targets, target_frames, inputs['labels'],
         outputs['encoder_lengths'], inputs['label_lengths'],
         alpha=kd.alpha, temperature=kd.temperature,
         scale_by_temperature_squared=kd.scale_by_temperature_squared,
