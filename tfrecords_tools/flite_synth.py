@@ -1,9 +1,10 @@
 """English speech from CMU Flite (Debian package `flite`), at 16 kHz int16.
 
-A second synthesizer, so that models trained on eSpeak NG speech can be
-scored on speech whose voices were built another way (diphone and unit
-selection voices recorded from people, against eSpeak's formant synthesis).
-Flite runs as a subprocess; it is deterministic for a voice and a text.
+A second synthesizer, whose voices were built another way than eSpeak NG's
+formant synthesis (diphone and unit selection voices recorded from people):
+it speaks part of a demo corpus (make_demo_corpus --flite_fraction) or a
+whole split again (respeak_split). Flite runs as a subprocess; it is
+deterministic for a voice, a text and its settings.
 """
 
 import dataclasses
@@ -11,7 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from typing import Optional, Tuple
+from typing import Tuple
 
 import numpy as np
 
