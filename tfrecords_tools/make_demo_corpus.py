@@ -349,8 +349,11 @@ def plan_corpus(counts: Mapping[str, int], seed: int,
     if counts[split] and not speakers:
       raise CorpusError(f'no speakers available for split {split}')
     for index, text in enumerate(sentences[split]):
-      flite_rng = np.random.default_rng([seed, SPLITS.index(split), index, 1])
-      if flite_fraction and flite_rng.random() < flite_fraction:
+      flite_rng = None
+      if flite_fraction:
+        flite_rng = np.random.default_rng(
+            [seed, SPLITS.index(split), index, 1])
+      if flite_rng is not None and flite_rng.random() < flite_fraction:
         speaker, settings = _flite_utterance(
             flite_rng, split, flite_speakers_by_split[split])
       else:
