@@ -224,7 +224,8 @@ class ExperimentsPlanTest(tf.test.TestCase):
                            run.teacher_dir if row.endswith('soft') else None)
 
   def test_probe_covers_right_shift_times_alpha_on_the_first_seed(self):
-    probes = [run for run in self.runs if run.row.comparison == 'probe']
+    probes = [run for run in self.runs if run.row.comparison == 'probe' and
+              run.row != rows_lib.SOFT_ONLINE_TOP_K]
     own = exp_factory.get_exp_config(
         'kd_demo_student_soft_full').task.distillation
     cells = {(own.teacher_right_shift, own.alpha)}
@@ -237,6 +238,20 @@ class ExperimentsPlanTest(tf.test.TestCase):
     self.assertLen(probes, 11)
     self.assertEqual(cells, {(shift, alpha) for shift in (0, 1, 2, 4)
                              for alpha in (0.001, 0.01, 0.1)})
+
+  def test_online_top_k_probe_is_the_soft_row_with_the_stored_k(self):
+    top_k_runs = [run for run in self.runs
+                  if run.row == rows_lib.SOFT_ONLINE_TOP_K]
+    self.assertEqual([run.seed for run in top_k_runs], [0])
+    soft_run = next(run for run in self.runs
+                    if run.row.name == 'kd_demo_student_soft_full' and
+                    run.seed == 0)
+    probe_overrides = overrides_of(self.commands[top_k_runs[0].model_dir])
+    soft_overrides = overrides_of(self.commands[soft_run.model_dir])
+    self.assertEqual(probe_overrides.pop('task.distillation.online_top_k'),
+                     str(rows_lib.STORED_TOP_K))
+    # Everything else (data, labels, teacher, seed) is the soft row's.
+    self.assertEqual(probe_overrides, soft_overrides)
 
   def test_selected_self_rows_still_train_their_teachers_first(self):
     plan = experiments.build_plan(
@@ -309,10 +324,13 @@ class ExperimentsConfigsTest(tf.test.TestCase):
       self.assertEqual(train_data.label_source, expected_source)
       if run.row.targets == 'soft':
         self.assertEqual(config.task.teacher_model_dir, run.teacher_dir)
-      if run.row.comparison == 'probe':
+      if run.row == rows_lib.SOFT_ONLINE_TOP_K:
+        self.assertEqual(config.task.distillation.online_top_k,
+                         rows_lib.STORED_TOP_K)
+      elif run.row.comparison == 'probe':
         self.assertEqual(config.task.distillation.teacher_right_shift, 4)
         self.assertAllClose(config.task.distillation.alpha, 0.1)
-    self.assertLen(schedules, 5 + 1 + 2)
+    self.assertLen(schedules, 5 + 2 + 2)
     self.assertLen(set(schedules.values()), 1, schedules)
     self.assertGreater(next(iter(schedules.values()))[0], 0)
     # One student model for every row, self-training included.

@@ -20,7 +20,9 @@ The design (docs/distillation.md, "make experiments"):
     lattice, online, or from the teacher's top-8 distributions stored in
     the same records (asr_kd.bin.teacher_targets; the stored row).
   probe: the full-vocabulary soft row at each teacher_right_shift x alpha
-    (--probe_right_shifts x --probe_alphas), on --probe_seeds.
+    (--probe_right_shifts x --probe_alphas), and with the stored row's
+    top-8 KL computed online (task.distillation.online_top_k), on
+    --probe_seeds.
   (b) self-training, same size: generation 0 is the no-distillation run of
     the seed; generation g's student (task.seed = seed + 100 g, never its
     teacher's) learns from generation g-1's model, hard or soft, for
@@ -320,7 +322,8 @@ def build_plan(work_dir: str,
   """Every stage in dependency order; a model trains before it teaches."""
   seeds = [int(seed) for seed in options.seeds]
   probe_seeds = [int(seed) for seed in (options.probe_seeds or seeds[:1])]
-  probes = probe_rows(options.probe_right_shifts, options.probe_alphas)
+  probes = probe_rows(options.probe_right_shifts, options.probe_alphas) + [
+      rows_lib.SOFT_ONLINE_TOP_K]
   rows_a = [row for row in rows_lib.ROWS_A if selected(row, options)]
   probes = [row for row in probes if selected(row, options)]
   rows_b = [row for row in rows_lib.ROWS_B if selected(row, options)]
@@ -473,8 +476,9 @@ def main(argv):
     raise app.UsageError(f'no demo data in {work_dir}: run `make demo` (or '
                          'python -m asr_kd.bin.demo) first.')
   known_rows = {row.name for row in rows_lib.ROWS_A + rows_lib.ROWS_B} | {
-      PROBE} | {row.name for row in probe_rows(FLAGS.probe_right_shifts,
-                                               FLAGS.probe_alphas)}
+      PROBE, rows_lib.SOFT_ONLINE_TOP_K.name} | {
+          row.name for row in probe_rows(FLAGS.probe_right_shifts,
+                                         FLAGS.probe_alphas)}
   unknown = set(FLAGS.rows or []) - known_rows
   if unknown:
     raise app.UsageError(f'unknown --rows {sorted(unknown)}; rows: '

@@ -38,6 +38,13 @@ ROWS_A = (
 )
 # Stored targets are judged against the online row they replace.
 STORED_AGAINST_ONLINE = (SOFT_STORED, SOFT_FULL)
+# A probe: the stored row's top-k KL, computed from the live teacher in each
+# step. Against the stored row it isolates storage and batch order; against
+# the online row, the grouping of all but the top k into one class.
+SOFT_ONLINE_TOP_K = Row(
+    f'{SOFT_FULL}_online_top{STORED_TOP_K}', SOFT_FULL,
+    f'probe: full vocabulary, online top-{STORED_TOP_K}', 'probe', 'soft',
+    BASELINE, f'task.distillation.online_top_k={STORED_TOP_K}')
 ROWS_B = (
     Row('kd_demo_self_hard', 'kd_demo_self_hard',
         '(b) self-training, hard targets', 'b', 'hard', BASELINE),
