@@ -31,11 +31,10 @@ The design (docs/distillation.md, "make experiments"):
 Every student row has the same steps and batches (its config's, or
 --train_steps). Each run is trained, evaluated (beam search, width 4) on
 the test, ood and dev splits there are records of, and appended to the
-results JSON
-(--results) with its WERs, steps, wall time and the commit it ran at; the
-markdown table (--markdown) and the figure (--figure) are redrawn from it
-after every run (python -m asr_kd.bin.experiments_report redraws them
-alone). A run whose record file exists in its folder is skipped, so an
+results JSON (--results) with its WERs, steps, wall time and the commit it
+ran at; the markdown table (--markdown) and the figure (--figure) are
+redrawn from it after every run (python -m asr_kd.bin.experiments_report
+redraws them alone). A run whose record file exists in its folder is skipped, so an
 interrupted comparison continues where it stopped; each run prints one
 progress line with an ETA.
 """
