@@ -231,6 +231,46 @@ class TableTest(tf.test.TestCase):
     self.assertEqual(table_line(report.stored_targets_table(one_pair),
                                 'test')[2:], ['-', '1 pair: no interval'])
 
+  def test_online_top_k_probe_between_online_and_stored(self):
+    stored, online = rows_lib.STORED_AGAINST_ONLINE
+    probe = rows_lib.SOFT_ONLINE_TOP_K.name
+    rng = np.random.default_rng(5)
+    wers = {row: rng.uniform(20, 40, (3, 2)) for row in (online, stored,
+                                                         probe)}
+
+    def rows_records(row, seeds):
+      return [record(row, seed, *wers[row][seed], baseline='none')
+              for seed in seeds]
+
+    records = rows_records(online, range(3)) + rows_records(stored, range(3))
+    self.assertEqual(report.online_top_k_table(records), '')
+    self.assertNotIn(probe, report.markdown_report(records, 'x.json'))
+    # One probe seed: the other rows' WERs of that seed only, one pair.
+    table = report.online_top_k_table(records + rows_records(probe, [1]))
+    for column, split in enumerate(results.REPORTED_SPLITS):
+      self.assertEqual(table_line(table, split), [
+          split, f'{wers[online][1, column]:.2f}',
+          f'{wers[probe][1, column]:.2f}', f'{wers[stored][1, column]:.2f}',
+          f'{wers[probe][1, column] - wers[online][1, column]:+.2f} '
+          '(1 pair)',
+          f'{wers[stored][1, column] - wers[probe][1, column]:+.2f} '
+          '(1 pair)'])
+    records += rows_records(probe, range(3))
+    table = report.online_top_k_table(records)
+    for column, split in enumerate(results.REPORTED_SPLITS):
+      differences = wers[stored][:, column] - wers[probe][:, column]
+      half_width = (t_quantile(0.975, 2) * differences.std(ddof=1) /
+                    math.sqrt(3))
+      probe_wers = wers[probe][:, column]
+      self.assertEqual(table_line(table, split)[2],
+                       f'{probe_wers.mean():.2f} ± '
+                       f'{probe_wers.std(ddof=1):.2f}')
+      self.assertEqual(table_line(table, split)[5],
+                       f'{differences.mean():+.2f} '
+                       f'[{differences.mean() - half_width:+.2f}, '
+                       f'{differences.mean() + half_width:+.2f}] (3 pairs)')
+    self.assertIn(table, report.markdown_report(records, 'x.json'))
+
   def test_run_time_adds_measured_cpu_and_names_unmeasured_runs(self):
     records = [dict(record('none', seed, 10.0), wall_seconds=3600.0 * seed,
                     cpu_seconds=5400.0 * seed) for seed in (1, 2)]

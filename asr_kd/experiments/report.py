@@ -212,6 +212,36 @@ def stored_targets_table(records: List[Dict]) -> str:
   return '\n'.join(lines)
 
 
+def online_top_k_table(records: List[Dict]) -> str:
+  """The online top-k probe between the two rows it separates, on the
+  probe's seeds: per split, the three rows' WERs, then the paired
+  WER(online top-k) - WER(online full), what grouping the tail does, and
+  WER(stored) - WER(online top-k), what storage and batch order do."""
+  probe = rows_lib.SOFT_ONLINE_TOP_K.name
+  stored, online = rows_lib.STORED_AGAINST_ONLINE
+  if not any(split_wers(records, probe, None, split)
+             for split in results.REPORTED_SPLITS):
+    return ''
+  k = rows_lib.STORED_TOP_K
+  header = ['split', 'online full', f'online top-{k}', f'stored top-{k}',
+            f'online top-{k} - online full (95% CI)',
+            f'stored - online top-{k} (95% CI)']
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for split in results.REPORTED_SPLITS:
+    probe_seeds = split_wers(records, probe, None, split)
+    cells = [split]
+    for row in (online, probe, stored):
+      wers = split_wers(records, row, None, split)
+      cells.append(_mean_std([wers[seed] for seed in probe_seeds
+                              if seed in wers]))
+    cells.append(_difference(paired_differences(records, probe, None,
+                                                online, split)))
+    cells.append(_difference(paired_differences(records, stored, None,
+                                                probe, split)))
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
 def run_time_line(records: List[Dict]) -> str:
   """Wall and CPU hours of all runs (training and evaluation)."""
   wall_hours = sum(record.get('wall_seconds') or 0.0
@@ -249,7 +279,17 @@ def _stored_targets_section(records: List[Dict]) -> List[str]:
       f'utterances, with the teacher\'s top-{rows_lib.STORED_TOP_K} targets read '
       'from disk instead of computed in each step.', '', table, '',
       'Equal within seed noise where the paired interval contains 0; its '
-      'half-width is the smallest difference these seeds could resolve.', '']
+      'half-width is the smallest difference these seeds could resolve.', '',
+      *_online_top_k_lines(records)]
+
+
+def _online_top_k_lines(records: List[Dict]) -> List[str]:
+  table = online_top_k_table(records)
+  if not table:
+    return []
+  return [
+      f'The same KL computed online (`{rows_lib.SOFT_ONLINE_TOP_K.name}`), '
+      'WER % as mean ± sd over the probe\'s seeds:', '', table, '']
 
 
 def markdown_report(records: List[Dict], results_name: str) -> str:
