@@ -31,11 +31,8 @@ $(STAMP): requirements.txt constraints.txt
 	$(PY) -m pip install -q -r requirements.txt -c constraints.txt
 	touch $(STAMP)
 
-# One pytest worker per core of a 2-core CI machine; each test file stays on
-# one worker (--dist loadfile), so a file's class fixtures are built once.
-PYTEST_WORKERS ?= 2
 test: $(STAMP) synthesizers
-	$(PY) -m pytest -q --durations=15 -n $(PYTEST_WORKERS) --dist loadfile tests
+	$(PY) -m pytest -q --durations=15 tests
 
 demo: $(STAMP)
 	$(PY) -m asr_kd.bin.demo --work_dir=$(DEMO_DIR)
