@@ -87,6 +87,19 @@ class DemoPlanTest(tf.test.TestCase):
     self.assertFalse([a for a in student_command('--student_cpu_replicas=1')
                       if a.startswith('--cpu_replicas')])
 
+  def test_data_only_stops_after_the_feature_statistics(self):
+    full = demo.build_stages('/tmp/wd', parsed_flags())
+    data = demo.build_stages('/tmp/wd', parsed_flags('--data_only'))
+    self.assertEqual([(stage.name, stage.done_marker, stage.time_file)
+                      for stage in data],
+                     [(stage.name, stage.done_marker, stage.time_file)
+                      for stage in full[:len(data)]])
+    self.assertEqual(data[-1].done_marker, '/tmp/wd/feature_stats.json')
+    # Everything after it trains or uses a model.
+    self.assertTrue(all(
+        'asr_kd.bin' in ' '.join(stage.commands()[0])
+        for stage in full[len(data):]), [stage.name for stage in full])
+
   def test_main_runs_every_stage_in_order_and_reports(self):
     work_dir = tempfile.mkdtemp()
     options = parsed_flags(f'--work_dir={work_dir}')

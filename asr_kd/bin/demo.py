@@ -1,6 +1,6 @@
 r"""The main job on the bundled demo corpus, end to end (`make demo`).
 
-  python -m asr_kd.bin.demo --work_dir=demo_run
+  python -m asr_kd.bin.demo --work_dir=demo_run [--data_only]
 
 Each stage runs the same public command a user would run (printed before it
 starts) and leaves its outputs under --work_dir. A stage whose outputs exist
@@ -52,6 +52,11 @@ def define_flags(flag_values: flags.FlagValues = FLAGS):
                        'On a host without GPU/TPU, distill the student with '
                        'train --cpu_replicas=N (1: one device).',
                        flag_values=flag_values)
+  flags.DEFINE_bool('data_only', False,
+                    'Stop after the data stages (corpus, TFRecords, '
+                    'tokenizer, feature statistics): what `make '
+                    'experiments` needs, without the demo\'s own teacher '
+                    'and student.', flag_values=flag_values)
   flags.DEFINE_integer('num_harness_files', 3,
                        'Test files streamed through the TFLite harness.',
                        flag_values=flag_values)
@@ -121,6 +126,8 @@ def build_stages(work_dir: str,
               'tfrecords_tools.compute_feature_stats',
               f'--input={records}/train-*',
               f'--output={work_dir}/feature_stats.json')]),
+  ]
+  model_stages = [
       # Training stages always run: train_lib resumes from the last
       # checkpoint and returns at once when the run is complete.
       stages.Stage(
@@ -166,6 +173,8 @@ def build_stages(work_dir: str,
               '--threads=1',
               *harness_files(corpus, options.num_harness_files))]),
   ]
+  if not options.data_only:
+    demo_stages += model_stages
   # Each stage's time adds up over every `make demo` that ran it.
   return [stage._replace(time_file=stage_time_file(work_dir, number))
           for number, stage in enumerate(demo_stages, 1)]

@@ -4,7 +4,8 @@ r"""The soft- vs hard-target comparison on the demo corpus (`make experiments`).
       [--train_steps=N] [--generations=2] [--probe_seeds=0] \
       [--results=docs/experiments.json]
 
-Needs the demo's tokenizer, feature statistics and TFRecords (`make demo`).
+Needs the demo's tokenizer, feature statistics and TFRecords (`make demo`,
+or `python -m asr_kd.bin.demo --data_only` for those alone).
 The design (docs/distillation.md, "make experiments"):
 
   data: the demo's training TFRecords split by a hash of the utterance id
@@ -474,7 +475,8 @@ def main(argv):
   work_dir = FLAGS.work_dir
   if not os.path.exists(os.path.join(work_dir, 'tokenizer', 'spm.model')):
     raise app.UsageError(f'no demo data in {work_dir}: run `make demo` (or '
-                         'python -m asr_kd.bin.demo) first.')
+                         'python -m asr_kd.bin.demo --data_only, which '
+                         'skips the demo\'s own models) first.')
   known_rows = {row.name for row in rows_lib.ROWS_A + rows_lib.ROWS_B} | {
       PROBE, rows_lib.SOFT_ONLINE_TOP_K.name} | {
           row.name for row in probe_rows(FLAGS.probe_right_shifts,
