@@ -264,6 +264,44 @@ class ExperimentsPlanTest(tf.test.TestCase):
     self.assertNotIn('kd_demo_big_teacher',
                      ' '.join(planned.stage.name for planned in plan))
 
+  def test_recorded_runs_rerun_only_when_a_stage_that_runs_reads_them(self):
+    work_dir = tempfile.mkdtemp()  # A new machine: no stage is done.
+
+    def to_run(options, unrecorded):
+      plan = experiments.build_plan(work_dir, parsed_flags(*options))
+      recorded = {experiments.run_key(planned.run) for planned in plan
+                  if planned.run and planned.run.row.name not in unrecorded}
+      markers = experiments.stages_to_run(plan, recorded)
+      return sorted(planned.stage.name.split(' with ')[0].split(' (')[0]
+                    for planned in plan if planned.stage.done_marker in
+                    markers)
+
+    rows_a = ('--seeds=0', '--rows=kd_demo_student_none,kd_demo_student_hard,'
+              'kd_demo_student_soft_full')
+    split = 'Split the training audio into a labeled subset and a pool'
+    labels = 'Pseudo-label the pool'
+    teacher = 'kd_demo_big_teacher seed 0'
+    self.assertEqual(to_run(rows_a, ()), [])
+    self.assertEqual(to_run(rows_a, ('kd_demo_student_none',)),
+                     sorted([split, 'kd_demo_student_none seed 0']))
+    # The soft row reads the teacher's labels and loads the teacher.
+    self.assertEqual(to_run(rows_a, ('kd_demo_student_soft_full',)),
+                     sorted([split, teacher, labels,
+                             'kd_demo_student_soft_full seed 0']))
+    self.assertEqual(to_run(rows_a, ('kd_demo_student_hard',)),
+                     sorted([split, teacher, labels,
+                             'kd_demo_student_hard seed 0']))
+    # Self-training: the last generation's labeler and every model before
+    # it are trained again; nothing of a fully recorded chain is.
+    self_rows = ('--seeds=0', '--rows=kd_demo_self_hard', '--generations=2')
+    self.assertEqual(to_run(self_rows, ()), [])
+    plan = experiments.build_plan(work_dir, parsed_flags(*self_rows))
+    last = plan[-1].run
+    recorded = {experiments.run_key(planned.run) for planned in plan
+                if planned.run and planned.run != last}
+    markers = experiments.stages_to_run(plan, recorded)
+    self.assertEqual(markers, {planned.stage.done_marker for planned in plan})
+
   def test_evaluation_covers_the_splits_there_are_records_of(self):
     work_dir = tempfile.mkdtemp()
     os.makedirs(os.path.join(work_dir, 'tfrecords'))
@@ -441,6 +479,21 @@ class RunPlanTest(tf.test.TestCase):
     for index in range(2):
       with open(os.path.join(work_dir, f'count{index}')) as counter:
         self.assertEqual(counter.read(), 'x')
+    # On a new machine (no run folders), recorded runs are not run again.
+    new_work_dir = tempfile.mkdtemp()
+    new_plan = self.fake_plan(new_work_dir, [
+        (none_row, {'test': 0.25}), (rows_lib.ROWS_A[2], {'test': 0.1})])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+      continued = experiments.run_plan(new_plan, *paths)
+    self.assertRegex(printed.getvalue(),
+                     r'\[1/2\] kd_demo_student_none \(recorded already\): '
+                     r'test 20\.0% ')
+    self.assertFalse(os.path.exists(os.path.join(new_work_dir, 'count0')))
+    self.assertTrue(os.path.exists(os.path.join(new_work_dir, 'count1')))
+    self.assertEqual(continued[:len(saved)], saved)
+    self.assertEqual(continued[-1]['row'], rows_lib.ROWS_A[2].name)
+    results.save(paths[0], records)
     # A lost results file is rebuilt from the runs' folders.
     os.remove(paths[0])
     with contextlib.redirect_stdout(io.StringIO()):

@@ -35,16 +35,18 @@ the test, ood and dev splits there are records of, and appended to the
 results JSON (--results) with its WERs, steps, wall time and the commit it
 ran at; the markdown table (--markdown) and the figure (--figure) are
 redrawn from it after every run (python -m asr_kd.bin.experiments_report
-redraws them alone). A run whose record file exists in its folder is skipped, so an
-interrupted comparison continues where it stopped; each run prints one
-progress line with an ETA.
+redraws them alone). A run whose record file exists in its folder is
+skipped, so an interrupted comparison continues where it stopped; so is a
+run recorded in --results whose model no stage left to run reads, so it
+continues on a new machine too. Each run prints one progress line with an
+ETA.
 """
 
 import glob
 import json
 import os
 import time
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 
 from absl import app
 from absl import flags
@@ -135,6 +137,10 @@ class Run(NamedTuple):
 class PlannedStage(NamedTuple):
   stage: stages.Stage
   run: Optional[Run]  # None for data and pseudo-label stages.
+  # What the stage makes (a model dir, a labels or data dir) and what it
+  # reads that other stages make (stages_to_run).
+  makes: str = ''
+  loads: Tuple[str, ...] = ()
 
 
 def experiments_dir(work_dir: str) -> str:
@@ -254,10 +260,15 @@ def run_stage(work_dir: str, run: Run,
 
   generation = (f' generation {run.generation}'
                 if run.generation is not None else '')
+  # Soft rows load their teacher online; every row reads its labels (or
+  # the labeled subset).
+  loads = ((run.labels_dir or data_dir(work_dir),) +
+           ((run.teacher_dir,) if run.row.targets == 'soft' else ()))
   return PlannedStage(
       stages.Stage(f'{run.row.name} seed {run.seed}{generation}',
                  os.path.join(run.model_dir, RECORD_FILE), commands,
-                 time_file=os.path.join(run.model_dir, TIME_FILE)), run)
+                 time_file=os.path.join(run.model_dir, TIME_FILE)), run,
+      run.model_dir, loads)
 
 
 def pseudo_label_stage(work_dir: str, teacher_dir: str,
@@ -277,7 +288,8 @@ def pseudo_label_stage(work_dir: str, teacher_dir: str,
       f'Pseudo-label the pool with {os.path.relpath(teacher_dir, work_dir)}',
       os.path.join(output_dir, f'{data_split.POOL_PREFIX}.summary.json'),
       lambda: [label(data_split.LABELED_PREFIX, '--keep_transcripts'),
-               label(data_split.POOL_PREFIX)]), None)
+               label(data_split.POOL_PREFIX)]), None, output_dir,
+      (teacher_dir, data_dir(work_dir)))
 
 
 def teacher_targets_stage(work_dir: str, teacher_dir: str,
@@ -298,7 +310,8 @@ def teacher_targets_stage(work_dir: str, teacher_dir: str,
       f'Store the targets of {os.path.relpath(teacher_dir, work_dir)}',
       os.path.join(output_dir, f'{data_split.POOL_PREFIX}.summary.json'),
       lambda: [label(data_split.LABELED_PREFIX),
-               label(data_split.POOL_PREFIX)]), None)
+               label(data_split.POOL_PREFIX)]), None, output_dir,
+      (teacher_dir, data_dir(work_dir)))
 
 
 def split_stage(work_dir: str, options: flags.FlagValues) -> PlannedStage:
@@ -309,7 +322,8 @@ def split_stage(work_dir: str, options: flags.FlagValues) -> PlannedStage:
       lambda: [stages.python_module(
           'asr_kd.bin.split_labeled', f'--input={records}/train-*',
           f'--output_dir={data_dir(work_dir)}',
-          f'--labeled_fraction={options.labeled_fraction}')]), None)
+          f'--labeled_fraction={options.labeled_fraction}')]), None,
+      data_dir(work_dir))
 
 
 def selected(row: rows_lib.Row, options: flags.FlagValues) -> bool:
@@ -406,12 +420,42 @@ def collect_record(run: Run, commit: str) -> Dict:
       model_dir=run.model_dir)
 
 
+def run_key(run: Run) -> Tuple:
+  """The key of `run`'s record (results.run_key)."""
+  return (run.row.name, run.generation, run.seed)
+
+
+def stages_to_run(plan: List[PlannedStage],
+                  recorded: Set[Tuple]) -> Set[str]:
+  """Done markers of the stages that must run: of those not done, the runs
+  not recorded in the results and whatever a stage that runs reads.
+
+  So a comparison continues on a new machine from its results file alone: a
+  recorded student is not trained again, but a recorded teacher is when
+  there is something left for it to label or teach.
+  """
+  loaded, to_run = set(), set()
+  for planned in reversed(plan):  # Stages come after what they read.
+    if os.path.exists(planned.stage.done_marker):
+      continue
+    run = planned.run
+    if run:
+      needed = run_key(run) not in recorded or planned.makes in loaded
+    else:
+      needed = not planned.makes or planned.makes in loaded
+    if needed:
+      to_run.add(planned.stage.done_marker)
+      loaded.update(planned.loads)
+  return to_run
+
+
 def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
              figure_path: str, commit_dir: str = REPO_ROOT) -> List[Dict]:
   """Runs the stages not done yet; records, reports and prints each run.
 
   Records of the results file are kept; a finished run's record (from its
-  folder) is added when the file lacks it.
+  folder) is added when the file lacks it. A run recorded there is not run
+  again unless a stage that runs loads its model (`stages_to_run`).
   """
   records = results.load(results_path)
   runs = [planned.run for planned in plan if planned.run]
@@ -424,27 +468,34 @@ def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
         records = results.upsert(records, record)
   if records:
     results.save(results_path, records)
+  to_run = stages_to_run(plan, {results.run_key(record)
+                                for record in records})
 
   def eta() -> Optional[float]:
     """Mean wall time of the plan's finished runs x its runs left."""
-    keys = {(run.row.name, run.generation, run.seed) for run in runs}
+    keys = {run_key(run) for run in runs}
     walls = [record['wall_seconds'] for record in records
              if results.run_key(record) in keys and record['wall_seconds']]
-    left = sum(not os.path.exists(planned.stage.done_marker)
+    left = sum(planned.stage.done_marker in to_run and
+               not os.path.exists(planned.stage.done_marker)
                for planned in plan if planned.run)
     return progress.eta_seconds(walls, left)
 
   number = 0
   start = time.time()
   for planned in plan:
-    stage, run = planned
+    stage, run = planned.stage, planned.run
     if run:
       number += 1
-    if os.path.exists(stage.done_marker):
+    if stage.done_marker not in to_run:
       if run:
-        record = _read_json(stage.done_marker)
+        done = os.path.exists(stage.done_marker)
+        record = (_read_json(stage.done_marker) if done else next(
+            record for record in records
+            if results.run_key(record) == run_key(run)))
+        where = 'done already' if done else 'recorded already'
         print(progress.progress_line(
-            number, len(runs), f'{stage.name} (done already)',
+            number, len(runs), f'{stage.name} ({where})',
             record['wer'], record['wall_seconds'] or 0.0, eta()), flush=True)
       else:
         print(f'{stage.name}: done already ({stage.done_marker})',
