@@ -37,9 +37,12 @@ test: $(STAMP) synthesizers
 demo: $(STAMP)
 	$(PY) -m asr_kd.bin.demo --work_dir=$(DEMO_DIR)
 
-# After `make demo`: the soft- vs hard-target comparison (docs/distillation.md).
+# The soft- vs hard-target comparison (docs/distillation.md), on the demo's
+# data (made first, without the demo's models, where it is missing).
 # Resumable; writes docs/experiments.json, docs/experiments.md and docs/experiments.png.
 experiments: $(STAMP)
+	test -f $(DEMO_DIR)/tokenizer/spm.model || \
+	  $(PY) -m asr_kd.bin.demo --work_dir=$(DEMO_DIR) --data_only
 	$(PY) -m asr_kd.bin.experiments --work_dir=$(DEMO_DIR) --seeds=$(SEEDS)
 
 # Redraws docs/experiments.md and docs/experiments.png from docs/experiments.json.
