@@ -477,7 +477,7 @@ def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
     walls = [record['wall_seconds'] for record in records
              if results.run_key(record) in keys and record['wall_seconds']]
     left = sum(planned.stage.done_marker in to_run and
-               not os.path.exists(planned.stage.done_marker)
+               not os.path.exists(planned.stage.done_marker)  # Run since.
                for planned in plan if planned.run)
     return progress.eta_seconds(walls, left)
 
@@ -497,8 +497,11 @@ def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
         print(progress.progress_line(
             number, len(runs), f'{stage.name} ({where})',
             record['wer'], record['wall_seconds'] or 0.0, eta()), flush=True)
-      else:
+      elif os.path.exists(stage.done_marker):
         print(f'{stage.name}: done already ({stage.done_marker})',
+              flush=True)
+      else:
+        print(f'{stage.name}: not needed (all that reads it is recorded)',
               flush=True)
       continue
     print(f'{stage.name} ({time.time() - start:.0f} s elapsed)', flush=True)
