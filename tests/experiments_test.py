@@ -494,6 +494,29 @@ class RunPlanTest(tf.test.TestCase):
     self.assertEqual(continued[:len(saved)], saved)
     self.assertEqual(continued[-1]['row'], rows_lib.ROWS_A[2].name)
     results.save(paths[0], records)
+    # What only recorded runs read is not made again; what a run left reads
+    # is.
+    labels_work_dir = tempfile.mkdtemp()
+    labels_plan = []
+    for index, row in enumerate((none_row, rows_lib.ROWS_A[2])):
+      labels = os.path.join(labels_work_dir, f'labels{index}')
+      marker = os.path.join(labels, 'done')
+      labels_plan.append(experiments.PlannedStage(stages.Stage(
+          f'labels {index}', marker,
+          lambda m=marker: [[sys.executable, '-c', 'import os, sys; '
+                             f'os.makedirs(os.path.dirname({m!r})); '
+                             f'open({m!r}, "w").close()']]), None, labels))
+      run_stage = self.fake_plan(labels_work_dir, [(row, {'test': 0.1})])[0]
+      labels_plan.append(run_stage._replace(makes=run_stage.run.model_dir,
+                                            loads=(labels,)))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+      experiments.run_plan(labels_plan, *paths)
+    self.assertIn('labels 0: not needed (all that reads it is recorded)',
+                  printed.getvalue())
+    self.assertFalse(os.path.exists(labels_plan[0].stage.done_marker))
+    self.assertTrue(os.path.exists(labels_plan[2].stage.done_marker))
+    results.save(paths[0], records)
     # A lost results file is rebuilt from the runs' folders.
     os.remove(paths[0])
     with contextlib.redirect_stdout(io.StringIO()):
