@@ -245,6 +245,12 @@ class TableTest(tf.test.TestCase):
     records = rows_records(online, range(3)) + rows_records(stored, range(3))
     self.assertEqual(report.online_top_k_table(records), '')
     self.assertNotIn(probe, report.markdown_report(records, 'x.json'))
+    # Without stored runs, the probe's table stands alone ('-' for them).
+    without_stored = rows_records(online, range(3)) + rows_records(probe,
+                                                                    [0])
+    table = report.online_top_k_table(without_stored)
+    self.assertEqual(table_line(table, 'test')[3], '-')
+    self.assertIn(table, report.markdown_report(without_stored, 'x.json'))
     # One probe seed: the other rows' WERs of that seed only, one pair.
     table = report.online_top_k_table(records + rows_records(probe, [1]))
     for column, split in enumerate(results.REPORTED_SPLITS):

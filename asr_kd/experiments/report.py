@@ -269,27 +269,26 @@ def run_time_line(records: List[Dict]) -> str:
 
 
 def _stored_targets_section(records: List[Dict]) -> List[str]:
-  table = stored_targets_table(records)
-  if not table:
+  stored_table = stored_targets_table(records)
+  probe_table = online_top_k_table(records)
+  if not stored_table and not probe_table:
     return []
   stored, online = rows_lib.STORED_AGAINST_ONLINE
-  return [
-      '## Stored against online teacher targets', '',
-      f'`{stored}` against `{online}`: the same student, teacher and '
-      f'utterances, with the teacher\'s top-{rows_lib.STORED_TOP_K} targets read '
-      'from disk instead of computed in each step.', '', table, '',
-      'Equal within seed noise where the paired interval contains 0; its '
-      'half-width is the smallest difference these seeds could resolve.', '',
-      *_online_top_k_lines(records)]
-
-
-def _online_top_k_lines(records: List[Dict]) -> List[str]:
-  table = online_top_k_table(records)
-  if not table:
-    return []
-  return [
-      f'The same KL computed online (`{rows_lib.SOFT_ONLINE_TOP_K.name}`), '
-      'WER % as mean ± sd over the probe\'s seeds:', '', table, '']
+  lines = ['## Stored against online teacher targets', '']
+  if stored_table:
+    lines += [
+        f'`{stored}` against `{online}`: the same student, teacher and '
+        f'utterances, with the teacher\'s top-{rows_lib.STORED_TOP_K} targets '
+        'read from disk instead of computed in each step.', '', stored_table,
+        '', 'Equal within seed noise where the paired interval contains 0; '
+        'its half-width is the smallest difference these seeds could '
+        'resolve.', '']
+  if probe_table:
+    lines += [
+        f'The top-{rows_lib.STORED_TOP_K} KL computed online '
+        f'(`{rows_lib.SOFT_ONLINE_TOP_K.name}`), WER % as mean ± sd over the '
+        'probe\'s seeds:', '', probe_table, '']
+  return lines
 
 
 def markdown_report(records: List[Dict], results_name: str) -> str:
