@@ -517,6 +517,32 @@ class RunPlanTest(tf.test.TestCase):
     self.assertFalse(os.path.exists(labels_plan[0].stage.done_marker))
     self.assertTrue(os.path.exists(labels_plan[2].stage.done_marker))
     results.save(paths[0], records)
+    # A recorded model trained again because a run left reads it must
+    # reproduce its record; if not, nothing after it runs.
+    for teacher_wer, reproduced in ((0.20, True), (0.21, False)):
+      rerun_work_dir = tempfile.mkdtemp()
+      rerun_plan = self.fake_plan(rerun_work_dir, [
+          (none_row, {'test': teacher_wer, 'ood': 0.30, 'dev': 0.19}),
+          (rows_lib.ROWS_A[2], {'test': 0.1})])
+      rerun_plan[1] = rerun_plan[1]._replace(
+          loads=(rerun_plan[0].run.model_dir,))
+      rerun_plan[0] = rerun_plan[0]._replace(
+          makes=rerun_plan[0].run.model_dir)
+      with contextlib.redirect_stdout(io.StringIO()):
+        if reproduced:
+          experiments.run_plan(rerun_plan, *paths)
+        else:
+          with self.assertRaisesRegex(
+              experiments.NotReproducedError,
+              r'kd_demo_student_none seed 0, .* gives test 21\.00% ood '
+              r'30\.00% dev 19\.00% .* has test 20\.00% ood 30\.00% dev '
+              r'19\.00% .*did not reproduce'):
+            experiments.run_plan(rerun_plan, *paths)
+      self.assertTrue(os.path.exists(os.path.join(rerun_work_dir, 'count0')))
+      self.assertEqual(
+          os.path.exists(os.path.join(rerun_work_dir, 'count1')), reproduced)
+      self.assertEqual(results.load(paths[0])[0], records[0])
+      results.save(paths[0], records)
     # A lost results file is rebuilt from the runs' folders.
     os.remove(paths[0])
     with contextlib.redirect_stdout(io.StringIO()):

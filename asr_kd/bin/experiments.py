@@ -45,6 +45,7 @@ ETA.
 import glob
 import json
 import os
+import sys
 import time
 from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 
@@ -449,13 +450,50 @@ def stages_to_run(plan: List[PlannedStage],
   return to_run
 
 
+class NotReproducedError(RuntimeError):
+  """A recorded run trained again gave other WERs than its record."""
+
+
+def _recorded(records: List[Dict], run: Run) -> Optional[Dict]:
+  return next((record for record in records
+               if results.run_key(record) == run_key(run)), None)
+
+
+def check_reproduced(previous: Dict, record: Dict, results_path: str):
+  """Raises NotReproducedError unless `record` has `previous`'s WERs.
+
+  A recorded model is trained again only when something left to run reads
+  it; if it came out different, those runs would not pair with the
+  recorded runs it labeled or taught.
+  """
+  if record['wer'] == previous['wer']:
+    return
+
+  def wers(values):
+    return ' '.join(f'{split} {value:.2f}%' for split, value in
+                    values['wer'].items() if value is not None)
+
+  raise NotReproducedError(
+      f'{record["row"]} seed {record["seed"]}, trained again because runs '
+      f'left to do read it, gives {wers(record)} (commit '
+      f'{record["commit"][:7]}) where its record in {results_path} has '
+      f'{wers(previous)} (commit {previous["commit"][:7]}): training did '
+      'not reproduce here (another commit, or a CPU whose kernels round '
+      'differently), so the runs it labels or teaches would not pair with '
+      'the recorded ones. Its record is unchanged; its new run is in '
+      f'{record["model_dir"]}. Continue where the '
+      'recorded runs were made, or remove the records of the rows that '
+      'read it to run them all again.')
+
+
 def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
              figure_path: str, commit_dir: str = REPO_ROOT) -> List[Dict]:
   """Runs the stages not done yet; records, reports and prints each run.
 
   Records of the results file are kept; a finished run's record (from its
   folder) is added when the file lacks it. A run recorded there is not run
-  again unless a stage that runs loads its model (`stages_to_run`).
+  again unless a stage that runs loads its model (`stages_to_run`), and
+  then it must reproduce its record (`check_reproduced`).
   """
   records = results.load(results_path)
   runs = [planned.run for planned in plan if planned.run]
@@ -490,9 +528,8 @@ def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
     if stage.done_marker not in to_run:
       if run:
         done = os.path.exists(stage.done_marker)
-        record = (_read_json(stage.done_marker) if done else next(
-            record for record in records
-            if results.run_key(record) == run_key(run)))
+        record = (_read_json(stage.done_marker) if done else
+                  _recorded(records, run))
         where = 'done already' if done else 'recorded already'
         print(progress.progress_line(
             number, len(runs), f'{stage.name} ({where})',
@@ -510,8 +547,12 @@ def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
     if not run:
       continue
     record = collect_record(run, commit)
-    records = results.upsert(records, record)
-    results.save(results_path, records)
+    previous = _recorded(records, run)
+    if previous:  # The record stays: its run taught the recorded runs.
+      check_reproduced(previous, record, results_path)
+    else:
+      records = results.upsert(records, record)
+      results.save(results_path, records)
     with open(stage.done_marker, 'w') as record_file:
       json.dump(record, record_file, indent=1)
     report_files.write_report(records, results_path, markdown_path,
@@ -540,7 +581,11 @@ def main(argv):
     raise app.UsageError(f'unknown --rows {sorted(unknown)}; rows: '
                          f'{sorted(known_rows)}')
   start = time.time()
-  run_plan(build_plan(work_dir), FLAGS.results, FLAGS.markdown, FLAGS.figure)
+  try:
+    run_plan(build_plan(work_dir), FLAGS.results, FLAGS.markdown,
+             FLAGS.figure)
+  except NotReproducedError as error:
+    sys.exit(f'experiments: {error}')
   print(f'experiments: finished in {progress.duration(time.time() - start)};'
         f' {FLAGS.results}, {FLAGS.markdown}, {FLAGS.figure}', flush=True)
 
