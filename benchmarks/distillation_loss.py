@@ -216,9 +216,11 @@ def _format(result: dict) -> str:
   read_ms = result.get('read_pass_seconds')
   read_text = f'{read_ms * 1e3:8.1f}' if read_ms is not None else '     n/a'
   growth = result['peak_growth_bytes']
+  growth_text = (f"{growth / 2**20:10.1f} {growth / result['logits_bytes']:8.3f}"
+                 if growth is not None else '       n/a      n/a')
   return (f"{result['kind']:12s} {result['mode']:9s} "
           f"{result['step_seconds'] * 1e3:10.1f} {read_text} {ratio_text} "
-          f"{growth / 2**20:10.1f} {growth / result['logits_bytes']:8.3f}")
+          f"{growth_text}")
 
 
 def main(argv):

@@ -210,8 +210,8 @@ def report(kind, shape, result):
         f'fwd+bwd {result["seconds"] * 1e3:8.1f} ms = '
         f'{result["seconds"] / result["read_pass"]:6.1f} x read pass '
         f'({result["read_pass"] * 1e3:.1f} ms) | '
-        f'peak growth {result["peak"] / 2**20:7.1f} MiB = '
-        f'{result["peak"] / result["logits_bytes"]:5.2f} x logits',
+        'peak growth '
+        f'{peak_memory.format_growth(result["peak"], result["logits_bytes"])}',
         flush=True)
 
 

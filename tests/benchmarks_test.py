@@ -115,5 +115,25 @@ class LongAudioHelpersTest(tf.test.TestCase):
                         np.percentile(seconds[900:] * 1e3, [50, 95]))
 
 
+class PeakMemoryTest(tf.test.TestCase):
+
+  def test_growth_of_a_step_or_none_without_allocator_counters(self):
+    from unittest import mock  # pylint: disable=g-import-not-at-top
+    from benchmarks import peak_memory  # pylint: disable=g-import-not-at-top
+    step = lambda: 'ran'
+    with mock.patch.object(
+        tf.config.experimental, 'reset_memory_stats',
+        side_effect=ValueError("Cannot reset memory stats for device 'CPU:0'")):
+      self.assertEqual(peak_memory.peak_growth_bytes(step), (None, 'ran'))
+    self.assertStartsWith(peak_memory.format_growth(None, 8), 'n/a')
+    self.assertEqual(peak_memory.format_growth(3 * 2**20, 2**20, width=4),
+                     ' 3.0 MiB =  3.00 x logits')
+    with mock.patch.object(tf.config.experimental, 'reset_memory_stats'), \
+         mock.patch.object(tf.config.experimental, 'get_memory_info',
+                           side_effect=[{'current': 100},
+                                        {'current': 150, 'peak': 400}]):
+      self.assertEqual(peak_memory.peak_growth_bytes(step), (300, 'ran'))
+
+
 if __name__ == '__main__':
   tf.test.main()
