@@ -186,7 +186,8 @@ def _format_number(value: str) -> str:
 
 def probe_rows(right_shifts: List[str],
                alphas: List[str]) -> List[rows_lib.Row]:
-  """The soft full-vocabulary row at each right shift x alpha.
+  """The soft full-vocabulary row at each right shift x alpha, then the
+  same row with the online top-k KL (rows_lib.SOFT_ONLINE_TOP_K).
 
   The cell with the row's own settings is the row itself, not rerun.
   """
@@ -207,7 +208,7 @@ def probe_rows(right_shifts: List[str],
           f'alpha {_format_number(alpha)}', PROBE, 'soft', rows_lib.BASELINE,
           f'task.distillation.teacher_right_shift={int(shift)},'
           f'task.distillation.alpha={float(alpha)}'))
-  return rows
+  return rows + [rows_lib.SOFT_ONLINE_TOP_K]
 
 
 def train_overrides(work_dir: str, run: Run) -> str:
@@ -338,8 +339,7 @@ def build_plan(work_dir: str,
   """Every stage in dependency order; a model trains before it teaches."""
   seeds = [int(seed) for seed in options.seeds]
   probe_seeds = [int(seed) for seed in (options.probe_seeds or seeds[:1])]
-  probes = probe_rows(options.probe_right_shifts, options.probe_alphas) + [
-      rows_lib.SOFT_ONLINE_TOP_K]
+  probes = probe_rows(options.probe_right_shifts, options.probe_alphas)
   rows_a = [row for row in rows_lib.ROWS_A if selected(row, options)]
   probes = [row for row in probes if selected(row, options)]
   rows_b = [row for row in rows_lib.ROWS_B if selected(row, options)]
@@ -573,9 +573,8 @@ def main(argv):
                          'python -m asr_kd.bin.demo --data_only, which '
                          'skips the demo\'s own models) first.')
   known_rows = {row.name for row in rows_lib.ROWS_A + rows_lib.ROWS_B} | {
-      PROBE, rows_lib.SOFT_ONLINE_TOP_K.name} | {
-          row.name for row in probe_rows(FLAGS.probe_right_shifts,
-                                         FLAGS.probe_alphas)}
+      PROBE} | {row.name for row in probe_rows(FLAGS.probe_right_shifts,
+                                               FLAGS.probe_alphas)}
   unknown = set(FLAGS.rows or []) - known_rows
   if unknown:
     raise app.UsageError(f'unknown --rows {sorted(unknown)}; rows: '
