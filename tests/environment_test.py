@@ -1,6 +1,9 @@
 """The pinned stack: every package requirements.txt lists imports together."""
 
 import importlib
+import os
+import subprocess
+import sys
 
 import tensorflow as tf
 
@@ -32,6 +35,21 @@ class EnvironmentTest(tf.test.TestCase):
                    tf.int16)[:, tf.newaxis]
     resampled = tfio.audio.resample(tf.cast(tone, tf.float32), 16000, 8000)
     self.assertEqual(resampled.shape[0], 800)
+
+  def test_importing_asr_kd_turns_onednn_on_unless_set(self):
+    # Each setting needs a fresh process: TensorFlow reads it once, on load.
+    probe = ('import asr_kd, tensorflow; '
+             'from tensorflow.python.util import _pywrap_util_port as port; '
+             'print(port.IsMklEnabled())')
+    for setting, expected in ((None, 'True'), ('0', 'False')):
+      with self.subTest(setting=setting):
+        env = {k: v for k, v in os.environ.items()
+               if k != 'TF_ENABLE_ONEDNN_OPTS'}
+        if setting is not None:
+          env['TF_ENABLE_ONEDNN_OPTS'] = setting
+        printed = subprocess.run([sys.executable, '-c', probe], env=env,
+                                 check=True, capture_output=True, text=True)
+        self.assertEqual(printed.stdout.strip(), expected)
 
 
 if __name__ == '__main__':
