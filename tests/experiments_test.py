@@ -3,9 +3,11 @@
 import contextlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 import tensorflow as tf
 
@@ -548,6 +550,68 @@ class RunPlanTest(tf.test.TestCase):
     with contextlib.redirect_stdout(io.StringIO()):
       rebuilt = experiments.run_plan(plan, *paths)
     self.assertEqual(rebuilt, records)
+
+  def test_models_other_runs_read_are_kept_and_restored_from_the_store(self):
+    def fake_copy(model_dir, output_dir, extra_files):
+      # The inference copy itself: model_loader_test.
+      os.makedirs(output_dir)
+      for name in ('params.yaml', *extra_files):
+        if os.path.exists(os.path.join(model_dir, name)):
+          shutil.copyfile(os.path.join(model_dir, name),
+                          os.path.join(output_dir, name))
+
+    def teacher_and_student_plan(work_dir, teacher_wer):
+      teacher, student = self.fake_plan(work_dir, [
+          (rows_lib.BIG_TEACHER, {'test': teacher_wer, 'dev': 0.2}),
+          (rows_lib.ROWS_A[2], {'test': 0.3})])
+      return [teacher._replace(makes=teacher.run.model_dir),
+              student._replace(loads=(teacher.run.model_dir,))]
+
+    out = tempfile.mkdtemp()
+    paths = [os.path.join(out, name) for name in
+             ('experiments.json', 'experiments.md', 'experiments.png')]
+    store = os.path.join(out, 'models')
+    stored_teacher = os.path.join(store, rows_lib.BIG_TEACHER.name, 'seed0')
+    first_dir = tempfile.mkdtemp()
+    with mock.patch.object(experiments.weights_copy, 'write_inference_copy',
+                           side_effect=fake_copy), \
+        contextlib.redirect_stdout(io.StringIO()) as printed:
+      records = experiments.run_plan(
+          teacher_and_student_plan(first_dir, 0.25), *paths,
+          model_store=store)
+    self.assertIn(f'model kept in {stored_teacher}', printed.getvalue())
+    self.assertEqual(
+        sorted(os.listdir(stored_teacher)),
+        ['dev_summary.json', experiments.RECORD_FILE, 'params.yaml',
+         'test_summary.json'])
+    # Only what other runs read is kept.
+    self.assertEqual(os.listdir(store), [rows_lib.BIG_TEACHER.name])
+    # A new machine: the teacher comes from the store, not from training,
+    # and teaches the student's new seed.
+    new_dir = tempfile.mkdtemp()
+    plan = teacher_and_student_plan(new_dir, 0.26)
+    os.remove(paths[0])
+    results.save(paths[0], records[:1])
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+      continued = experiments.run_plan(plan, *paths, model_store=store)
+    self.assertIn(f'{plan[0].stage.name}: restored from {store}',
+                  printed.getvalue())
+    self.assertFalse(os.path.exists(os.path.join(new_dir, 'count0')))
+    self.assertTrue(os.path.exists(os.path.join(new_dir, 'count1')))
+    self.assertEqual(continued[0], records[0])
+    self.assertTrue(os.path.exists(os.path.join(plan[0].run.model_dir,
+                                                'params.yaml')))
+    # Results of another teacher than the store's: stop before any run.
+    other = dict(records[0], wer={'test': 19.0, 'ood': None, 'dev': 20.0})
+    results.save(paths[0], [other])
+    third_dir = tempfile.mkdtemp()
+    with self.assertRaisesRegex(
+        experiments.NotReproducedError,
+        r'holds kd_demo_big_teacher seed 0 at test 25\.00% dev 20\.00% .* '
+        r'records test 19\.00% dev 20\.00% .*different models'):
+      experiments.run_plan(teacher_and_student_plan(third_dir, 0.25), *paths,
+                           model_store=store)
+    self.assertFalse(os.path.exists(os.path.join(third_dir, 'count1')))
 
 
 if __name__ == '__main__':

@@ -17,6 +17,7 @@ from official.modeling import hyperparams
 from asr_kd import registry_imports  # pylint: disable=unused-import
 from asr_kd.dataloaders import features as features_lib
 from asr_kd.inference import model_loader
+from asr_kd.inference import weights_copy
 from asr_kd.modeling import rnnt_model
 from tests import testing_utils
 
@@ -109,6 +110,48 @@ class ModelLoaderTest(tf.test.TestCase):
     inputs = {'waveforms': waveforms, 'num_samples': np.array([12000])}
     self.assertAllEqual(old.model(inputs)['encoder_outputs'],
                         new.model(inputs)['encoder_outputs'])
+
+  def test_inference_copy_holds_the_same_model_without_optimizer_state(self):
+    work_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    model_dir = os.path.join(work_dir, 'model')
+    shutil.copytree(self.model_dir, model_dir)
+    for name, text in (('test_summary.json', '{"wer": 0.5}'),
+                       (model_loader.EXPERIMENT_FILE, 'rnnt_demo_teacher')):
+      with open(os.path.join(model_dir, name), 'w') as extra:
+        extra.write(text)
+    copy_dir = os.path.join(work_dir, 'copy')
+    os.makedirs(copy_dir)
+    with open(os.path.join(copy_dir, 'stale.txt'), 'w') as stale:
+      stale.write('an earlier copy')
+    prefix = weights_copy.write_inference_copy(
+        model_dir, copy_dir, ['test_summary.json', 'absent.json'])
+    self.assertEqual(prefix, os.path.join(copy_dir, f'ckpt-{TRAIN_STEPS}'))
+    self.assertCountEqual(
+        [name for name in os.listdir(copy_dir) if 'ckpt-' not in name],
+        ['checkpoint', 'params.yaml', model_loader.EXPERIMENT_FILE,
+         'test_summary.json'])
+    original = model_loader.load_model(model_dir)
+    # The copy's checkpoint state names its files relatively, so it loads
+    # from wherever it is copied to.
+    moved_dir = shutil.copytree(copy_dir, os.path.join(work_dir, 'moved'))
+    copied = model_loader.load_model(moved_dir)
+    self.assertEqual(copied.checkpoint_path,
+                     os.path.join(moved_dir, f'ckpt-{TRAIN_STEPS}'))
+    self.assertEqual([w.name for w in copied.model.weights],
+                     [w.name for w in original.model.weights])
+    for restored, expected in zip(copied.model.weights,
+                                  original.model.weights):
+      self.assertAllEqual(restored.numpy(), expected.numpy(),
+                          msg=restored.name)
+    training_keys = [name for name, _ in tf.train.list_variables(
+        original.checkpoint_path)]
+    copy_keys = [name for name, _ in tf.train.list_variables(prefix)]
+    self.assertTrue(any('OPTIMIZER_SLOT' in k for k in training_keys))
+    self.assertFalse([k for k in copy_keys if 'OPTIMIZER_SLOT' in k or
+                      k.startswith('optimizer/')])
+    self.assertLess(os.path.getsize(prefix + '.data-00000-of-00001'),
+                    os.path.getsize(original.checkpoint_path +
+                                    '.data-00000-of-00001'))
 
   def test_weights_differ_from_a_fresh_model(self):
     # Guards the test above: equal weights must come from the checkpoint.

@@ -38,13 +38,17 @@ redrawn from it after every run (python -m asr_kd.bin.experiments_report
 redraws them alone). A run whose record file exists in its folder is
 skipped, so an interrupted comparison continues where it stopped; so is a
 run recorded in --results whose model no stage left to run reads, so it
-continues on a new machine too. Each run prints one progress line with an
-ETA.
+continues on a new machine too. The models other runs read (the big
+teacher, self-training generations) are kept in --model_store as inference
+copies, to be committed with the results: training does not reproduce
+across machines, so a new machine restores them instead of training them
+again. Each run prints one progress line with an ETA.
 """
 
 import glob
 import json
 import os
+import shutil
 import sys
 import time
 from typing import Dict, List, NamedTuple, Optional, Set, Tuple
@@ -63,6 +67,7 @@ from asr_kd.experiments import report_files
 from asr_kd.experiments import results
 from asr_kd.experiments import rows as rows_lib
 from asr_kd.experiments import stages
+from asr_kd.inference import weights_copy
 
 FLAGS = flags.FLAGS
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -111,6 +116,13 @@ def define_flags(flag_values: flags.FlagValues = FLAGS):
                       'from --results.', flag_values=flag_values)
   flags.DEFINE_string('figure', 'docs/experiments.png', 'The figure drawn '
                       'from --results.', flag_values=flag_values)
+  flags.DEFINE_string('model_store', 'experiment_models', 'Where the '
+                      'models that other runs read (the big teacher, '
+                      'self-training generations) are kept, as inference '
+                      'copies, to be committed beside --results: training '
+                      'does not reproduce across machines, so a new '
+                      'machine continues from these. Empty: none kept.',
+                      flag_values=flag_values)
 
 
 PROBE = 'probe'
@@ -459,6 +471,11 @@ def _recorded(records: List[Dict], run: Run) -> Optional[Dict]:
                if results.run_key(record) == run_key(run)), None)
 
 
+def _wers(record: Dict) -> str:
+  return ' '.join(f'{split} {value:.2f}%' for split, value in
+                  record['wer'].items() if value is not None)
+
+
 def check_reproduced(previous: Dict, record: Dict, results_path: str):
   """Raises NotReproducedError unless `record` has `previous`'s WERs.
 
@@ -468,16 +485,11 @@ def check_reproduced(previous: Dict, record: Dict, results_path: str):
   """
   if record['wer'] == previous['wer']:
     return
-
-  def wers(values):
-    return ' '.join(f'{split} {value:.2f}%' for split, value in
-                    values['wer'].items() if value is not None)
-
   raise NotReproducedError(
       f'{record["row"]} seed {record["seed"]}, trained again because runs '
-      f'left to do read it, gives {wers(record)} (commit '
+      f'left to do read it, gives {_wers(record)} (commit '
       f'{record["commit"][:7]}) where its record in {results_path} has '
-      f'{wers(previous)} (commit {previous["commit"][:7]}): training did '
+      f'{_wers(previous)} (commit {previous["commit"][:7]}): training did '
       'not reproduce here (another commit, or a CPU whose kernels round '
       'differently), so the runs it labels or teaches would not pair with '
       'the recorded ones. Its record is unchanged; its new run is in '
@@ -486,17 +498,75 @@ def check_reproduced(previous: Dict, record: Dict, results_path: str):
       'read it to run them all again.')
 
 
+def stored_model_dir(model_store: str, run: Run) -> str:
+  """Where --model_store keeps `run`'s model: ROW/seedS[/genG]."""
+  path = os.path.join(model_store, run.row.name, f'seed{run.seed}')
+  return path if run.generation is None else os.path.join(
+      path, f'gen{run.generation}')
+
+
+def restore_stored_model(planned: PlannedStage, model_store: str,
+                         records: List[Dict], results_path: str) -> bool:
+  """Copies a kept model into its run folder when that lacks its record.
+
+  Raises:
+    NotReproducedError: --results records another model for the run (the
+      store and the results must come from the same runs).
+  """
+  run = planned.run
+  stored = stored_model_dir(model_store, run)
+  stored_record = _read_json(os.path.join(stored, RECORD_FILE))
+  if not stored_record or os.path.exists(planned.stage.done_marker):
+    return False
+  previous = _recorded(records, run)
+  if previous and previous['wer'] != stored_record['wer']:
+    raise NotReproducedError(
+        f'{stored} holds {run.row.name} seed {run.seed} at '
+        f'{_wers(stored_record)} (commit {stored_record["commit"][:7]}) '
+        f'where {results_path} records {_wers(previous)} (commit '
+        f'{previous["commit"][:7]}): they hold different models. Keep the '
+        'store and the results of the same runs.')
+  shutil.copytree(stored, run.model_dir, dirs_exist_ok=True)
+  return True
+
+
+def keep_model(planned: PlannedStage, model_store: str):
+  """Writes a done run's inference copy to the store if it lacks one."""
+  run = planned.run
+  stored = stored_model_dir(model_store, run)
+  if (os.path.exists(os.path.join(stored, RECORD_FILE)) or
+      not os.path.exists(planned.stage.done_marker)):
+    return
+  summaries = [os.path.basename(stages.summary_path(run.model_dir, split))
+               for split in results.EVAL_SPLITS]
+  # The record last: it marks a complete copy.
+  weights_copy.write_inference_copy(run.model_dir, stored, summaries)
+  shutil.copyfile(planned.stage.done_marker,
+                  os.path.join(stored, RECORD_FILE))
+  print(f'{planned.stage.name}: model kept in {stored}', flush=True)
+
+
 def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
-             figure_path: str, commit_dir: str = REPO_ROOT) -> List[Dict]:
+             figure_path: str, commit_dir: str = REPO_ROOT,
+             model_store: str = '') -> List[Dict]:
   """Runs the stages not done yet; records, reports and prints each run.
 
   Records of the results file are kept; a finished run's record (from its
-  folder) is added when the file lacks it. A run recorded there is not run
-  again unless a stage that runs loads its model (`stages_to_run`), and
-  then it must reproduce its record (`check_reproduced`).
+  folder) is added when the file lacks it. A run whose model other stages
+  read is kept in `model_store` once done, and restored from there where
+  its folder lacks it. A run recorded in the results is not run again
+  unless a stage that runs loads its model (`stages_to_run`) and the store
+  lacks it; then it must reproduce its record (`check_reproduced`).
   """
   records = results.load(results_path)
   runs = [planned.run for planned in plan if planned.run]
+  read_by_others = {path for planned in plan for path in planned.loads}
+  kept = [planned for planned in plan if model_store and planned.run and
+          planned.makes in read_by_others]
+  for planned in kept:
+    if restore_stored_model(planned, model_store, records, results_path):
+      print(f'{planned.stage.name}: restored from {model_store}',
+            flush=True)
   known = {results.run_key(record) for record in records}
   for planned in plan:
     run = planned.run
@@ -526,6 +596,8 @@ def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
     if run:
       number += 1
     if stage.done_marker not in to_run:
+      if planned in kept:
+        keep_model(planned, model_store)
       if run:
         done = os.path.exists(stage.done_marker)
         record = (_read_json(stage.done_marker) if done else
@@ -555,6 +627,8 @@ def run_plan(plan: List[PlannedStage], results_path: str, markdown_path: str,
       results.save(results_path, records)
     with open(stage.done_marker, 'w') as record_file:
       json.dump(record, record_file, indent=1)
+    if planned in kept:
+      keep_model(planned, model_store)
     report_files.write_report(records, results_path, markdown_path,
                                     figure_path)
     print(progress.progress_line(
@@ -582,7 +656,7 @@ def main(argv):
   start = time.time()
   try:
     run_plan(build_plan(work_dir), FLAGS.results, FLAGS.markdown,
-             FLAGS.figure)
+             FLAGS.figure, model_store=FLAGS.model_store)
   except NotReproducedError as error:
     sys.exit(f'experiments: {error}')
   print(f'experiments: finished in {progress.duration(time.time() - start)};'
