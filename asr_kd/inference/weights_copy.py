@@ -10,7 +10,6 @@ all at less than half the size (the comparison's big teacher: 21 MB against
 """
 
 import os
-import shutil
 from typing import Iterable
 
 import tensorflow as tf
@@ -46,7 +45,7 @@ def write_inference_copy(model_dir: str, output_dir: str,
   for name in names:
     source = os.path.join(model_dir, name)
     if tf.io.gfile.exists(source):
-      shutil.copyfile(source, os.path.join(output_dir, name))
+      tf.io.gfile.copy(source, os.path.join(output_dir, name))
   manager = tf.train.CheckpointManager(
       tf.train.Checkpoint(model=loaded.model), output_dir, max_to_keep=1)
   return manager.save(checkpoint_number=step)
